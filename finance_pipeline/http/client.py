@@ -1,0 +1,259 @@
+"""The HTTP client every source uses: one httpx client, one rate limiter, one retry loop.
+
+Sources differ only in how they authenticate and how their error bodies look; both are passed
+in (`auth_headers`/`auth_params` and a `classify` function), everything else is shared.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import json
+import logging
+import random
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import httpx
+from pydantic import BaseModel, Field
+
+from finance_pipeline.http.errors import (
+    ApiError,
+    AuthenticationError,
+    BadResponseError,
+    NetworkError,
+    NotFoundError,
+    PaymentRequiredError,
+    RequestRejectedError,
+    ServerError,
+    ThrottledError,
+)
+from finance_pipeline.http.masking import mask
+from finance_pipeline.http.ratelimit import LeakyBucket
+from finance_pipeline.http.stats import RequestStats
+
+log = logging.getLogger("finance_pipeline.http")
+
+# What a source-specific classifier returns for an answer that is an error: the error class and
+# a human message. `None` means "not an error as far as this source knows".
+Classification = tuple[type[ApiError], str] | None
+Classifier = Callable[[httpx.Response, Any], Classification]
+
+RETRYABLE: tuple[type[ApiError], ...] = (ThrottledError, ServerError, NetworkError, BadResponseError)
+
+
+class RetryPolicy(BaseModel):
+    """Exponential backoff with full jitter, bounded in attempts and in total sleep."""
+
+    max_attempts: int = Field(default=6, ge=1, le=20)
+    base_delay: float = Field(default=0.5, ge=0)
+    max_delay: float = Field(default=30.0, ge=0)
+
+    def delay(self, attempt: int, retry_after: float | None) -> float:
+        if retry_after is not None:
+            return min(max(retry_after, 0.0), self.max_delay)
+        ceiling = min(self.max_delay, self.base_delay * (2 ** (attempt - 1)))
+        # Full jitter: spread retries of parallel workers instead of retrying in lock-step.
+        return random.uniform(ceiling / 2, ceiling)
+
+
+def classify_status(response: httpx.Response) -> Classification:
+    """What an HTTP status alone says, for answers no source classifier recognised."""
+    status = response.status_code
+    if status < 400:
+        return None
+    reason = response.reason_phrase or "error"
+    if status in (401, 403):
+        return AuthenticationError, f"the service answered {status} {reason}"
+    if status == 402:
+        return PaymentRequiredError, "the service answered 402 Payment Required"
+    if status == 404:
+        return NotFoundError, "the service answered 404 Not Found"
+    if status == 429:
+        return ThrottledError, "the service answered 429 Too Many Requests"
+    if status >= 500:
+        return ServerError, f"the service answered {status} {reason}"
+    return RequestRejectedError, f"the service answered {status} {reason}"
+
+
+def parse_retry_after(response: httpx.Response) -> float | None:
+    value = response.headers.get("retry-after")
+    if not value:
+        return None
+    try:
+        return float(value)
+    except ValueError:
+        parsed = email.utils.parsedate_to_datetime(value)
+        return max(0.0, parsed.timestamp() - time.time()) if parsed else None
+
+
+def _excerpt(text: str, limit: int = 160) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[:limit] + "…"
+
+
+class ApiClient:
+    """Sends requests for one source and returns parsed JSON, or raises a typed ApiError."""
+
+    def __init__(
+        self,
+        source: str,
+        base_url: str,
+        *,
+        limiter: LeakyBucket,
+        retry: RetryPolicy | None = None,
+        timeout: float = 60.0,
+        auth_headers: Mapping[str, str] | None = None,
+        auth_params: Mapping[str, str] | None = None,
+        classify: Classifier | None = None,
+        transport: httpx.BaseTransport | None = None,
+        stats: RequestStats | None = None,
+        max_connections: int = 16,
+    ) -> None:
+        self.source = source
+        self.base_url = base_url.rstrip("/")
+        self.limiter = limiter
+        self.retry = retry or RetryPolicy()
+        self.classify = classify
+        self.auth_params = dict(auth_params or {})
+        self.stats = stats or RequestStats()
+        self._http = httpx.Client(
+            headers={"Accept": "application/json", **dict(auth_headers or {})},
+            timeout=httpx.Timeout(timeout, connect=min(timeout, 15.0)),
+            limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=8),
+            transport=transport,
+            follow_redirects=False,
+        )
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> ApiClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        endpoint: str | None = None,
+        params: Mapping[str, Any] | list[tuple[str, Any]] | None = None,
+        json_body: Any = None,
+        form: Mapping[str, Any] | list[tuple[str, Any]] | None = None,
+    ) -> Any:
+        """One logical call, retried on transient failures. Returns the parsed JSON body."""
+        url = f"{self.base_url}/{path.lstrip('/')}" if path else self.base_url
+        name = endpoint or path
+        query: list[tuple[str, Any]] = list(self.auth_params.items())
+        if params:
+            query += list(params.items()) if isinstance(params, Mapping) else list(params)
+        content = None
+        headers = {}
+        if json_body is not None:
+            # GET with a JSON body is how SalesMan documents its list calls; httpx allows it
+            # only through `content`, so the body is encoded here for every method alike.
+            content = json.dumps(json_body, ensure_ascii=False).encode()
+            headers["Content-Type"] = "application/json"
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                return self._attempt(method, url, name, query, content, form, headers)
+            except ApiError as error:
+                retryable = isinstance(error, RETRYABLE)
+                if not retryable or attempt >= self.retry.max_attempts:
+                    self.stats.add(failed=1)
+                    if attempt > 1:
+                        error.attempts = attempt
+                        raise type(error)(
+                            self.source,
+                            name,
+                            error.detail,
+                            status=error.status,
+                            hint=error.hint,
+                            attempts=attempt,
+                        ) from error
+                    raise
+                retry_after = getattr(error, "retry_after", None)
+                delay = self.retry.delay(attempt, retry_after)
+                if isinstance(error, ThrottledError):
+                    self.stats.add(throttled=1)
+                    self.limiter.penalize(delay)
+                self.stats.add(retries=1)
+                log.warning(
+                    "%s %s: %s; retry %d/%d in %.1fs",
+                    self.source,
+                    mask(name),
+                    error.detail,
+                    attempt,
+                    self.retry.max_attempts - 1,
+                    delay,
+                )
+                time.sleep(delay)
+
+    def _attempt(
+        self,
+        method: str,
+        url: str,
+        name: str,
+        query: list[tuple[str, Any]],
+        content: bytes | None,
+        form: Mapping[str, Any] | list[tuple[str, Any]] | None,
+        headers: dict[str, str],
+    ) -> Any:
+        waited = self.limiter.acquire()
+        started = time.monotonic()
+        self.stats.add(requests=1, waited_for_rate_limit=waited)
+        try:
+            response = self._http.request(
+                method, url, params=query, content=content, data=form, headers=headers
+            )
+        except httpx.TimeoutException as exc:
+            raise NetworkError(self.source, name, f"timed out ({type(exc).__name__})") from None
+        except httpx.TransportError as exc:
+            raise NetworkError(
+                self.source, name, f"connection failed: {type(exc).__name__}: {mask(exc)}"
+            ) from None
+        finally:
+            self.stats.add(seconds=time.monotonic() - started)
+        self.stats.add(bytes_received=len(response.content))
+        body = self._parse(response)
+        verdict = self.classify(response, body) if self.classify else None
+        if verdict is None and (response.status_code >= 400 or body is _UNPARSABLE):
+            verdict = classify_status(response)
+        if verdict is None and body is _UNPARSABLE:
+            ctype = response.headers.get("content-type", "?")
+            verdict = (
+                BadResponseError,
+                f"expected JSON, got {ctype}: {_excerpt(response.text)!r}"
+                if response.content
+                else "empty body",
+            )
+        if verdict is not None:
+            error_cls, message = verdict
+            error = error_cls(self.source, name, message, status=response.status_code)
+            error.retry_after = parse_retry_after(response)  # type: ignore[attr-defined]
+            raise error
+        return body
+
+    @staticmethod
+    def _parse(response: httpx.Response) -> Any:
+        if not response.content:
+            return _UNPARSABLE
+        try:
+            return response.json()
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            return _UNPARSABLE
+
+
+class _Unparsable:
+    """Marker for a body that is not JSON (HTML error page, truncated JSON, empty)."""
+
+    def __repr__(self) -> str:
+        return "<unparsable body>"
+
+
+_UNPARSABLE: Any = _Unparsable()

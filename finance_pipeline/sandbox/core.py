@@ -1,0 +1,389 @@
+"""The sandbox's shared machinery: how an emulated API is called, limited, slowed and broken.
+
+An emulator (one per API, in this package) only turns a `SandboxRequest` into a
+`SandboxResponse` from the synthetic `World`. This module wraps every emulator the same way:
+authentication-aware rate limiting that answers like the real service, per-request latency and
+per-request server cost, and fault injection. The same wrapped handler is reachable in-process
+(an httpx transport: the demo and fast tests) and over real HTTP on 127.0.0.1 (`serve`).
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import random
+import threading
+import time
+from abc import ABC, abstractmethod
+from collections import Counter
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, ClassVar
+from urllib.parse import parse_qsl, urlsplit
+
+import httpx
+
+from finance_pipeline.sandbox.world import World, WorldSize
+
+SOURCES = ("bitrix24", "salesman", "adesk", "apipay")
+
+# Credentials the sandbox accepts. They are not secrets (they only open the fake APIs), but the
+# pipeline still treats them as secrets, so masking is exercised on every sandbox run.
+SANDBOX_CREDENTIALS: dict[str, dict[str, str]] = {
+    "bitrix24": {"user_id": "1", "webhook_key": "sandboxwebhookkey0001"},
+    "salesman": {"login": "sandbox@finance.example", "api_key": "sandbox-salesman-apikey-0001"},
+    "adesk": {"api_token": "sandboxadesktoken0001"},
+    "apipay": {"api_key": "sandbox-apipay-key-0001"},
+}
+
+# Where each API lives inside the sandbox. In-process the host is fake; `serve` swaps in
+# 127.0.0.1:<port>. Paths are those of the real services.
+SANDBOX_BASE_PATHS = {
+    "bitrix24": "/rest/{user_id}/{webhook_key}/",
+    "salesman": "",
+    "adesk": "",
+    "apipay": "/api/v1",
+}
+
+EMULATORS = {
+    "bitrix24": "finance_pipeline.sandbox.bitrix24:Bitrix24Emulator",
+    "salesman": "finance_pipeline.sandbox.salesman:SalesmanEmulator",
+    "adesk": "finance_pipeline.sandbox.adesk:AdeskEmulator",
+    "apipay": "finance_pipeline.sandbox.apipay:ApipayEmulator",
+}
+
+
+@dataclass
+class SandboxRequest:
+    method: str
+    path: str
+    query: list[tuple[str, str]]
+    headers: dict[str, str]  # lower-case names
+    body: bytes = b""
+
+    def param(self, name: str) -> str | None:
+        for key, value in self.query:
+            if key == name:
+                return value
+        return None
+
+    def json(self) -> Any:
+        """The JSON body; raises ValueError when it is not JSON."""
+        return json.loads(self.body.decode("utf-8")) if self.body else None
+
+    def form(self) -> list[tuple[str, str]]:
+        ctype = self.headers.get("content-type", "")
+        if self.body and "application/x-www-form-urlencoded" in ctype:
+            return parse_qsl(self.body.decode("utf-8"), keep_blank_values=True)
+        return []
+
+
+@dataclass
+class SandboxResponse:
+    status: int
+    body: bytes
+    headers: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def json(
+        cls, payload: Any, status: int = 200, headers: dict[str, str] | None = None
+    ) -> SandboxResponse:
+        body = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+        return cls(status, body, {"content-type": "application/json; charset=utf-8", **(headers or {})})
+
+    @classmethod
+    def html(cls, text: str, status: int) -> SandboxResponse:
+        return cls(status, text.encode("utf-8"), {"content-type": "text/html; charset=utf-8"})
+
+
+@dataclass
+class ServerRateLimit:
+    """The server side of a leaky bucket (Bitrix24 documents X=50, Y=2/s for webhooks)."""
+
+    rate: float
+    burst: int
+
+
+class Emulator(ABC):
+    """One emulated API. Subclasses implement `handle` and the source's own answers."""
+
+    source: ClassVar[str]
+    default_rate_limit: ClassVar[ServerRateLimit]
+
+    def __init__(self, world: World, sandbox: Sandbox) -> None:
+        self.world = world
+        self.sandbox = sandbox
+
+    @abstractmethod
+    def handle(self, request: SandboxRequest) -> SandboxResponse:
+        """Answer a request exactly as the real API would (auth, params, envelope, errors)."""
+
+    @abstractmethod
+    def account_of(self, request: SandboxRequest) -> str | None:
+        """Which account the request is made for (the rate-limit bucket), or None if unauthenticated."""
+
+    @abstractmethod
+    def throttled(self, request: SandboxRequest) -> SandboxResponse:
+        """The answer the real API gives when its rate limit is exceeded."""
+
+    def server_error(self, request: SandboxRequest) -> SandboxResponse:
+        return SandboxResponse.json({"error": "internal server error"}, status=500)
+
+    def cost_seconds(self, request: SandboxRequest) -> float:
+        """Simulated server time of this request beyond the base latency (e.g. counting a list)."""
+        return 0.0
+
+
+@dataclass
+class FaultPlan:
+    """Fault injection for one source. `rate` is the share of requests that get a fault."""
+
+    rate: float = 0.0
+    kinds: tuple[str, ...] = ("server_error", "throttle", "drop", "truncate", "html")
+    slow_seconds: float = 3.0
+    seed: int = 7
+    # Persistent faults: every request whose path/method contains the key gets this answer:
+    # an HTTP status (401, 404, 500...) or a source error name understood by the emulator.
+    always: dict[str, int] = field(default_factory=dict)
+    # Schema drift switches the emulators honour (added fields, omitted optional fields,
+    # numbers as strings, nulls).
+    drift: bool = False
+
+
+@dataclass
+class SandboxSettings:
+    size: WorldSize = field(default_factory=WorldSize)
+    latency: float = 0.0  # seconds added to every request
+    cost_scale: float = 1.0  # multiplier on emulator-reported server costs
+    rate_limits: dict[str, ServerRateLimit] = field(default_factory=dict)
+    faults: dict[str, FaultPlan] = field(default_factory=dict)
+
+
+@dataclass
+class SourceCounters:
+    requests: Counter = field(default_factory=Counter)
+
+    def bump(self, key: str) -> None:
+        self.requests[key] += 1
+
+
+class _DropConnection(Exception):
+    """Raised inside the sandbox to make the transport/server drop the connection."""
+
+
+class Sandbox:
+    """The four emulated APIs over one synthetic World."""
+
+    def __init__(self, settings: SandboxSettings | None = None, world: World | None = None) -> None:
+        self.settings = settings or SandboxSettings()
+        self.world = world or World(self.settings.size)
+        self.emulators: dict[str, Emulator] = {}
+        for source in SOURCES:
+            module_name, cls_name = EMULATORS[source].split(":")
+            emulator_cls = getattr(importlib.import_module(module_name), cls_name)
+            self.emulators[source] = emulator_cls(self.world, self)
+        self._buckets: dict[tuple[str, str], tuple[float, float]] = {}
+        self._lock = threading.Lock()
+        self._fault_rng = {s: random.Random(self.fault_plan(s).seed) for s in SOURCES}
+        self.counters: dict[str, Counter] = {s: Counter() for s in SOURCES}
+
+    # -- configuration helpers -------------------------------------------------------------
+    def fault_plan(self, source: str) -> FaultPlan:
+        return self.settings.faults.get(source) or FaultPlan()
+
+    def set_faults(self, source: str, plan: FaultPlan) -> None:
+        self.settings.faults[source] = plan
+        self._fault_rng[source] = random.Random(plan.seed)
+
+    def rate_limit(self, source: str) -> ServerRateLimit:
+        return self.settings.rate_limits.get(source) or self.emulators[source].default_rate_limit
+
+    def base_url(self, source: str, origin: str | None = None) -> str:
+        origin = origin or f"http://{source}.sandbox"
+        creds = SANDBOX_CREDENTIALS[source]
+        return origin + SANDBOX_BASE_PATHS[source].format(**creds)
+
+    # -- the wrapped handler -----------------------------------------------------------------
+    def handle(self, source: str, request: SandboxRequest) -> SandboxResponse:
+        emulator = self.emulators[source]
+        counters = self.counters[source]
+        counters["requests"] += 1
+        plan = self.fault_plan(source)
+        for needle, status in plan.always.items():
+            if needle in request.path or needle == request.method:
+                counters["persistent_faults"] += 1
+                return self._persistent_fault(emulator, request, status)
+        account = emulator.account_of(request)
+        if account is not None and not self._admit(source, account):
+            counters["throttled"] += 1
+            return emulator.throttled(request)
+        fault = self._pick_fault(source, plan)
+        if fault == "throttle":
+            counters["throttled"] += 1
+            counters["injected_faults"] += 1
+            return emulator.throttled(request)
+        if fault == "server_error":
+            counters["injected_faults"] += 1
+            return emulator.server_error(request)
+        if fault == "html":
+            counters["injected_faults"] += 1
+            return SandboxResponse.html(
+                "<html><head><title>502 Bad Gateway</title></head><body><center><h1>502 Bad "
+                "Gateway</h1></center><hr><center>nginx</center></body></html>",
+                status=502,
+            )
+        if fault == "drop":
+            counters["injected_faults"] += 1
+            raise _DropConnection()
+        delay = self.settings.latency + emulator.cost_seconds(request) * self.settings.cost_scale
+        if fault == "slow":
+            counters["injected_faults"] += 1
+            delay += plan.slow_seconds
+        if delay > 0:
+            time.sleep(delay)
+        response = emulator.handle(request)
+        if fault == "truncate" and response.status == 200 and len(response.body) > 2:
+            counters["injected_faults"] += 1
+            return SandboxResponse(200, response.body[: len(response.body) // 2], response.headers)
+        counters[f"status_{response.status}"] += 1
+        return response
+
+    def _persistent_fault(
+        self, emulator: Emulator, request: SandboxRequest, status: int
+    ) -> SandboxResponse:
+        # 429 means "the source's own throttle answer", whatever status the source uses for it.
+        if status == 429:
+            return emulator.throttled(request)
+        if status >= 500:
+            return emulator.server_error(request)
+        fault_answer = getattr(emulator, "error_answer", None)
+        if fault_answer is not None:
+            return fault_answer(request, status)
+        return SandboxResponse.json({"error": f"HTTP {status}"}, status=status)
+
+    def _pick_fault(self, source: str, plan: FaultPlan) -> str | None:
+        if plan.rate <= 0:
+            return None
+        with self._lock:
+            rng = self._fault_rng[source]
+            if rng.random() >= plan.rate:
+                return None
+            return rng.choice(plan.kinds)
+
+    def _admit(self, source: str, account: str) -> bool:
+        """Server-side leaky bucket: admit the request or say it is over the limit."""
+        limit = self.rate_limit(source)
+        key = (source, account)
+        with self._lock:
+            now = time.monotonic()
+            level, stamp = self._buckets.get(key, (0.0, now))
+            level = max(0.0, level - (now - stamp) * limit.rate)
+            if level + 1 > limit.burst:
+                self._buckets[key] = (level, now)
+                return False
+            self._buckets[key] = (level + 1, now)
+            return True
+
+    # -- ways in ------------------------------------------------------------------------------
+    def transport(self, source: str) -> httpx.BaseTransport:
+        return _InProcessTransport(self, source)
+
+    def serve(self, host: str = "127.0.0.1", ports: dict[str, int] | None = None) -> SandboxServers:
+        return SandboxServers.start(self, host, ports or {})
+
+
+def request_from_httpx(request: httpx.Request) -> SandboxRequest:
+    url = request.url
+    return SandboxRequest(
+        method=request.method,
+        path=url.path,
+        query=parse_qsl(url.query.decode("ascii"), keep_blank_values=True),
+        headers={k.lower(): v for k, v in request.headers.items()},
+        body=request.read(),
+    )
+
+
+class _InProcessTransport(httpx.BaseTransport):
+    def __init__(self, sandbox: Sandbox, source: str) -> None:
+        self.sandbox = sandbox
+        self.source = source
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        try:
+            answer = self.sandbox.handle(self.source, request_from_httpx(request))
+        except _DropConnection:
+            raise httpx.RemoteProtocolError(
+                "Server disconnected without sending a response.", request=request
+            ) from None
+        return httpx.Response(
+            answer.status, headers=answer.headers, content=answer.body, request=request
+        )
+
+
+class _Handler(BaseHTTPRequestHandler):
+    sandbox: Sandbox
+    source: str
+    protocol_version = "HTTP/1.1"
+
+    def _serve(self) -> None:
+        length = int(self.headers.get("content-length") or 0)
+        body = self.rfile.read(length) if length else b""
+        parts = urlsplit(self.path)
+        request = SandboxRequest(
+            method=self.command,
+            path=parts.path,
+            query=parse_qsl(parts.query, keep_blank_values=True),
+            headers={k.lower(): v for k, v in self.headers.items()},
+            body=body,
+        )
+        try:
+            answer = self.sandbox.handle(self.source, request)
+        except _DropConnection:
+            self.close_connection = True
+            self.connection.close()
+            return
+        self.send_response(answer.status)
+        for name, value in answer.headers.items():
+            self.send_header(name, value)
+        self.send_header("Content-Length", str(len(answer.body)))
+        self.end_headers()
+        self.wfile.write(answer.body)
+
+    do_GET = do_POST = do_PUT = do_DELETE = _serve
+
+    def log_message(self, format: str, *args: Any) -> None:
+        # Request lines carry credentials (webhook key in the path, api_token in the query);
+        # the sandbox server stays quiet rather than print them.
+        return
+
+
+@dataclass
+class SandboxServers:
+    """Real HTTP servers on loopback, one per API; `base_urls` is what a live config points at."""
+
+    servers: dict[str, ThreadingHTTPServer]
+    base_urls: dict[str, str]
+
+    @classmethod
+    def start(cls, sandbox: Sandbox, host: str, ports: dict[str, int]) -> SandboxServers:
+        servers: dict[str, ThreadingHTTPServer] = {}
+        urls: dict[str, str] = {}
+        for source in SOURCES:
+            handler = type(f"{source}Handler", (_Handler,), {"sandbox": sandbox, "source": source})
+            server = ThreadingHTTPServer((host, ports.get(source, 0)), handler)
+            server.daemon_threads = True
+            threading.Thread(target=server.serve_forever, daemon=True, name=f"sandbox-{source}").start()
+            servers[source] = server
+            urls[source] = sandbox.base_url(source, f"http://{host}:{server.server_address[1]}")
+        return cls(servers, urls)
+
+    def close(self) -> None:
+        for server in self.servers.values():
+            server.shutdown()
+            server.server_close()
+
+    def __enter__(self) -> SandboxServers:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -1,0 +1,25 @@
+"""Metadata people want to see on a table: row count, columns (as a table schema), a preview."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import dagster as dg
+
+
+def table_metadata(conn: Any, table: str, preview_rows: int = 10) -> dict[str, Any]:
+    schema, name = table.split(".")
+    columns = conn.execute(
+        "SELECT column_name, data_type FROM information_schema.columns "
+        "WHERE table_schema = ? AND table_name = ? ORDER BY ordinal_position",
+        [schema, name],
+    ).fetchall()
+    row_count = conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+    preview = conn.execute(f"SELECT * FROM {table} LIMIT {preview_rows}").df()
+    return {
+        "dagster/row_count": int(row_count),
+        "dagster/column_schema": dg.TableSchema(
+            columns=[dg.TableColumn(col, dtype) for col, dtype in columns]
+        ),
+        "preview": dg.MetadataValue.md(preview.to_markdown(index=False) if len(preview) else "_empty_"),
+    }

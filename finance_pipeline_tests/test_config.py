@@ -1,0 +1,57 @@
+"""The environment contract: mode selection, defaults, and errors that name the variable."""
+
+from __future__ import annotations
+
+import pytest
+
+from finance_pipeline.config import Mode, load_settings
+from finance_pipeline.http.errors import ConfigError
+
+
+def test_no_credentials_means_sandbox_with_its_own_warehouse() -> None:
+    settings = load_settings({})
+    assert settings.mode is Mode.sandbox
+    assert settings.warehouse_path == "data/sandbox.duckdb"
+
+
+def test_any_credentials_mean_live_and_unconfigured_sources_are_skipped() -> None:
+    settings = load_settings({"ADESK_API_TOKEN": "tok-abcdef"})
+    assert settings.mode is Mode.live
+    assert settings.warehouse_path == "data/warehouse.duckdb"
+    assert settings.configured("adesk") and not settings.configured("bitrix24")
+    assert settings.adesk is not None and settings.adesk.base_url == "https://api.adesk.ru"
+
+
+@pytest.mark.parametrize(
+    ("env", "variable"),
+    [
+        ({"BITRIX24_WEBHOOK_URL": "https://portal.bitrix24.ru/rest/abc/"}, "BITRIX24_WEBHOOK_URL"),
+        ({"BITRIX24_WEBHOOK_URL": "not a url"}, "BITRIX24_WEBHOOK_URL"),
+        ({"ADESK_API_TOKEN": "t0ken-1", "ADESK_BASE_URL": "api.adesk.ru"}, "ADESK_BASE_URL"),
+        ({"APIPAY_API_KEY": ""}, "APIPAY_API_KEY"),
+        ({"SALESMAN_BASE_URL": "https://crm.example.ru"}, "SALESMAN_LOGIN"),
+        ({"FINANCE_PIPELINE_MODE": "production"}, "FINANCE_PIPELINE_MODE"),
+        ({"ADESK_API_TOKEN": "t0ken-1", "ADESK_RATE_LIMIT": "fast"}, "ADESK_RATE_LIMIT"),
+    ],
+)
+def test_bad_values_are_rejected_naming_the_variable(env: dict[str, str], variable: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        load_settings(env)
+    assert variable in str(info.value)
+
+
+def test_webhook_url_is_normalised_and_its_key_never_printed() -> None:
+    settings = load_settings({"BITRIX24_WEBHOOK_URL": "http://127.0.0.1:9/rest/7/Key0123456"})
+    assert settings.bitrix24 is not None
+    assert settings.bitrix24.webhook_url == "http://127.0.0.1:9/rest/7/Key0123456/"
+    with pytest.raises(ConfigError) as info:
+        load_settings({"BITRIX24_WEBHOOK_URL": "ftp://portal/rest/7/Key0123456/"})
+    assert "Key0123456" not in str(info.value)
+
+
+def test_rate_limit_overrides() -> None:
+    settings = load_settings(
+        {"ADESK_API_TOKEN": "tok-abcdef", "ADESK_RATE_LIMIT": "1.5", "ADESK_RATE_BURST": "3"}
+    )
+    assert settings.adesk is not None
+    assert settings.adesk.rate_limit.rate == 1.5 and settings.adesk.rate_limit.burst == 3
