@@ -4,6 +4,9 @@ A file `models/<layer>/<name>.sql` becomes the asset `<layer>/<name>` and the ta
 `<layer>.<name>`. Its upstream assets are read from the SQL itself (every `raw.x`, `staging.y`
 or `marts.z` it mentions), so the lineage in the UI is always what the SQL really reads.
 
+Shared SQL functions live in `models/macros/*.sql` (DuckDB `CREATE OR REPLACE TEMP MACRO ...`)
+and are loaded into the connection before any model runs.
+
 A model file may start with comment lines of the form `-- key: value`:
     -- description: what the table is, for the UI
     -- columns: name type description | name type description | ...   (optional)
@@ -71,3 +74,30 @@ def discover_models() -> list[SqlModel]:
         for path in sorted((MODELS_DIR / layer).glob("*.sql")):
             models.append(load_model(path))
     return models
+
+
+def macro_sql() -> list[str]:
+    return [p.read_text(encoding="utf-8") for p in sorted((MODELS_DIR / "macros").glob("*.sql"))]
+
+
+def in_build_order(models: list[SqlModel]) -> list[SqlModel]:
+    """Models sorted so that each comes after every model it reads."""
+    by_table = {(m.layer, m.name): m for m in models}
+    ordered: list[SqlModel] = []
+    state: dict[tuple[str, str], str] = {}
+
+    def visit(key: tuple[str, str]) -> None:
+        if state.get(key) == "done":
+            return
+        if state.get(key) == "visiting":
+            raise ValueError(f"models form a cycle through {key[0]}.{key[1]}")
+        state[key] = "visiting"
+        for up in by_table[key].upstream:
+            if up in by_table:
+                visit(up)
+        state[key] = "done"
+        ordered.append(by_table[key])
+
+    for key in by_table:
+        visit(key)
+    return ordered

@@ -7,7 +7,7 @@ from typing import Any
 
 import dagster as dg
 
-from finance_pipeline.models import SqlModel, discover_models
+from finance_pipeline.models import SqlModel, discover_models, in_build_order, macro_sql
 from finance_pipeline.warehouse.landing import raw_table_ddl
 from finance_pipeline.warehouse.metadata import table_metadata
 from finance_pipeline.warehouse.resource import WarehouseResource
@@ -23,6 +23,8 @@ def build_model(conn: Any, model: SqlModel) -> None:
             # A source that is not configured has no raw table yet; an empty one keeps the
             # models buildable (they then say "no data from that source", not crash).
             conn.execute(raw_table_ddl(name))
+    for macros in macro_sql():
+        conn.execute(macros)
     conn.execute(f"CREATE SCHEMA IF NOT EXISTS {model.layer}")
     body = model.sql.strip().rstrip(";")
     conn.execute("BEGIN TRANSACTION")
@@ -54,6 +56,15 @@ def model_asset(model: SqlModel) -> dg.AssetsDefinition:
         return dg.MaterializeResult(metadata=metadata)
 
     return _build
+
+
+def build_all_models(conn: Any) -> list[str]:
+    """Build every model in dependency order (tests, benchmarks, the CLI); returns table names."""
+    built = []
+    for model in in_build_order(discover_models()):
+        build_model(conn, model)
+        built.append(model.table)
+    return built
 
 
 def model_assets() -> list[dg.AssetsDefinition]:

@@ -1,0 +1,91 @@
+"""Asset checks written as SQL: a query that returns the offending rows; none means "passed".
+
+Checks are declared as data (`SqlCheck`) next to the area they guard (checks/<area>.py) and
+turned into Dagster asset checks by one factory, so every check reports the same way: how many
+rows fail, and a sample of them, in the UI.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import dagster as dg
+
+from finance_pipeline.warehouse.resource import WarehouseResource
+
+
+@dataclass(frozen=True)
+class SqlCheck:
+    table: str  # "<layer>.<name>": the asset the check is attached to
+    name: str
+    description: str
+    failing_rows_sql: str  # SELECT ... returning the rows that violate the rule
+    blocking: bool = False  # a blocking check stops downstream models from building
+    warn_only: bool = False  # report as WARN instead of ERROR
+
+    @property
+    def asset_key(self) -> dg.AssetKey:
+        return dg.AssetKey(self.table.split("."))
+
+
+def unique_not_null(table: str, column: str) -> SqlCheck:
+    return SqlCheck(
+        table=table,
+        name=f"{column}_unique_not_null",
+        description=f"{column} is the primary key of {table}: never null, never repeated.",
+        failing_rows_sql=f"""
+            SELECT {column}, count(*) AS copies FROM {table}
+            GROUP BY {column} HAVING {column} IS NULL OR count(*) > 1""",
+        blocking=True,
+    )
+
+
+def foreign_key(table: str, column: str, ref_table: str, ref_column: str) -> SqlCheck:
+    return SqlCheck(
+        table=table,
+        name=f"{column}_references_{ref_table.split('.')[-1]}",
+        description=f"Every non-null {table}.{column} exists in {ref_table}.{ref_column}.",
+        failing_rows_sql=f"""
+            SELECT t.{column}, count(*) AS rows FROM {table} t
+            WHERE t.{column} IS NOT NULL
+              AND t.{column} NOT IN (SELECT {ref_column} FROM {ref_table} WHERE {ref_column} IS NOT NULL)
+            GROUP BY ALL""",
+    )
+
+
+def _check(spec: SqlCheck) -> dg.AssetChecksDefinition:
+    @dg.asset_check(
+        asset=spec.asset_key,
+        name=spec.name,
+        description=spec.description,
+        blocking=spec.blocking,
+    )
+    def _run(warehouse: WarehouseResource) -> dg.AssetCheckResult:
+        with warehouse.connection() as conn:
+            failing = conn.execute(
+                f"SELECT count(*) FROM ({spec.failing_rows_sql}) AS failing"
+            ).fetchone()[0]
+            sample = conn.execute(f"{spec.failing_rows_sql} LIMIT 10").df() if failing else None
+        metadata: dict[str, object] = {"failing_rows": int(failing)}
+        if sample is not None and len(sample):
+            metadata["sample"] = dg.MetadataValue.md(sample.to_markdown(index=False))
+        severity = dg.AssetCheckSeverity.WARN if spec.warn_only else dg.AssetCheckSeverity.ERROR
+        return dg.AssetCheckResult(passed=failing == 0, severity=severity, metadata=metadata)
+
+    return _run
+
+
+def build_checks(specs: list[SqlCheck]) -> list[dg.AssetChecksDefinition]:
+    return [_check(spec) for spec in specs]
+
+
+def all_checks() -> list[SqlCheck]:
+    """Every check of the project, gathered from the checks/<area>.py modules."""
+    import importlib
+    import pkgutil
+
+    specs: list[SqlCheck] = []
+    for module in pkgutil.iter_modules(__path__):
+        mod = importlib.import_module(f"{__name__}.{module.name}")
+        specs.extend(getattr(mod, "CHECKS", []))
+    return specs
