@@ -5,7 +5,8 @@ turned into Dagster asset checks by one factory, so every check reports the same
 rows fail, and a sample of them, in the UI.
 """
 
-from __future__ import annotations
+# No `from __future__ import annotations`: Dagster reads the decorated functions' annotations
+# (resources, context) as classes, not strings.
 
 from dataclasses import dataclass
 

@@ -1,6 +1,7 @@
 """The thin Dagster wrapper around every SQL model."""
 
-from __future__ import annotations
+# No `from __future__ import annotations`: Dagster reads the decorated functions' annotations
+# (resources, context) as classes, not strings.
 
 import time
 from typing import Any
