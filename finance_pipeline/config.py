@@ -33,7 +33,8 @@ DEFAULT_RATE_LIMITS: dict[str, RateLimit] = {
     "bitrix24": RateLimit(rate=2.0, burst=48),
     "salesman": RateLimit(rate=3.0, burst=5),
     "adesk": RateLimit(rate=5.0, burst=10),
-    "apipay": RateLimit(rate=5.0, burst=10),
+    # ApiPay documents 60 requests per minute per API key (errors.md, "Rate Limiting").
+    "apipay": RateLimit(rate=1.0, burst=50),
 }
 
 SOURCES = ("bitrix24", "salesman", "adesk", "apipay")

@@ -324,6 +324,9 @@ class _Handler(BaseHTTPRequestHandler):
     sandbox: Sandbox
     source: str
     protocol_version = "HTTP/1.1"
+    # Headers and body go out in two writes; with Nagle's algorithm on, the body waits for the
+    # client's delayed ACK (~40 ms per request on loopback). TCP_NODELAY sends it at once.
+    disable_nagle_algorithm = True
 
     def _serve(self) -> None:
         length = int(self.headers.get("content-length") or 0)
@@ -372,7 +375,13 @@ class SandboxServers:
             handler = type(f"{source}Handler", (_Handler,), {"sandbox": sandbox, "source": source})
             server = ThreadingHTTPServer((host, ports.get(source, 0)), handler)
             server.daemon_threads = True
-            threading.Thread(target=server.serve_forever, daemon=True, name=f"sandbox-{source}").start()
+            # A short poll interval: shutdown() waits up to one interval per server.
+            threading.Thread(
+                target=server.serve_forever,
+                kwargs={"poll_interval": 0.05},
+                daemon=True,
+                name=f"sandbox-{source}",
+            ).start()
             servers[source] = server
             urls[source] = sandbox.base_url(source, f"http://{host}:{server.server_address[1]}")
         return cls(servers, urls)

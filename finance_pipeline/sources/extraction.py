@@ -6,7 +6,8 @@ the rest the same way for all four sources: choose full or incremental, stream p
 stager, land them in one transaction together with the new cursor, and report metadata.
 """
 
-from __future__ import annotations
+# No `from __future__ import annotations` here: Dagster 1.13 reads the asset function's annotations
+# (context: AssetExecutionContext, config: ExtractConfig) as classes, not as strings.
 
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -69,6 +70,9 @@ class ExtractContext:
     progress: Callable[[str], None]
     report: PagingReport = field(default_factory=PagingReport)
     deleted_ids: list[str] = field(default_factory=list)
+    # A fetch may set the cursor itself when its rows do not carry it (e.g. a watermark read
+    # from a parent raw table); the later of this and the rows' cursors is stored.
+    new_cursor: str | None = None
     _stager: PageStager | None = None
 
     def declare_complete_for(self, parent_ids: Iterable[Any]) -> None:
@@ -169,6 +173,10 @@ def run_extraction(
                     value = spec.cursor_of(row)
                     if value and (new_cursor is None or _parse_cursor(value) > _parse_cursor(new_cursor)):
                         new_cursor = value
+        if ctx.new_cursor and (
+            new_cursor is None or _parse_cursor(ctx.new_cursor) > _parse_cursor(new_cursor)
+        ):
+            new_cursor = ctx.new_cursor
         with warehouse.connection() as conn:
             result = land(
                 conn,

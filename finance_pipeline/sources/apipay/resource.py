@@ -1,0 +1,121 @@
+"""The ApiPay.kz resource: API key in the `X-API-Key` header, Laravel-style JSON errors.
+
+ApiPay (Kaspi Pay invoicing, KZT) answers errors as `{"message": "...", "errors": {...}}` with
+the HTTP status telling the kind: 401 bad or missing key, 403 organisation not connected, 404,
+422 validation (with per-field `errors`), 429 over the documented 60 requests/minute per key
+(with `Retry-After`), 5xx including 502 "Kaspi API error" and 503 "Kaspi session expired".
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+from urllib.parse import urlsplit
+
+import httpx
+from pydantic import Field
+
+from finance_pipeline.http.client import Classification
+from finance_pipeline.http.errors import (
+    AuthenticationError,
+    ConfigError,
+    NotFoundError,
+    RequestRejectedError,
+    ServerError,
+    ThrottledError,
+)
+from finance_pipeline.sources.resource_base import SourceResource
+
+DEFAULT_BASE_URL = "https://bpapi.bazarbay.site/api/v1"
+
+
+def _api_message(body: Any) -> str | None:
+    """`message` plus the per-field `errors` of a Laravel-style error body, if there is one."""
+    if not isinstance(body, dict):
+        return None
+    message = body.get("message")
+    text = str(message).strip() if message not in (None, "") else ""
+    errors = body.get("errors")
+    if isinstance(errors, dict) and errors:
+        details = "; ".join(
+            f"{field}: {' '.join(str(m) for m in (msgs if isinstance(msgs, list) else [msgs]))}"
+            for field, msgs in errors.items()
+        )
+        text = f"{text} ({details})" if text else details
+    return text or None
+
+
+def classify_apipay(response: httpx.Response, body: Any) -> Classification:
+    """Map ApiPay's own error answers to typed errors, quoting what the API said."""
+    status = response.status_code
+    if status < 400:
+        return None
+    said = _api_message(body)
+    quoted = f"ApiPay said {said!r}" if said else f"ApiPay answered {status} without a message"
+    if status == 401:
+        return AuthenticationError, f"{quoted}; the API key (X-API-Key) was refused"
+    if status == 403:
+        return AuthenticationError, f"{quoted}; the key's organisation has no access"
+    if status == 404:
+        return NotFoundError, quoted
+    if status == 429:
+        retry = body.get("retry_after") if isinstance(body, dict) else None
+        suffix = f" (retry after {retry}s)" if retry is not None else ""
+        return ThrottledError, f"{quoted}{suffix}"
+    if status >= 500:
+        return ServerError, f"{quoted} (HTTP {status})"
+    if status in (400, 410, 422):
+        return RequestRejectedError, quoted
+    if said is None:
+        return None  # let the generic status rule phrase it
+    return RequestRejectedError, quoted
+
+
+class ApipayResource(SourceResource):
+    """ApiPay.kz invoices and refunds (Kaspi Pay, KZT), read with an organisation's API key."""
+
+    source: ClassVar[str] = "apipay"
+
+    api_key: str = Field(
+        default="",
+        description="ApiPay API key (Settings > Connection), sent as X-API-Key. Set via APIPAY_API_KEY.",
+    )
+    api_base_url: str = Field(
+        default=DEFAULT_BASE_URL,
+        description="Base URL of the API, up to and including /api/v1 (APIPAY_BASE_URL).",
+    )
+
+    def is_configured(self) -> bool:
+        return bool(self.api_key.strip())
+
+    def not_configured_reason(self) -> str:
+        return "APIPAY_API_KEY is not set"
+
+    def validate_config(self) -> None:
+        parts = urlsplit(self.api_base_url)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ConfigError(
+                "APIPAY_BASE_URL",
+                f"{self.api_base_url!r} is not an http(s) URL",
+                f"Leave it unset for {DEFAULT_BASE_URL}",
+            )
+        key = self.api_key.strip()
+        if not key or any(c.isspace() for c in key):
+            raise ConfigError(
+                "APIPAY_API_KEY", "is empty or contains whitespace", "Copy the key again"
+            )
+
+    def base_url(self) -> str:
+        return self.api_base_url.rstrip("/")
+
+    def secrets(self) -> list[str]:
+        return [self.api_key] if self.api_key else []
+
+    def auth_headers(self) -> dict[str, str]:
+        return {"X-API-Key": self.api_key.strip()}
+
+    def account_key(self) -> str:
+        # ApiPay limits requests per API key; the bucket name is hashed, never written in clear.
+        return f"{self.base_url()}\0{self.api_key.strip()}"
+
+    classify = staticmethod(classify_apipay)
+
