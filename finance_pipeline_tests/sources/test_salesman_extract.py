@@ -1,0 +1,286 @@
+"""SalesMan extraction end to end: the real client over loopback HTTP into DuckDB.
+
+Full sync lands exactly the sandbox's invoices and their details; an incremental sync after
+the world moves on picks up new, paid and split invoices and deletions of unpaid/recent ones
+(older deletions wait for the full refresh, as documented); re-running changes nothing and
+costs a handful of requests; wrong credentials fail with a clear, secret-free error.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+import duckdb
+import pytest
+
+from finance_pipeline.config import load_settings
+from finance_pipeline.http.errors import AuthenticationError, ConfigError
+from finance_pipeline.sandbox.core import (
+    SANDBOX_CREDENTIALS,
+    FaultPlan,
+    Sandbox,
+    SandboxServers,
+    ServerRateLimit,
+)
+from finance_pipeline.sandbox.world import Deleted, World
+from finance_pipeline.sources.extraction import ExtractConfig, run_extraction
+from finance_pipeline.sources.salesman import (
+    DETAILS,
+    ENTITIES,
+    INVOICES,
+    SalesmanResource,
+    build_resource,
+)
+from finance_pipeline.sources.salesman.assets import LOOKBACK
+from finance_pipeline.warehouse.resource import WarehouseResource
+
+CREDS = SANDBOX_CREDENTIALS["salesman"]
+
+
+def make_resource(servers: SandboxServers, **overrides: Any) -> SalesmanResource:
+    settings: dict[str, Any] = {
+        "crm_base_url": servers.base_urls["salesman"],
+        "login": CREDS["login"],
+        "api_key": CREDS["api_key"],
+        "rate_limit": 500,
+        "rate_burst": 100,
+        "retry_base_delay": 0.01,
+        **overrides,
+    }
+    return SalesmanResource(**settings)
+
+
+@pytest.fixture
+def resource(servers: SandboxServers, sandbox: Sandbox) -> SalesmanResource:
+    # Fast limits on both sides: a full details sync is one request per invoice.
+    sandbox.settings.rate_limits["salesman"] = ServerRateLimit(rate=1000, burst=1000)
+    return make_resource(servers)
+
+
+@pytest.fixture
+def warehouse(warehouse_path: Path) -> WarehouseResource:
+    return WarehouseResource(path=str(warehouse_path))
+
+
+def sync(spec, resource, warehouse, *, full: bool = False) -> dict[str, Any]:
+    return run_extraction(
+        spec,
+        resource=resource,
+        warehouse=warehouse,
+        config=ExtractConfig(full_refresh=full),
+        run_id="test",
+        log=lambda message: None,
+    )
+
+
+def sync_all(resource, warehouse, *, full: bool = False) -> dict[str, dict[str, Any]]:
+    return {spec.entity: sync(spec, resource, warehouse, full=full) for spec in ENTITIES}
+
+
+def live_rows(warehouse: WarehouseResource, table: str) -> dict[str, dict[str, Any]]:
+    with duckdb.connect(warehouse.path, read_only=True) as conn:
+        rows = conn.execute(
+            f"SELECT id, payload FROM raw.{table} WHERE deleted_at IS NULL"
+        ).fetchall()
+    return {key: json.loads(payload) for key, payload in rows}
+
+
+def deleted_ids(warehouse: WarehouseResource, table: str) -> set[str]:
+    with duckdb.connect(warehouse.path, read_only=True) as conn:
+        rows = conn.execute(f"SELECT id FROM raw.{table} WHERE deleted_at IS NOT NULL").fetchall()
+    return {key for (key,) in rows}
+
+
+def truth_ids(world: World) -> set[str]:
+    return {str(i) for i in world.salesman_invoices}
+
+
+def delete_invoice(world: World, invoice_id: int) -> None:
+    """Delete an invoice in SalesMan (the world does not delete SalesMan invoices by itself)."""
+    record = world.salesman_invoices.pop(invoice_id)
+    world.deleted[("salesman", "invoices")][invoice_id] = Deleted(record, world.now)
+
+
+def single_part(world: World, paid: bool, newest: bool, known: set[str]) -> int:
+    """A paid/unpaid invoice already synced that is not half of a split pair, oldest or newest."""
+    numbers: dict[tuple[str, int], int] = {}
+    for inv in world.salesman_invoices.values():
+        numbers[(inv.invoice, inv.did)] = numbers.get((inv.invoice, inv.did), 0) + 1
+    candidates = sorted(
+        (inv.date_create, inv.id)
+        for inv in world.salesman_invoices.values()
+        if inv.paid == paid and numbers[(inv.invoice, inv.did)] == 1 and str(inv.id) in known
+    )
+    return candidates[-1 if newest else 0][1]
+
+
+def test_full_then_incremental_then_full(resource, warehouse, sandbox: Sandbox) -> None:
+    world = sandbox.world
+    first = sync_all(resource, warehouse)
+    assert first["invoices"]["sync_mode"] == "full"
+    invoices = live_rows(warehouse, "salesman_invoices")
+    details = live_rows(warehouse, "salesman_invoice_details")
+    assert set(invoices) == set(details) == truth_ids(world)
+    assert first["invoices"]["http_requests"] == 1  # one page of up to 200 rows
+    assert first["invoice_details"]["http_requests"] == len(world.salesman_invoices)
+    for key, row in details.items():
+        inv = world.salesman_invoices[int(key)]
+        assert row["do"] == ("on" if inv.paid else "no")
+        assert row["nds"] == pytest.approx(float(inv.nds)) and row["tip"] == inv.tip
+
+    # Nothing changed upstream: nothing changes here, and it costs only a few requests.
+    again = sync_all(resource, warehouse)
+    assert again["invoices"]["sync_mode"] == "incremental"
+    for metadata in again.values():
+        assert metadata["rows_inserted"] == metadata["rows_updated"] == 0
+        assert metadata["rows_deleted"] == 0
+    assert again["invoices"]["http_requests"] == 3  # window, unpaid, paid since
+    assert again["invoice_details"]["http_requests"] == 0
+
+    # The business moves on: new invoices, payments (some partial), plan-date edits; and
+    # three deletions: an old unpaid, a recent paid and an old paid invoice.
+    log = world.advance(21)
+    created = set(log.created.get(("salesman", "invoices"), []))
+    updated = set(log.updated.get(("salesman", "invoices"), []))
+    assert created and updated
+    known = set(invoices)
+    old_unpaid = single_part(world, paid=False, newest=False, known=known)
+    recent_paid = single_part(world, paid=True, newest=True, known=known)
+    old_paid = single_part(world, paid=True, newest=False, known=known)
+    cursor = max(inv.date_create for inv in world.salesman_invoices.values())
+    assert world.salesman_invoices[old_paid].date_create < cursor - LOOKBACK
+    gone = {old_unpaid, recent_paid, old_paid}
+    for invoice_id in gone:
+        delete_invoice(world, invoice_id)
+
+    step = sync_all(resource, warehouse)
+    invoices = live_rows(warehouse, "salesman_invoices")
+    assert {str(i) for i in created - gone} <= set(invoices)
+    for invoice_id in updated - gone:
+        inv = world.salesman_invoices[invoice_id]
+        row = invoices[str(invoice_id)]
+        assert row["do"] is (True if inv.paid else None)
+        assert row["date_plan"] == inv.date_plan.isoformat()
+        assert row["summa"] == pytest.approx(float(inv.summa))
+    # Unpaid and recent deletions are found at once; an old paid one waits for a full refresh.
+    assert {str(old_unpaid), str(recent_paid)} <= deleted_ids(warehouse, "salesman_invoices")
+    assert set(invoices) == truth_ids(world) | {str(old_paid)}
+    assert step["invoices"]["rows_deleted"] == 2
+    changed = step["invoices"]["rows_inserted"] + step["invoices"]["rows_updated"]
+    assert step["invoices"]["http_requests"] <= 3 + 2 + 2  # reads + info checks + did re-reads
+    # Details follow the invoice table: only new/changed invoices are asked for.
+    assert step["invoice_details"]["http_requests"] == changed
+    details = live_rows(warehouse, "salesman_invoice_details")
+    assert set(details) == set(invoices)
+    assert {str(old_unpaid), str(recent_paid)} <= deleted_ids(warehouse, "salesman_invoice_details")
+    for invoice_id in created - gone:
+        assert details[str(invoice_id)]["crid"] == invoice_id
+
+    # Idempotent: the same incremental run again changes nothing.
+    again = sync_all(resource, warehouse)
+    for metadata in again.values():
+        assert metadata["rows_inserted"] == metadata["rows_updated"] == 0
+        assert metadata["rows_deleted"] == 0
+    assert again["invoices"]["http_requests"] <= 4
+    assert again["invoice_details"]["http_requests"] == 0
+
+    # A full refresh reconciles the rest.
+    full = sync_all(resource, warehouse, full=True)
+    assert full["invoices"]["rows_deleted"] == 1 and full["invoices"]["rows_updated"] == 0
+    assert set(live_rows(warehouse, "salesman_invoices")) == truth_ids(world)
+    assert set(live_rows(warehouse, "salesman_invoice_details")) == truth_ids(world)
+    assert str(old_paid) in deleted_ids(warehouse, "salesman_invoice_details")
+
+
+def test_sync_from_start_date_rereads_details(resource, warehouse, sandbox: Sandbox) -> None:
+    sync_all(resource, warehouse)
+    since = (sandbox.world.today() - timedelta(days=60)).isoformat()
+    config = ExtractConfig(start_date=since)
+    metadata = run_extraction(
+        DETAILS,
+        resource=resource,
+        warehouse=warehouse,
+        config=config,
+        run_id="t",
+        log=lambda m: None,
+    )
+    expected = sum(
+        1 for inv in sandbox.world.salesman_invoices.values()
+        if inv.date_create.date().isoformat() >= since
+    )  # fmt: skip
+    assert metadata["sync_mode"] == "from start_date"
+    assert metadata["http_requests"] == expected > 0
+    assert metadata["rows_updated"] == metadata["rows_deleted"] == 0
+
+
+def test_schema_drift_still_lands_every_invoice(resource, warehouse, sandbox: Sandbox) -> None:
+    sandbox.set_faults("salesman", FaultPlan(drift=True))
+    sync_all(resource, warehouse)
+    assert set(live_rows(warehouse, "salesman_invoices")) == truth_ids(sandbox.world)
+    assert set(live_rows(warehouse, "salesman_invoice_details")) == truth_ids(sandbox.world)
+
+
+def test_transient_faults_are_retried(servers, resource, warehouse, sandbox: Sandbox) -> None:
+    sandbox.set_faults("salesman", FaultPlan(rate=0.2, kinds=("server_error", "throttle")))
+    metadata = sync_all(make_resource(servers, retry_max_delay=0.05), warehouse)
+    assert metadata["invoice_details"]["http_retries"] > 0
+    assert set(live_rows(warehouse, "salesman_invoices")) == truth_ids(sandbox.world)
+    assert set(live_rows(warehouse, "salesman_invoice_details")) == truth_ids(sandbox.world)
+
+
+@pytest.mark.parametrize("wrong", ["api_key", "login"])
+def test_wrong_credentials_fail_clearly(servers, resource, warehouse, wrong: str) -> None:
+    secret = "wrong-salesman-key-0042"
+    value = secret if wrong == "api_key" else "nobody@example.com"
+    bad = make_resource(servers, **{wrong: value})
+    with pytest.raises(AuthenticationError) as caught:
+        sync(INVOICES, bad, warehouse)
+    message = str(caught.value)
+    assert "[salesman]" in message and "invoice/list" in message
+    assert ("Не верный API key" if wrong == "api_key" else "Неизвестный пользователь") in message
+    assert secret not in message and CREDS["api_key"] not in message
+
+
+def test_build_resource_per_mode(sandbox: Sandbox, warehouse) -> None:
+    in_sandbox = build_resource(load_settings({}))
+    assert in_sandbox.sandbox and in_sandbox.is_configured()
+    assert in_sandbox.base_url() == "http://salesman.sandbox"
+    metadata = sync(INVOICES, in_sandbox, warehouse)  # in-process transport
+    assert metadata["rows_live"] == len(sandbox.world.salesman_invoices)
+
+    live = build_resource(
+        load_settings(
+            {
+                "SALESMAN_BASE_URL": "https://crm.example.ru/",
+                "SALESMAN_LOGIN": "buh@example.ru",
+                "SALESMAN_API_KEY": "t1xdeOwWSIqgDol70CkRdK3WD4N4cm",
+            }
+        )
+    )
+    assert isinstance(live.api_key, dg.EnvVar) and isinstance(live.login, dg.EnvVar)
+    assert live.crm_base_url == "https://crm.example.ru" and not live.sandbox
+    assert (live.rate_limit, live.rate_burst) == (3.0, 5)
+
+    unconfigured = build_resource(load_settings({"FINANCE_PIPELINE_MODE": "live"}))
+    assert not unconfigured.is_configured()
+    assert "SALESMAN_API_KEY" in unconfigured.not_configured_reason()
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "variable"),
+    [
+        ("crm_base_url", "crm.example.ru", "SALESMAN_BASE_URL"),
+        ("crm_base_url", "https://crm.example.ru/developer/v3/invoice", "SALESMAN_BASE_URL"),
+        ("login", "two words", "SALESMAN_LOGIN"),
+        ("api_key", "key with spaces", "SALESMAN_API_KEY"),
+    ],
+)
+def test_config_is_validated(field: str, value: str, variable: str) -> None:
+    good = {"crm_base_url": "https://crm.example.ru", "login": "a@b.ru", "api_key": "k" * 30}
+    with pytest.raises(ConfigError) as caught:
+        SalesmanResource(**{**good, field: value}).validate_config()
+    assert variable in str(caught.value)
