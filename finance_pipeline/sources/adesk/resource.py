@@ -1,0 +1,170 @@
+"""The Adesk resource: `api_token` query parameter (v1), errors told by the body's `code`.
+
+Adesk documents three error bodies, and says nothing about the HTTP status they come with:
+`{"message": "Auth required", "code": 401, "success": false}` (missing or wrong token),
+`{"message": "Payment required", "code": 21, "success": false}` (trial or subscription over:
+every method is blocked) and `{"message": "Too many requests", "code": 429, "success": false}`.
+The classifier therefore reads the body first, whatever the status (a 200 carrying code 21 is
+a payment error), and only then falls back to the status. Other refusals are
+`{"success": false, "message": ..., "errors": {field: [...]}}`.
+
+The token travels as `?api_token=` because every read method we use is a v1 method and the docs
+give the `X-API-Token` header for v2 only. URLs therefore carry the secret: it is registered for
+masking (and `api_token=` is masked structurally too), and no message built here quotes a URL.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+from urllib.parse import urlsplit
+
+import httpx
+from pydantic import Field
+
+from finance_pipeline.http.client import Classification
+from finance_pipeline.http.errors import (
+    AuthenticationError,
+    ConfigError,
+    NotFoundError,
+    PaymentRequiredError,
+    RequestRejectedError,
+    ServerError,
+    ThrottledError,
+)
+from finance_pipeline.sources.resource_base import SourceResource
+
+DEFAULT_BASE_URL = "https://api.adesk.ru"
+# The largest `length` the list methods accept. Adesk documents no maximum; the sandbox
+# enforces this one and refuses more, so the client asks for exactly this much per page.
+MAX_PAGE_LENGTH = 1000
+
+
+def _api_message(body: dict[str, Any]) -> str:
+    """`message` plus the per-field `errors`, as Adesk phrased them."""
+    message = body.get("message")
+    text = str(message).strip() if message not in (None, "") else ""
+    errors = body.get("errors")
+    if isinstance(errors, dict) and errors:
+        details = "; ".join(
+            f"{field}: {' '.join(str(m) for m in (msgs if isinstance(msgs, list) else [msgs]))}"
+            for field, msgs in errors.items()
+        )
+        text = f"{text} ({details})" if text else details
+    return text
+
+
+def _code(body: dict[str, Any]) -> int | None:
+    code = body.get("code")
+    if isinstance(code, bool):
+        return None
+    if isinstance(code, int):
+        return code
+    if isinstance(code, str) and code.strip().isdigit():
+        return int(code.strip())
+    return None
+
+
+def classify_adesk(response: httpx.Response, body: Any) -> Classification:
+    """Map Adesk's own error answers to typed errors, quoting what Adesk said."""
+    status = response.status_code
+    if isinstance(body, dict):
+        code = _code(body)
+        failed = body.get("success") is False
+        said = _api_message(body)
+        quoted = (
+            f"Adesk said {said!r}" if said else "Adesk answered success=false without a message"
+        )
+        if failed or code in (401, 21, 429):
+            if code == 401:
+                return AuthenticationError, f"{quoted} (code 401): the API token was refused"
+            if code == 21:
+                return (
+                    PaymentRequiredError,
+                    f"{quoted} (code 21): the account's trial or subscription has ended, so "
+                    "Adesk blocks every API method",
+                )
+            if code == 429:
+                return ThrottledError, f"{quoted} (code 429)"
+        if failed:
+            if status == 401 or status == 403:
+                return AuthenticationError, quoted
+            if status == 402:
+                return PaymentRequiredError, quoted
+            if status == 404:
+                return NotFoundError, quoted
+            if status == 429:
+                return ThrottledError, quoted
+            if status >= 500:
+                return ServerError, f"{quoted} (HTTP {status})"
+            return RequestRejectedError, quoted
+    return None  # the generic status rules phrase anything else
+
+
+class AdeskResource(SourceResource):
+    """Adesk (cash-flow ledger: movements, projects, contractors), read with an API token."""
+
+    source: ClassVar[str] = "adesk"
+
+    api_token: str = Field(
+        default="",
+        description="Adesk API token (Settings > Profile > API), sent as the api_token query "
+        "parameter. Set via ADESK_API_TOKEN.",
+    )
+    api_base_url: str = Field(
+        default=DEFAULT_BASE_URL,
+        description="Base URL of the API, without /v1 (ADESK_BASE_URL).",
+    )
+    page_length: int = Field(
+        default=MAX_PAGE_LENGTH,
+        ge=1,
+        description="Rows per page for the paged lists (transactions, projects, bank accounts): "
+        "the largest `length` the API accepts.",
+    )
+    verify_limit: int = Field(
+        default=500,
+        ge=0,
+        description="Incremental runs look up at most this many vanished movements by id to tell "
+        "a deletion from a date moved out of the window; more are left to the full refresh.",
+    )
+
+    def is_configured(self) -> bool:
+        return bool(self.api_token.strip())
+
+    def not_configured_reason(self) -> str:
+        return "ADESK_API_TOKEN is not set"
+
+    def validate_config(self) -> None:
+        parts = urlsplit(self.api_base_url)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ConfigError(
+                "ADESK_BASE_URL",
+                f"{self.api_base_url!r} is not an http(s) URL",
+                f"Leave it unset for {DEFAULT_BASE_URL}",
+            )
+        if parts.path.rstrip("/").endswith(("/v1", "/v2")):
+            raise ConfigError(
+                "ADESK_BASE_URL",
+                "must not include the API version (/v1 or /v2)",
+                f"Give the host only, e.g. {DEFAULT_BASE_URL}",
+            )
+        token = self.api_token.strip()
+        if not token or any(c.isspace() for c in token):
+            raise ConfigError(
+                "ADESK_API_TOKEN", "is empty or contains whitespace", "Copy the token again"
+            )
+
+    def base_url(self) -> str:
+        return self.api_base_url.rstrip("/")
+
+    def secrets(self) -> list[str]:
+        token = self.api_token.strip()
+        return [token] if token else []
+
+    def auth_params(self) -> dict[str, str]:
+        return {"api_token": self.api_token.strip()}
+
+    def account_key(self) -> str:
+        # Adesk limits per account (token); the bucket name is hashed, never written in clear.
+        return f"{self.base_url()}\0{self.api_token.strip()}"
+
+    classify = staticmethod(classify_adesk)
