@@ -1,0 +1,176 @@
+"""The Bitrix24 resource: an inbound webhook URL (the key is inside it) and Bitrix24's errors.
+
+Bitrix24 answers errors as `{"error": "CODE", "error_description": "..."}` (older methods use
+an empty or numeric code with only a description). The codes that matter here come from the REST
+docs' system error table:
+
+- 401 `NO_AUTH_FOUND`, `INVALID_CREDENTIALS`, `expired_token`, `invalid_token`,
+  `insufficient_scope`, `user_access_error` -> the webhook is wrong, deleted or lacks a scope;
+- 401 `ACCESS_DENIED` "REST is available only on commercial plans / by subscription" -> the
+  portal's plan has no REST;
+- 503 `QUERY_LIMIT_EXCEEDED` -> the leaky bucket (50 requests, drained at 2/s) overflowed;
+- 429 `OPERATION_TIME_LIMIT` -> a method used more than 480 s of server time in 10 minutes;
+- 404 `ERROR_METHOD_NOT_FOUND`, 500 `INTERNAL_SERVER_ERROR`/`ERROR_UNEXPECTED_ANSWER`;
+- 400 with a method's own code (`INVALID_ARG_VALUE`, `NOT_FOUND`, `REQUIRED_ARG_MISSING`, ...).
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+from urllib.parse import urlsplit
+
+import httpx
+from pydantic import Field
+
+from finance_pipeline.config import DEFAULT_RATE_LIMITS, validate_webhook_url
+from finance_pipeline.http.client import Classification
+from finance_pipeline.http.errors import (
+    ApiError,
+    AuthenticationError,
+    NotFoundError,
+    PaymentRequiredError,
+    RequestRejectedError,
+    ServerError,
+    ThrottledError,
+)
+from finance_pipeline.sources.resource_base import SourceResource
+
+_AUTH_CODES = {
+    "NO_AUTH_FOUND",
+    "INVALID_CREDENTIALS",
+    "EXPIRED_TOKEN",
+    "INVALID_TOKEN",
+    "INSUFFICIENT_SCOPE",
+    "USER_ACCESS_ERROR",
+    "WRONG_AUTH_TYPE",
+    "INVALID_REQUEST",  # "Https required"
+    "PORTAL_DELETED",
+}
+_THROTTLE_CODES = {"QUERY_LIMIT_EXCEEDED", "OPERATION_TIME_LIMIT"}
+_SERVER_CODES = {"INTERNAL_SERVER_ERROR", "ERROR_UNEXPECTED_ANSWER"}
+
+
+def api_error_of(body: Any) -> tuple[str, str] | None:
+    """(code, description) of a Bitrix24 error body, or None when the body is not an error."""
+    if not isinstance(body, dict) or "error" not in body or "result" in body:
+        return None
+    code = body.get("error")
+    code = "" if code is None else str(code)
+    description = body.get("error_description")
+    description = "" if description is None else str(description)
+    return code, description
+
+
+def describe(code: str, description: str) -> str:
+    said = ": ".join(part for part in (code, description) if part)
+    return f"Bitrix24 said {said!r}" if said else "Bitrix24 answered an error without a message"
+
+
+def error_class(code: str, description: str, status: int | None) -> type[ApiError]:
+    """The typed error for one Bitrix24 error (also used for errors of commands in a batch)."""
+    upper = code.upper()
+    if upper in _THROTTLE_CODES:
+        return ThrottledError
+    if upper == "ACCESS_DENIED" and status == 401:
+        # "REST is available only on commercial plans" / "... only by subscription"
+        if "commercial" in description or "subscription" in description:
+            return PaymentRequiredError
+        return AuthenticationError
+    if upper in _AUTH_CODES:
+        return AuthenticationError
+    if upper == "OVERLOAD_LIMIT":
+        return RequestRejectedError
+    if upper == "ERROR_METHOD_NOT_FOUND":
+        return NotFoundError
+    if upper in _SERVER_CODES:
+        return ServerError
+    if status is not None:
+        if status in (401, 403):
+            return AuthenticationError
+        if status >= 500:
+            return ServerError
+    return RequestRejectedError
+
+
+_HINTS: dict[type[ApiError], str] = {
+    AuthenticationError: (
+        "Check BITRIX24_WEBHOOK_URL: the inbound webhook may have been deleted or regenerated, "
+        "or it lacks the crm scope (Developer resources > Other > Inbound webhook)"
+    ),
+    PaymentRequiredError: "The portal's plan has no REST API access; renew it, then re-run",
+    ThrottledError: (
+        "Bitrix24's limit is 2 requests/s with a burst of 50 per portal (shared with every "
+        "other integration of the portal); lower BITRIX24_RATE_LIMIT or run later"
+    ),
+}
+
+
+def classify_bitrix24(response: httpx.Response, body: Any) -> Classification:
+    """Map Bitrix24's own error answers to typed errors, quoting what the API said."""
+    status = response.status_code
+    error = api_error_of(body)
+    if error is None:
+        if status >= 400:
+            return None  # no Bitrix24 body: the generic status rule phrases it
+        return None
+    code, description = error
+    cls = error_class(code, description, status)
+    message = describe(code, description)
+    if cls is ThrottledError and code.upper() == "OPERATION_TIME_LIMIT":
+        message += " (this method used more than 480 s of server time in 10 minutes)"
+    return cls, message
+
+
+def hint_for(cls: type[ApiError]) -> str | None:
+    return _HINTS.get(cls)
+
+
+class Bitrix24Resource(SourceResource):
+    """Bitrix24 CRM (smart invoices, companies, requisites, products) via an inbound webhook."""
+
+    source: ClassVar[str] = "bitrix24"
+
+    webhook_url: str = Field(
+        default="",
+        description=(
+            "Inbound webhook URL https://<portal>/rest/<user id>/<key>/ with the crm scope "
+            "(BITRIX24_WEBHOOK_URL). It contains the secret key and is never printed."
+        ),
+    )
+    rate_limit: float = Field(
+        default=DEFAULT_RATE_LIMITS["bitrix24"].rate,
+        gt=0,
+        description="Sustained requests per second (Bitrix24 drains its bucket at 2/s).",
+    )
+    rate_burst: int = Field(
+        default=DEFAULT_RATE_LIMITS["bitrix24"].burst,
+        ge=1,
+        description="Requests sent back to back (Bitrix24's bucket holds 50).",
+    )
+
+    def is_configured(self) -> bool:
+        return bool(self.webhook_url.strip())
+
+    def not_configured_reason(self) -> str:
+        return "BITRIX24_WEBHOOK_URL is not set"
+
+    def validate_config(self) -> None:
+        validate_webhook_url(self.webhook_url.strip())
+
+    def base_url(self) -> str:
+        # The method name is appended to the webhook URL: <webhook>/crm.item.list.
+        return validate_webhook_url(self.webhook_url.strip())
+
+    def webhook_key(self) -> str:
+        parts = [p for p in urlsplit(self.webhook_url.strip()).path.split("/") if p]
+        return parts[2] if len(parts) >= 3 and parts[0] == "rest" else ""
+
+    def secrets(self) -> list[str]:
+        url = self.webhook_url.strip()
+        return [s for s in (url, url.rstrip("/"), self.webhook_key()) if s]
+
+    def account_key(self) -> str:
+        # Bitrix24 counts requests per portal; one webhook URL is one portal (hashed on disk).
+        return self.base_url()
+
+    classify = staticmethod(classify_bitrix24)
