@@ -8,11 +8,14 @@ rows fail, and a sample of them, in the UI.
 # No `from __future__ import annotations`: Dagster reads the decorated functions' annotations
 # (resources, context) as classes, not strings.
 
+import re
 from dataclasses import dataclass
 
 import dagster as dg
 
 from finance_pipeline.warehouse.resource import WarehouseResource
+
+_TABLE_REF = re.compile(r"\b(raw|staging|marts)\.([a-z_][a-z0-9_]*)\b")
 
 
 @dataclass(frozen=True)
@@ -27,6 +30,12 @@ class SqlCheck:
     @property
     def asset_key(self) -> dg.AssetKey:
         return dg.AssetKey(self.table.split("."))
+
+    @property
+    def other_tables(self) -> list[dg.AssetKey]:
+        """Other tables the check reads: it must run after they are built, not just after its own."""
+        found = {(m.group(1), m.group(2)) for m in _TABLE_REF.finditer(self.failing_rows_sql)}
+        return [dg.AssetKey([layer, name]) for layer, name in sorted(found) if f"{layer}.{name}" != self.table]
 
 
 def unique_not_null(table: str, column: str) -> SqlCheck:
@@ -60,6 +69,7 @@ def _check(spec: SqlCheck) -> dg.AssetChecksDefinition:
         name=spec.name,
         description=spec.description,
         blocking=spec.blocking,
+        additional_deps=spec.other_tables,
     )
     def _run(warehouse: WarehouseResource) -> dg.AssetCheckResult:
         with warehouse.connection() as conn:

@@ -1,0 +1,373 @@
+"""Checks of the cash models: Adesk staging, cash flow, balances, invoice payments, receivables.
+
+The one that matters most: the latest balance of every account in marts.account_balances must
+equal the balance Adesk reports for it (`latest_balance_matches_adesk`); a failing row names the
+account and the difference.
+"""
+
+from __future__ import annotations
+
+from finance_pipeline.checks import SqlCheck, foreign_key, unique_not_null
+
+_STAGING_KEYS = {
+    "staging.adesk_transactions": "transaction_id",
+    "staging.adesk_bank_accounts": "bank_account_id",
+    "staging.adesk_transaction_categories": "category_id",
+    "staging.adesk_legal_entities": "legal_entity_id",
+    "staging.adesk_projects": "project_id",
+    "staging.adesk_project_categories": "project_category_id",
+    "staging.adesk_tags": "tag_id",
+    "staging.adesk_commitments": "commitment_id",
+}
+
+
+def _parse_errors(table: str, key: str) -> SqlCheck:
+    return SqlCheck(
+        table=table,
+        name="parse_errors",
+        description=(
+            f"Rows of {table} with a field present in the raw payload that could not be parsed "
+            "(listed in _parse_errors; the value is NULL in staging)."
+        ),
+        failing_rows_sql=f"""
+            SELECT {key}, _parse_errors FROM {table} WHERE len(_parse_errors) > 0""",
+        warn_only=True,
+    )
+
+
+def _rows_match_raw(table: str, raw: str) -> SqlCheck:
+    return SqlCheck(
+        table=table,
+        name="rows_match_raw",
+        description=f"{table} has exactly one row per live record of {raw}.",
+        failing_rows_sql=f"""
+            SELECT raw_rows, staging_rows FROM (
+                SELECT
+                    (SELECT count(*) FROM {raw} WHERE deleted_at IS NULL) AS raw_rows,
+                    (SELECT count(*) FROM {table}) AS staging_rows
+            ) WHERE raw_rows <> staging_rows""",
+    )
+
+
+STAGING_CHECKS: list[SqlCheck] = []
+for _table, _key in _STAGING_KEYS.items():
+    STAGING_CHECKS += [
+        unique_not_null(_table, _key),
+        _parse_errors(_table, _key),
+        _rows_match_raw(_table, "raw." + _table.split(".", 1)[1]),
+    ]
+STAGING_CHECKS += [
+    foreign_key(
+        "staging.adesk_transactions",
+        "bank_account_id",
+        "staging.adesk_bank_accounts",
+        "bank_account_id",
+    ),
+    foreign_key(
+        "staging.adesk_transactions",
+        "category_id",
+        "staging.adesk_transaction_categories",
+        "category_id",
+    ),
+    foreign_key("staging.adesk_transactions", "project_id", "staging.adesk_projects", "project_id"),
+    foreign_key(
+        "staging.adesk_transactions", "contractor_id", "staging.adesk_contractors", "contractor_id"
+    ),
+    foreign_key(
+        "staging.adesk_bank_accounts",
+        "legal_entity_id",
+        "staging.adesk_legal_entities",
+        "legal_entity_id",
+    ),
+    foreign_key(
+        "staging.adesk_commitments", "contractor_id", "staging.adesk_contractors", "contractor_id"
+    ),
+]
+
+CASH_FLOW_CHECKS = [
+    unique_not_null("marts.cash_flow", "movement_key"),
+    foreign_key("marts.cash_flow", "counterparty_key", "marts.counterparties", "counterparty_key"),
+    foreign_key("marts.cash_flow", "invoice_key", "marts.invoices", "invoice_key"),
+    SqlCheck(
+        table="marts.cash_flow",
+        name="transfer_legs_pair_up",
+        description=(
+            "Every transfer between own accounts is two legs (out of one account, into another) "
+            "of the same day and amount: a leg without its counterpart would make the transfer "
+            "count as income or expense of one account only."
+        ),
+        failing_rows_sql="""
+            SELECT movement_key, transaction_id, date, bank_account_id, direction, amount
+            FROM marts.cash_flow WHERE is_transfer AND transfer_key IS NULL""",
+        warn_only=True,
+    ),
+    SqlCheck(
+        table="marts.cash_flow",
+        name="one_row_per_movement",
+        description=(
+            "marts.cash_flow has exactly one row per movement of staging.adesk_transactions."
+        ),
+        failing_rows_sql="""
+            SELECT movements, cash_flow_rows FROM (
+                SELECT
+                    (SELECT count(*) FROM staging.adesk_transactions) AS movements,
+                    (SELECT count(*) FROM marts.cash_flow) AS cash_flow_rows
+            ) WHERE movements <> cash_flow_rows""",
+        blocking=True,
+    ),
+    SqlCheck(
+        table="marts.cash_flow",
+        name="transfers_net_to_zero",
+        description=(
+            "The two legs of each transfer between own accounts cancel out (same amount, one in, "
+            "one out, two different accounts): transfers never count as income or expense."
+        ),
+        failing_rows_sql="""
+            SELECT transfer_key, sum(signed_amount) AS net, count(*) AS legs,
+                   count(DISTINCT bank_account_id) AS accounts
+            FROM marts.cash_flow WHERE transfer_key IS NOT NULL
+            GROUP BY transfer_key
+            HAVING sum(signed_amount) <> 0 OR count(*) <> 2
+                OR count(DISTINCT bank_account_id) <> 2""",
+    ),
+    SqlCheck(
+        table="marts.cash_flow",
+        name="movement_fully_classified",
+        description=(
+            "Every movement has a direction, an amount, an account with a currency and a date, "
+            "and counts as exactly one of income, expense, transfer, owner_transfer."
+        ),
+        failing_rows_sql="""
+            SELECT movement_key, date, direction, amount, currency, counts_as
+            FROM marts.cash_flow
+            WHERE direction IS NULL OR amount IS NULL OR currency IS NULL OR date IS NULL
+               OR counts_as IS NULL""",
+    ),
+    SqlCheck(
+        table="marts.cash_flow",
+        name="income_without_category",
+        description=(
+            "Actual movements that are not transfers but have no category: they count as income "
+            "or expense, but in no activity (operating/investing/financing)."
+        ),
+        failing_rows_sql="""
+            SELECT movement_key, date, direction, amount, description FROM marts.cash_flow
+            WHERE status = 'actual' AND NOT is_transfer AND category_id IS NULL""",
+        warn_only=True,
+    ),
+]
+
+BALANCE_CHECKS = [
+    SqlCheck(
+        table="marts.account_balances",
+        name="latest_balance_matches_adesk",
+        description=(
+            "The latest balance of every account (opening balance + actual movements) equals the "
+            "balance Adesk reports for it. A failing row names the account and the difference "
+            "(ours minus Adesk's): a movement missing from or extra in the warehouse, or a sync "
+            "that read the balance and the movements at different moments."
+        ),
+        failing_rows_sql="""
+            SELECT
+                a.bank_account_id,
+                a.name AS bank_account_name,
+                a.currency,
+                b.date AS as_of,
+                b.closing_balance AS warehouse_balance,
+                a.reported_balance AS adesk_balance,
+                coalesce(b.closing_balance, a.initial_amount) - a.reported_balance AS difference
+            FROM staging.adesk_bank_accounts AS a
+            LEFT JOIN marts.account_balances AS b
+                ON b.bank_account_id = a.bank_account_id AND b.is_latest
+            WHERE a.reported_balance IS NOT NULL
+              AND coalesce(b.closing_balance, a.initial_amount)
+                  IS DISTINCT FROM a.reported_balance""",
+    ),
+    SqlCheck(
+        table="marts.account_balances",
+        name="account_day_unique",
+        description="One row per account and day.",
+        failing_rows_sql="""
+            SELECT bank_account_id, date, count(*) AS copies FROM marts.account_balances
+            GROUP BY ALL HAVING count(*) > 1 OR bank_account_id IS NULL OR date IS NULL""",
+        blocking=True,
+    ),
+    SqlCheck(
+        table="marts.account_balances",
+        name="days_chain",
+        description=(
+            "Each day opens with the previous day's closing balance and closes with opening + "
+            "inflow - outflow."
+        ),
+        failing_rows_sql="""
+            SELECT bank_account_id, date, opening_balance, previous_closing, closing_balance
+            FROM (
+                SELECT *, lag(closing_balance) OVER (
+                    PARTITION BY bank_account_id ORDER BY date) AS previous_closing
+                FROM marts.account_balances
+            )
+            WHERE (previous_closing IS NOT NULL AND previous_closing <> opening_balance)
+               OR closing_balance <> opening_balance + inflow - outflow""",
+    ),
+    SqlCheck(
+        table="marts.account_balances",
+        name="every_account_has_a_balance",
+        description="Every Adesk account has a daily balance series.",
+        failing_rows_sql="""
+            SELECT bank_account_id, name FROM staging.adesk_bank_accounts
+            WHERE bank_account_id NOT IN (SELECT bank_account_id FROM marts.account_balances)""",
+    ),
+]
+
+MONTHLY_CHECKS = [
+    unique_not_null("marts.cash_flow_monthly", "row_key"),
+    SqlCheck(
+        table="marts.cash_flow_monthly",
+        name="months_add_up_to_balances",
+        description=(
+            "For every account and month, closing - opening balance equals the month's net actual "
+            "flow, and the totals equal those of marts.cash_flow."
+        ),
+        failing_rows_sql="""
+            SELECT bank_account_id, month, any_value(opening_balance) AS opening,
+                   any_value(closing_balance) AS closing, sum(net) AS net
+            FROM marts.cash_flow_monthly
+            WHERE opening_balance IS NOT NULL
+            GROUP BY bank_account_id, month
+            HAVING any_value(closing_balance) - any_value(opening_balance) <> sum(net)
+            UNION ALL
+            SELECT 'all accounts', NULL, NULL, NULL, m.net - f.net
+            FROM (SELECT sum(net) AS net FROM marts.cash_flow_monthly) AS m,
+                 (SELECT coalesce(sum(signed_amount), 0) AS net FROM marts.cash_flow
+                  WHERE status = 'actual') AS f
+            WHERE m.net <> f.net""",
+    ),
+]
+
+PAYMENT_CHECKS = [
+    unique_not_null("marts.invoice_payments", "row_key"),
+    foreign_key("marts.invoice_payments", "invoice_key", "marts.invoices", "invoice_key"),
+    foreign_key(
+        "marts.invoice_payments", "counterparty_key", "marts.counterparties", "counterparty_key"
+    ),
+    foreign_key(
+        "marts.invoice_payments", "transaction_id", "staging.adesk_transactions", "transaction_id"
+    ),
+    SqlCheck(
+        table="marts.invoice_payments",
+        name="movement_not_overallocated",
+        description=(
+            "A ledger movement settles at most its own amount (one movement can pay several "
+            "invoices, but never more than it carried): nothing is counted twice."
+        ),
+        failing_rows_sql="""
+            SELECT transaction_id, any_value(movement_amount) AS movement_amount,
+                   sum(allocated_amount) AS allocated, count(*) AS links
+            FROM marts.invoice_payments
+            WHERE row_kind IN ('payment', 'refund') AND transaction_id IS NOT NULL
+            GROUP BY transaction_id
+            HAVING sum(allocated_amount) > any_value(movement_amount)""",
+        blocking=True,
+    ),
+    SqlCheck(
+        table="marts.invoice_payments",
+        name="every_paid_invoice_accounted_for",
+        description=(
+            "Every invoice its system calls paid is either matched to ledger movement(s) or "
+            "listed as unpaid_in_ledger with a reason."
+        ),
+        failing_rows_sql="""
+            SELECT i.invoice_key, i.source, i.number, i.status
+            FROM marts.invoices AS i
+            WHERE (i.paid_at IS NOT NULL
+                   OR i.status IN ('paid', 'partially_paid', 'refunded', 'partially_refunded'))
+              AND coalesce(i.status, '') NOT IN ('draft', 'cancelled')
+              AND i.amount IS NOT NULL
+              AND i.invoice_key NOT IN (
+                  SELECT invoice_key FROM marts.invoice_payments
+                  WHERE row_kind IN ('payment', 'unpaid_in_ledger') AND invoice_key IS NOT NULL)""",
+    ),
+    SqlCheck(
+        table="marts.invoice_payments",
+        name="paid_but_not_in_ledger",
+        description=(
+            "Invoices their system calls paid for which no ledger movement was found (see reason): "
+            "money that may never have been recorded in Adesk, or a payment typed without the "
+            "invoice number and with another amount."
+        ),
+        failing_rows_sql="""
+            SELECT invoice_key, invoice_number, currency, invoice_amount, source_paid_date, reason
+            FROM marts.invoice_payments WHERE row_kind = 'unpaid_in_ledger'""",
+        warn_only=True,
+    ),
+    SqlCheck(
+        table="marts.invoice_payments",
+        name="sales_receipts_without_invoice",
+        description=(
+            "Sales receipts in the ledger that pay no known invoice (advances, contract payments, "
+            "or a description naming an invoice the invoicing systems do not have)."
+        ),
+        failing_rows_sql="""
+            SELECT transaction_id, movement_date, currency, movement_amount, reason
+            FROM marts.invoice_payments WHERE row_kind = 'unmatched_movement'""",
+        warn_only=True,
+    ),
+    SqlCheck(
+        table="marts.invoice_payments",
+        name="refund_without_ledger_movement",
+        description="ApiPay refunds with no outgoing ledger movement paying them back.",
+        failing_rows_sql="""
+            SELECT refund_id, invoice_key, refund_amount, reason FROM marts.invoice_payments
+            WHERE row_kind = 'refund' AND transaction_id IS NULL""",
+        warn_only=True,
+    ),
+    SqlCheck(
+        table="marts.invoice_payments",
+        name="invoice_overpaid",
+        description="Invoices for which the ledger holds more money than the invoice amount.",
+        failing_rows_sql="""
+            SELECT DISTINCT invoice_key, invoice_amount, invoice_ledger_paid
+            FROM marts.invoice_payments WHERE invoice_ledger_status = 'overpaid'""",
+        warn_only=True,
+    ),
+]
+
+RECEIVABLE_CHECKS = [
+    unique_not_null("marts.receivables", "invoice_key"),
+    foreign_key("marts.receivables", "invoice_key", "marts.invoices", "invoice_key"),
+    foreign_key(
+        "marts.receivables", "counterparty_key", "marts.counterparties", "counterparty_key"
+    ),
+    SqlCheck(
+        table="marts.receivables",
+        name="outstanding_positive_and_bucketed",
+        description=(
+            "Every receivable owes something (0 < outstanding <= invoice amount) and has exactly "
+            "one aging bucket consistent with its days overdue."
+        ),
+        failing_rows_sql="""
+            SELECT invoice_key, outstanding, invoice_amount, days_overdue, aging_bucket
+            FROM marts.receivables
+            WHERE NOT (outstanding > 0 AND outstanding <= invoice_amount)
+               OR aging_bucket IS NULL
+               OR (aging_bucket = 'not yet due') <> (days_overdue = 0)""",
+    ),
+    SqlCheck(
+        table="marts.receivables",
+        name="receivable_without_counterparty",
+        description="Open invoices that name no counterparty: nobody to chase for the money.",
+        failing_rows_sql="""
+            SELECT invoice_key, invoice_number, currency, outstanding FROM marts.receivables
+            WHERE counterparty_key IS NULL""",
+        warn_only=True,
+    ),
+]
+
+CHECKS: list[SqlCheck] = (
+    STAGING_CHECKS
+    + CASH_FLOW_CHECKS
+    + BALANCE_CHECKS
+    + MONTHLY_CHECKS
+    + PAYMENT_CHECKS
+    + RECEIVABLE_CHECKS
+)

@@ -1,0 +1,397 @@
+"""Checks of the invoicing models: Bitrix24 / SalesMan / ApiPay staging, the Adesk reference
+tables behind counterparties and products, and the marts invoices, invoice_lines, products,
+product_sources, counterparties and counterparty_sources.
+
+The ones that matter most: `lines_sum_to_amount` (an invoice's lines add up to its amount; a
+failing row says by how much and why), `tax_id_unique` (no two counterparties share a tax id),
+and the `*_reconcile_with_staging` checks (every source record is in the marts exactly once).
+"""
+
+from __future__ import annotations
+
+from finance_pipeline.checks import SqlCheck, foreign_key, unique_not_null
+
+# staging table -> primary key column
+_STAGING_KEYS = {
+    "staging.bitrix24_invoices": "invoice_id",
+    "staging.bitrix24_invoice_product_rows": "row_id",
+    "staging.bitrix24_companies": "company_id",
+    "staging.bitrix24_requisites": "requisite_id",
+    "staging.bitrix24_products": "product_id",
+    "staging.salesman_invoices": "invoice_id",
+    "staging.salesman_invoice_details": "invoice_id",
+    "staging.apipay_invoices": "invoice_id",
+    "staging.apipay_refunds": "refund_id",
+    "staging.adesk_contractors": "contractor_id",
+    "staging.adesk_contractor_requisites": "requisite_id",
+    "staging.adesk_products": "product_id",
+    "staging.adesk_units": "unit_id",
+}
+
+
+def _parse_errors(table: str, key: str) -> SqlCheck:
+    return SqlCheck(
+        table=table,
+        name="parse_errors",
+        description=(
+            f"Rows of {table} with a field present in the raw payload that could not be parsed "
+            "(listed in _parse_errors; the typed value is NULL)."
+        ),
+        failing_rows_sql=f"SELECT {key}, _parse_errors FROM {table} WHERE len(_parse_errors) > 0",
+        warn_only=True,
+    )
+
+
+def _rows_match_raw(table: str) -> SqlCheck:
+    raw = "raw." + table.split(".", 1)[1]
+    return SqlCheck(
+        table=table,
+        name="rows_match_raw",
+        description=f"{table} has exactly one row per live record of {raw}.",
+        failing_rows_sql=f"""
+            SELECT raw_rows, staging_rows FROM (
+                SELECT
+                    (SELECT count(*) FROM {raw} WHERE deleted_at IS NULL) AS raw_rows,
+                    (SELECT count(*) FROM {table}) AS staging_rows
+            ) WHERE raw_rows <> staging_rows""",
+    )
+
+
+STAGING_CHECKS: list[SqlCheck] = []
+for _table, _key in _STAGING_KEYS.items():
+    STAGING_CHECKS += [
+        unique_not_null(_table, _key),
+        _parse_errors(_table, _key),
+        _rows_match_raw(_table),
+    ]
+
+STAGING_CHECKS += [
+    SqlCheck(
+        table="staging.bitrix24_invoice_product_rows",
+        name="rows_belong_to_live_invoices",
+        description=(
+            "Every product row belongs to a live smart invoice (rows of deleted invoices are "
+            "marked deleted by the extraction)."
+        ),
+        failing_rows_sql="""
+            SELECT r.invoice_id, count(*) AS rows
+            FROM staging.bitrix24_invoice_product_rows AS r
+            WHERE r.invoice_id NOT IN (SELECT invoice_id FROM staging.bitrix24_invoices)
+            GROUP BY ALL""",
+        warn_only=True,
+    ),
+    SqlCheck(
+        table="staging.salesman_invoice_details",
+        name="details_of_every_invoice",
+        description=(
+            "Every SalesMan invoice record has its invoice/info details (VAT, type); without "
+            "them marts.invoices has no tax_amount for it."
+        ),
+        failing_rows_sql="""
+            SELECT i.invoice_id, i.number
+            FROM staging.salesman_invoices AS i
+            LEFT JOIN staging.salesman_invoice_details AS d USING (invoice_id)
+            WHERE d.invoice_id IS NULL""",
+        warn_only=True,
+    ),
+    SqlCheck(
+        table="staging.salesman_invoice_details",
+        name="details_agree_with_list",
+        description=(
+            "invoice/info says the same amount and payment flag as invoice/list for each record "
+            "(a difference means the details are stale: they are re-read when the list changes)."
+        ),
+        failing_rows_sql="""
+            SELECT i.invoice_id, i.amount AS list_amount, d.amount AS info_amount,
+                i.is_paid AS list_paid, d.is_paid AS info_paid
+            FROM staging.salesman_invoices AS i
+            JOIN staging.salesman_invoice_details AS d USING (invoice_id)
+            WHERE i.amount IS DISTINCT FROM d.amount OR i.is_paid IS DISTINCT FROM d.is_paid""",
+        warn_only=True,
+    ),
+    SqlCheck(
+        table="staging.apipay_invoices",
+        name="refunds_match_total_refunded",
+        description=("The completed refunds of an ApiPay invoice add up to its total_refunded."),
+        failing_rows_sql="""
+            SELECT i.invoice_id, i.status, i.total_refunded,
+                coalesce(sum(r.amount) FILTER (WHERE r.status = 'completed'), 0) AS refunds
+            FROM staging.apipay_invoices AS i
+            LEFT JOIN staging.apipay_refunds AS r USING (invoice_id)
+            GROUP BY i.invoice_id, i.status, i.total_refunded
+            HAVING i.total_refunded IS DISTINCT FROM
+                coalesce(sum(r.amount) FILTER (WHERE r.status = 'completed'), 0)""",
+        warn_only=True,
+    ),
+]
+
+
+# --- marts -----------------------------------------------------------------------------------
+
+_LINES_SUM = """
+    WITH lines AS (
+        SELECT invoice_key, count(*) AS lines, sum(line_total) AS lines_total
+        FROM marts.invoice_lines
+        GROUP BY invoice_key
+    ),
+    expected AS (
+        -- invoices that must have lines: Bitrix24 invoices whose amount is not typed by hand,
+        -- and every invoice that has any line
+        SELECT i.invoice_key, i.source, i.number, i.amount, l.lines, l.lines_total,
+            b.is_manual_amount
+        FROM marts.invoices AS i
+        LEFT JOIN lines AS l USING (invoice_key)
+        LEFT JOIN staging.bitrix24_invoices AS b
+            ON i.source = 'bitrix24' AND b.invoice_id = i.source_id
+        WHERE l.lines IS NOT NULL OR (i.source = 'bitrix24' AND NOT coalesce(b.is_manual_amount, false))
+    )
+    SELECT
+        invoice_key, source, number, amount, lines, lines_total,
+        lines_total - amount AS difference,
+        CASE
+            WHEN lines IS NULL THEN 'no product rows, although the amount is not typed by hand'
+            WHEN amount IS NULL THEN 'invoice amount missing (unparsable)'
+            WHEN lines_total IS NULL THEN 'a line total is missing (unparsable price or quantity)'
+            WHEN is_manual_amount THEN 'amount typed by hand (isManualOpportunity), rows differ'
+            WHEN abs(lines_total - amount) <= 0.01 * lines THEN 'rounding of line totals'
+            ELSE 'lines and amount disagree'
+        END AS reason
+    FROM expected
+    WHERE lines IS NULL OR amount IS NULL OR lines_total IS NULL OR lines_total <> amount
+"""
+
+_SALESMAN_RECONCILE = """
+    WITH mart AS (
+        SELECT unnest(source_record_ids) AS invoice_id, invoice_key
+        FROM marts.invoices WHERE source = 'salesman'
+    )
+    SELECT 'salesman' AS source, s.invoice_id, count(m.invoice_key) AS invoices
+    FROM staging.salesman_invoices AS s
+    LEFT JOIN mart AS m USING (invoice_id)
+    GROUP BY s.invoice_id
+    HAVING count(m.invoice_key) <> 1
+"""
+
+_INVOICES_RECONCILE = f"""
+    SELECT source, staging_rows, mart_rows FROM (
+        SELECT 'bitrix24' AS source,
+            (SELECT count(*) FROM staging.bitrix24_invoices) AS staging_rows,
+            (SELECT count(*) FROM marts.invoices WHERE source = 'bitrix24') AS mart_rows
+        UNION ALL
+        SELECT 'apipay',
+            (SELECT count(*) FROM staging.apipay_invoices),
+            (SELECT count(*) FROM marts.invoices WHERE source = 'apipay')
+        UNION ALL
+        SELECT 'salesman (records)',
+            (SELECT count(*) FROM staging.salesman_invoices),
+            (SELECT coalesce(sum(parts), 0) FROM marts.invoices WHERE source = 'salesman')
+    ) WHERE staging_rows <> mart_rows
+    UNION ALL
+    SELECT source, NULL, invoices FROM ({_SALESMAN_RECONCILE})
+"""
+
+_LINES_RECONCILE = """
+    SELECT source, staging_rows, mart_rows FROM (
+        SELECT 'bitrix24' AS source,
+            (SELECT count(*) FROM staging.bitrix24_invoice_product_rows) AS staging_rows,
+            (SELECT count(*) FROM marts.invoice_lines WHERE source = 'bitrix24') AS mart_rows
+        UNION ALL
+        SELECT 'apipay',
+            (SELECT coalesce(sum(len(cart_items)), 0) FROM staging.apipay_invoices),
+            (SELECT count(*) FROM marts.invoice_lines WHERE source = 'apipay')
+    ) WHERE staging_rows <> mart_rows
+"""
+
+_COUNTERPARTY_RECONCILE = """
+    SELECT source, staging_records, mapped_records FROM (
+        SELECT 'bitrix24' AS source,
+            (SELECT count(*) FROM staging.bitrix24_companies) AS staging_records,
+            (SELECT count(*) FROM marts.counterparty_sources WHERE source = 'bitrix24')
+                AS mapped_records
+        UNION ALL
+        SELECT 'adesk',
+            (SELECT count(*) FROM staging.adesk_contractors),
+            (SELECT count(*) FROM marts.counterparty_sources WHERE source = 'adesk')
+        UNION ALL
+        SELECT 'salesman',
+            (SELECT count(DISTINCT client_id) FROM staging.salesman_invoices),
+            (SELECT count(*) FROM marts.counterparty_sources WHERE source = 'salesman')
+        UNION ALL
+        SELECT 'apipay',
+            (SELECT count(DISTINCT phone) FROM staging.apipay_invoices),
+            (SELECT count(*) FROM marts.counterparty_sources WHERE source = 'apipay')
+    ) WHERE staging_records <> mapped_records
+"""
+
+_PRODUCT_RECONCILE = """
+    SELECT source, staging_records, mapped_records FROM (
+        SELECT 'bitrix24' AS source,
+            (SELECT count(*) FROM staging.bitrix24_products) AS staging_records,
+            (SELECT count(*) FROM marts.product_sources WHERE source = 'bitrix24')
+                AS mapped_records
+        UNION ALL
+        SELECT 'adesk',
+            (SELECT count(*) FROM staging.adesk_products),
+            (SELECT count(*) FROM marts.product_sources WHERE source = 'adesk')
+        UNION ALL
+        SELECT 'apipay',
+            (SELECT count(DISTINCT it.nomenclature_id) FROM (
+                SELECT unnest(cart_items) AS it FROM staging.apipay_invoices)
+             WHERE it.nomenclature_id IS NOT NULL),
+            (SELECT count(*) FROM marts.product_sources WHERE source = 'apipay')
+    ) WHERE staging_records <> mapped_records
+"""
+
+MART_CHECKS: list[SqlCheck] = [
+    # invoices
+    unique_not_null("marts.invoices", "invoice_key"),
+    foreign_key("marts.invoices", "counterparty_key", "marts.counterparties", "counterparty_key"),
+    SqlCheck(
+        table="marts.invoices",
+        name="rows_reconcile_with_staging",
+        description=(
+            "One invoice per Bitrix24 and ApiPay invoice; every SalesMan record in exactly one "
+            "invoice (split invoices are one invoice of several parts)."
+        ),
+        failing_rows_sql=_INVOICES_RECONCILE,
+    ),
+    SqlCheck(
+        table="marts.invoices",
+        name="status_mapped",
+        description=(
+            "Every invoice's own status maps to the unified vocabulary (a new Bitrix24 stage or "
+            "ApiPay status shows up here with status NULL)."
+        ),
+        failing_rows_sql="""
+            SELECT source, source_status, count(*) AS invoices FROM marts.invoices
+            WHERE status IS NULL OR status NOT IN ('draft', 'issued', 'paid', 'partially_paid',
+                'cancelled', 'expired', 'refunded', 'partially_refunded')
+            GROUP BY ALL""",
+    ),
+    SqlCheck(
+        table="marts.invoices",
+        name="has_counterparty",
+        description=(
+            "Invoices without a counterparty (a Bitrix24 invoice issued to no company, a "
+            "SalesMan invoice without client, an ApiPay invoice without a phone)."
+        ),
+        failing_rows_sql="""
+            SELECT invoice_key, number, amount, currency, status FROM marts.invoices
+            WHERE counterparty_key IS NULL""",
+        warn_only=True,
+    ),
+    SqlCheck(
+        table="marts.invoices",
+        name="paid_amount_within_amount",
+        description="0 <= paid_amount <= amount and refunded_amount <= paid_amount.",
+        failing_rows_sql="""
+            SELECT invoice_key, amount, paid_amount, refunded_amount FROM marts.invoices
+            WHERE paid_amount < 0 OR paid_amount > amount OR refunded_amount > paid_amount""",
+    ),
+    # invoice lines
+    unique_not_null("marts.invoice_lines", "line_key"),
+    foreign_key("marts.invoice_lines", "invoice_key", "marts.invoices", "invoice_key"),
+    foreign_key("marts.invoice_lines", "product_key", "marts.products", "product_key"),
+    SqlCheck(
+        table="marts.invoice_lines",
+        name="rows_reconcile_with_staging",
+        description="One line per Bitrix24 product row and per ApiPay cart item.",
+        failing_rows_sql=_LINES_RECONCILE,
+    ),
+    SqlCheck(
+        table="marts.invoice_lines",
+        name="lines_sum_to_amount",
+        description=(
+            "The lines of an invoice add up to its amount, to the cent. Exempt: invoices that "
+            "have no lines by nature (Bitrix24 amounts typed by hand, ApiPay invoices without a "
+            "cart, SalesMan). Each failing invoice says by how much and why."
+        ),
+        failing_rows_sql=_LINES_SUM,
+    ),
+    # products
+    unique_not_null("marts.products", "product_key"),
+    unique_not_null("marts.product_sources", "record_key"),
+    foreign_key("marts.product_sources", "product_key", "marts.products", "product_key"),
+    SqlCheck(
+        table="marts.product_sources",
+        name="rows_reconcile_with_staging",
+        description=(
+            "Every Bitrix24 catalog product, Adesk product and ApiPay nomenclature entry (seen "
+            "in a cart) is mapped to a product exactly once."
+        ),
+        failing_rows_sql=_PRODUCT_RECONCILE,
+    ),
+    # counterparties
+    unique_not_null("marts.counterparties", "counterparty_key"),
+    SqlCheck(
+        table="marts.counterparties",
+        name="tax_id_unique",
+        description="No two counterparties share a tax id.",
+        failing_rows_sql="""
+            SELECT tax_id, count(*) AS counterparties FROM marts.counterparties
+            WHERE tax_id IS NOT NULL GROUP BY tax_id HAVING count(*) > 1""",
+        blocking=True,
+    ),
+    SqlCheck(
+        table="marts.counterparties",
+        name="tax_id_valid",
+        description="Every tax id of a counterparty passes its check digits (ИНН, БИН/ИИН).",
+        failing_rows_sql="""
+            SELECT counterparty_key, tax_id FROM marts.counterparties
+            WHERE tax_id IS NOT NULL AND tax_id_kind IS NULL""",
+    ),
+    unique_not_null("marts.counterparty_sources", "record_key"),
+    foreign_key(
+        "marts.counterparty_sources", "counterparty_key", "marts.counterparties", "counterparty_key"
+    ),
+    SqlCheck(
+        table="marts.counterparty_sources",
+        name="rows_reconcile_with_staging",
+        description=(
+            "Every Bitrix24 company, Adesk contractor, SalesMan client (of the invoices) and "
+            "ApiPay payer phone is mapped to exactly one counterparty."
+        ),
+        failing_rows_sql=_COUNTERPARTY_RECONCILE,
+    ),
+    SqlCheck(
+        table="marts.counterparty_sources",
+        name="conflicting_tax_ids",
+        description=(
+            "Source records whose requisites carry a valid tax id other than their "
+            "counterparty's (a record with two tax ids: it is placed by the smallest one)."
+        ),
+        failing_rows_sql="""
+            WITH ids AS (
+                SELECT 'bitrix24' AS source, company_id AS source_id,
+                    CASE WHEN inn_valid THEN regexp_replace(inn, '\\s', '', 'g') END AS tax_id
+                FROM staging.bitrix24_requisites WHERE company_id IS NOT NULL AND is_active
+                UNION ALL
+                SELECT 'adesk', contractor_id,
+                    CASE WHEN inn_valid THEN regexp_replace(inn, '\\s', '', 'g') END
+                FROM staging.adesk_contractor_requisites
+            )
+            SELECT s.record_key, s.counterparty_key, ids.tax_id
+            FROM marts.counterparty_sources AS s
+            JOIN ids ON ids.source = s.source AND ids.source_id = s.source_id
+            JOIN marts.counterparties AS c ON c.counterparty_key = s.counterparty_key
+            WHERE ids.tax_id IS NOT NULL AND ids.tax_id IS DISTINCT FROM c.tax_id""",
+        warn_only=True,
+    ),
+    SqlCheck(
+        table="marts.counterparty_sources",
+        name="invalid_tax_ids",
+        description=(
+            "Requisites with a tax id that fails its check digits (a typo): the record was "
+            "matched by name or phone instead."
+        ),
+        failing_rows_sql="""
+            SELECT 'bitrix24' AS source, company_id AS source_id, inn
+            FROM staging.bitrix24_requisites WHERE inn IS NOT NULL AND NOT inn_valid
+            UNION ALL
+            SELECT 'adesk', contractor_id, inn
+            FROM staging.adesk_contractor_requisites WHERE inn IS NOT NULL AND NOT inn_valid""",
+        warn_only=True,
+    ),
+]
+
+CHECKS: list[SqlCheck] = STAGING_CHECKS + MART_CHECKS

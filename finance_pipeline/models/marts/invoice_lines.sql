@@ -1,0 +1,79 @@
+-- description: Invoice lines: Bitrix24 product rows and ApiPay cart items, with the catalog product (marts.products), quantity, unit, price, discount, tax rate and line total. SalesMan invoices have no lines.
+-- columns: line_key VARCHAR bitrix24:<row id> or apipay:<invoice id>:<position> | invoice_key VARCHAR marts.invoices | source VARCHAR | line_number INTEGER order within the invoice | product_key VARCHAR marts.products (NULL for a free-text line) | source_product_id VARCHAR Bitrix24 catalog id or ApiPay NomenclatureId | name VARCHAR as on the invoice | quantity DECIMAL | unit VARCHAR unit symbol | unit_code VARCHAR ОКЕИ code | price DECIMAL final unit price incl. VAT after discount | price_before_discount DECIMAL unit price incl. VAT before discount | discount_rate DECIMAL percent | discount_amount DECIMAL line discount incl. VAT | tax_rate DECIMAL VAT percent (NULL: unknown) | tax_amount DECIMAL VAT in the line total | line_total DECIMAL price * quantity | currency VARCHAR
+--
+-- Bitrix24: `price` is the final unit price with VAT after the discount, so line_total = price *
+-- quantity, and the rows of an invoice add up to its opportunity. discount_amount = (price
+-- before discount - price) * quantity. The VAT in a line is line_total * rate / (100 + rate),
+-- rounded to the cent (Bitrix24 prices include VAT).
+-- ApiPay: a cart item is Price * Count in KZT; ApiPay says nothing of VAT or discounts (NULL and
+-- 0). FAST_SALE items and Bitrix rows without a catalog product (product id 0) are free-text
+-- lines without product_key.
+-- Invoices whose amount was typed by hand (Bitrix24 isManualOpportunity) and ApiPay invoices
+-- without a cart have no lines.
+WITH
+bitrix_product AS (
+    SELECT source_id, product_key FROM marts.product_sources
+    WHERE source = 'bitrix24' AND source_entity = 'product'
+),
+apipay_product AS (
+    SELECT source_id, product_key FROM marts.product_sources
+    WHERE source = 'apipay' AND source_entity = 'nomenclature'
+),
+bitrix AS (
+    SELECT
+        'bitrix24:' || r.row_id AS line_key,
+        'bitrix24:' || r.invoice_id AS invoice_key,
+        'bitrix24' AS source,
+        CAST(row_number() OVER (
+            PARTITION BY r.invoice_id ORDER BY r.sort, TRY_CAST(r.row_id AS BIGINT)
+        ) AS INTEGER) AS line_number,
+        p.product_key,
+        r.product_id AS source_product_id,
+        r.product_name AS name,
+        r.quantity,
+        r.measure_name AS unit,
+        r.measure_code AS unit_code,
+        r.price,
+        r.price_brutto AS price_before_discount,
+        r.discount_rate,
+        CAST(round((r.price_brutto - r.price) * r.quantity, 2) AS DECIMAL(18, 2))
+            AS discount_amount,
+        r.tax_rate,
+        CAST(round(r.line_total * r.tax_rate / (100 + r.tax_rate), 2) AS DECIMAL(18, 2))
+            AS tax_amount,
+        r.line_total,
+        i.currency
+    FROM staging.bitrix24_invoice_product_rows AS r
+    LEFT JOIN bitrix_product AS p ON p.source_id = r.product_id
+    LEFT JOIN staging.bitrix24_invoices AS i ON i.invoice_id = r.invoice_id
+),
+apipay_items AS (
+    SELECT invoice_id, currency, unnest(cart_items) AS it FROM staging.apipay_invoices
+),
+apipay AS (
+    SELECT
+        'apipay:' || a.invoice_id || ':' || a.it.position AS line_key,
+        'apipay:' || a.invoice_id AS invoice_key,
+        'apipay' AS source,
+        CAST(a.it.position AS INTEGER) AS line_number,
+        p.product_key,
+        a.it.nomenclature_id AS source_product_id,
+        a.it.name AS name,
+        a.it.quantity AS quantity,
+        u.symbol AS unit,
+        u.okei_code AS unit_code,
+        CAST(a.it.price AS DECIMAL(18, 4)) AS price,
+        CAST(a.it.price AS DECIMAL(18, 4)) AS price_before_discount,
+        CAST(0 AS DECIMAL(18, 4)) AS discount_rate,
+        CAST(0 AS DECIMAL(18, 2)) AS discount_amount,
+        CAST(NULL AS DECIMAL(18, 4)) AS tax_rate,
+        CAST(NULL AS DECIMAL(18, 2)) AS tax_amount,
+        a.it.line_total AS line_total,
+        a.currency
+    FROM apipay_items AS a
+    LEFT JOIN apipay_product AS p ON p.source_id = a.it.nomenclature_id
+    LEFT JOIN staging.adesk_units AS u ON u.unit_id = a.it.unit_id
+)
+SELECT * FROM bitrix
+UNION ALL BY NAME
+SELECT * FROM apipay

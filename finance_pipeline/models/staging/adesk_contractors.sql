@@ -1,0 +1,20 @@
+-- description: Adesk contractors (контрагенты, GET /v1/contractors), one row per live contractor: name, contact, phone.
+-- columns: contractor_id VARCHAR | name VARCHAR as typed or imported from a bank statement | contact_person VARCHAR | phone_number VARCHAR as written | phone VARCHAR normalised 7XXXXXXXXXX | email VARCHAR | balance DECIMAL commitments balance | _parse_errors VARCHAR[]
+--
+-- The contractor's tax id lives in its requisites (staging.adesk_contractor_requisites).
+-- `balance` is a JSON number (or a string after an API change), parsed from its text.
+WITH src AS (
+    SELECT id, payload AS p FROM raw.adesk_contractors WHERE deleted_at IS NULL
+)
+SELECT
+    id AS contractor_id,
+    p ->> 'name' AS name,
+    NULLIF(trim(p ->> 'contactPerson'), '') AS contact_person,
+    NULLIF(trim(p ->> 'phoneNumber'), '') AS phone_number,
+    norm_phone(p ->> 'phoneNumber') AS phone,
+    NULLIF(trim(p ->> 'email'), '') AS email,
+    money_or_null(p ->> 'balance') AS balance,
+    list_filter([
+        CASE WHEN parse_failed(p ->> 'balance', money_or_null(p ->> 'balance')) THEN 'balance' END
+    ], lambda x: x IS NOT NULL) AS _parse_errors
+FROM src

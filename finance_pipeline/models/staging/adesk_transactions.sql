@@ -1,0 +1,100 @@
+-- description: Adesk ledger movements (операции), one row per live movement: completed and planned, transfer legs included. Amount positive with a direction, plus the signed amount; dates are Adesk's own calendar days (dd.mm.yyyy, Moscow, no time); currency of the account in ISO (RUR -> RUB).
+-- columns: transaction_id VARCHAR Adesk id | date DATE cash date | related_date DATE accrual date | amount DECIMAL(18,2) always positive | direction VARCHAR in or out (Adesk type 1/2) | signed_amount DECIMAL(18,2) + in, - out | bank_account_id VARCHAR account | currency VARCHAR ISO code of the account | legal_entity_id VARCHAR our company owning the account | category_id VARCHAR статья | contractor_id VARCHAR Adesk contractor | project_id VARCHAR project | is_planned BOOLEAN planned (not yet happened) | is_transfer BOOLEAN leg of a transfer between own accounts | _parse_errors VARCHAR[] fields present but unparsable
+-- The payload is parsed once per row into a typed struct (json_transform: a value of another
+-- JSON type than expected becomes NULL instead of failing, and is then reported below); every
+-- field is read as text and typed here, so numbers sent as strings parse all the same.
+WITH src AS (
+    SELECT
+        id,
+        json_transform(
+            payload,
+            '{"amount": "VARCHAR", "date": "VARCHAR", "relatedDate": "VARCHAR",
+              "type": "VARCHAR", "description": "VARCHAR", "isPlanned": "VARCHAR",
+              "isTransfer": "VARCHAR", "isCommitment": "VARCHAR", "isSplitted": "VARCHAR",
+              "splitId": "VARCHAR",
+              "bankAccount": {"id": "VARCHAR", "name": "VARCHAR", "currency": "VARCHAR",
+                              "legalEntity": {"id": "VARCHAR"}},
+              "category": {"id": "VARCHAR", "name": "VARCHAR", "kind": "VARCHAR",
+                           "isOwnerTransfer": "VARCHAR"},
+              "contractor": {"id": "VARCHAR", "name": "VARCHAR"},
+              "project": {"id": "VARCHAR", "name": "VARCHAR"},
+              "tags": [{"id": "VARCHAR", "name": "VARCHAR"}]}'
+        ) AS p
+    FROM raw.adesk_transactions
+    WHERE deleted_at IS NULL
+),
+typed AS (
+    SELECT
+        id AS transaction_id,
+        adesk_date(p.date) AS date,
+        adesk_date(p.relatedDate) AS related_date,
+        money_or_null(p.amount) AS amount,
+        TRY_CAST(p.type AS INTEGER) AS adesk_type,
+        adesk_bool(p.isPlanned) AS is_planned,
+        adesk_bool(p.isTransfer) AS is_transfer,
+        coalesce(adesk_bool(p.isCommitment), false) AS is_commitment,
+        coalesce(adesk_bool(p.isSplitted), false) AS is_splitted,
+        NULLIF(p.splitId, '') AS split_id,
+        p.bankAccount.id AS bank_account_id,
+        p.bankAccount.name AS bank_account_name,
+        money_currency(p.bankAccount.currency) AS currency,
+        p.bankAccount.legalEntity.id AS legal_entity_id,
+        p.category.id AS category_id,
+        p.category.name AS category_name,
+        TRY_CAST(p.category.kind AS INTEGER) AS category_kind,
+        adesk_bool(p.category.isOwnerTransfer) AS category_is_owner_transfer,
+        p.contractor.id AS contractor_id,
+        p.contractor.name AS contractor_name,
+        p.project.id AS project_id,
+        p.project.name AS project_name,
+        coalesce(list_transform(p.tags, lambda t: t.id), []) AS tag_ids,
+        coalesce(list_transform(p.tags, lambda t: t.name), []) AS tag_names,
+        p.description,
+        p.amount AS raw_amount,
+        p.date AS raw_date,
+        p.relatedDate AS raw_related_date,
+        p.isPlanned AS raw_planned,
+        p.isTransfer AS raw_transfer,
+        p.bankAccount.currency AS raw_currency
+    FROM src
+)
+SELECT
+    transaction_id,
+    date,
+    related_date,
+    amount,
+    CASE adesk_type WHEN 1 THEN 'in' WHEN 2 THEN 'out' END AS direction,
+    CASE adesk_type WHEN 1 THEN amount WHEN 2 THEN -amount END AS signed_amount,
+    bank_account_id,
+    bank_account_name,
+    currency,
+    legal_entity_id,
+    category_id,
+    category_name,
+    category_kind,
+    category_is_owner_transfer,
+    contractor_id,
+    contractor_name,
+    project_id,
+    project_name,
+    tag_ids,
+    tag_names,
+    description,
+    coalesce(is_planned, false) AS is_planned,
+    coalesce(is_transfer, false) AS is_transfer,
+    is_commitment,
+    is_splitted,
+    split_id,
+    list_filter(
+        [
+            CASE WHEN parse_failed(raw_amount, amount) THEN 'amount' END,
+            CASE WHEN parse_failed(raw_date, date) THEN 'date' END,
+            CASE WHEN parse_failed(raw_related_date, related_date) THEN 'relatedDate' END,
+            CASE WHEN adesk_type IS NULL OR adesk_type NOT IN (1, 2) THEN 'type' END,
+            CASE WHEN parse_failed(raw_planned, is_planned) THEN 'isPlanned' END,
+            CASE WHEN parse_failed(raw_transfer, is_transfer) THEN 'isTransfer' END,
+            CASE WHEN parse_failed(raw_currency, currency) THEN 'bankAccount.currency' END
+        ],
+        lambda x: x IS NOT NULL
+    ) AS _parse_errors
+FROM typed

@@ -1,0 +1,16 @@
+-- description: Adesk units of measure (GET /v1/warehouse/units), one row per live unit, with the ОКЕИ code that Bitrix24 rows also carry.
+-- columns: unit_id VARCHAR | symbol VARCHAR "шт" | name VARCHAR "Штука" | okei_code VARCHAR ОКЕИ code "796" | is_fractional BOOLEAN | _parse_errors VARCHAR[]
+WITH src AS (
+    SELECT id, payload AS p FROM raw.adesk_units WHERE deleted_at IS NULL
+)
+SELECT
+    id AS unit_id,
+    p ->> 'symbol' AS symbol,
+    p ->> 'name' AS name,
+    NULLIF(trim(p ->> 'code'), '') AS okei_code,
+    TRY_CAST(p ->> 'fractional' AS BOOLEAN) AS is_fractional,
+    list_filter([
+        CASE WHEN parse_failed(p ->> 'fractional', TRY_CAST(p ->> 'fractional' AS BOOLEAN))
+            THEN 'fractional' END
+    ], lambda x: x IS NOT NULL) AS _parse_errors
+FROM src

@@ -1,0 +1,51 @@
+-- description: Bitrix24 smart invoices (crm.item.list, entityTypeId 31), one row per live invoice, typed: money DECIMAL, stage kept as Bitrix writes it.
+-- columns: invoice_id VARCHAR Bitrix id | account_number VARCHAR invoice number as printed ("С-00123", Cyrillic С) | title VARCHAR | company_id VARCHAR client company (NULL when none) | stage_id VARCHAR Bitrix stage (DT31_1:N/S/P/D) | amount DECIMAL opportunity incl. VAT | tax_amount DECIMAL | currency VARCHAR ISO code | created_at TIMESTAMPTZ UTC | moved_at TIMESTAMPTZ last stage change (payment time for the paid stage) | begin_date DATE invoice date | close_date DATE payment due date | deal_id VARCHAR parent deal | _parse_errors VARCHAR[] fields present but unparsable
+--
+-- Time zone: Bitrix24 writes timestamps with the portal's offset ("2025-01-05T13:31:46+03:00",
+-- Moscow); they are stored as UTC instants. `begindate`/`closedate` are midnight in the portal's
+-- zone, so their calendar date is the first ten characters, taken as written (not shifted).
+-- Numbers arrive as JSON numbers (or, after an API change, strings) and are parsed from their
+-- text straight to DECIMAL.
+WITH src AS (
+    SELECT id, payload AS p FROM raw.bitrix24_invoices WHERE deleted_at IS NULL
+),
+typed AS (
+    SELECT
+        id AS invoice_id,
+        p ->> 'accountNumber' AS account_number,
+        p ->> 'title' AS title,
+        NULLIF(NULLIF(p ->> 'companyId', ''), '0') AS company_id,
+        NULLIF(NULLIF(p ->> 'contactId', ''), '0') AS contact_id,
+        p ->> 'stageId' AS stage_id,
+        p ->> 'categoryId' AS category_id,
+        money_or_null(p ->> 'opportunity') AS amount,
+        money_or_null(p ->> 'taxValue') AS tax_amount,
+        upper(NULLIF(trim(p ->> 'currencyId'), '')) AS currency,
+        (p ->> 'isManualOpportunity') = 'Y' AS is_manual_amount,
+        TRY_CAST(p ->> 'createdTime' AS TIMESTAMPTZ) AS created_at,
+        TRY_CAST(p ->> 'updatedTime' AS TIMESTAMPTZ) AS updated_at,
+        TRY_CAST(p ->> 'movedTime' AS TIMESTAMPTZ) AS moved_at,
+        TRY_CAST(left(p ->> 'begindate', 10) AS DATE) AS begin_date,
+        TRY_CAST(left(p ->> 'closedate', 10) AS DATE) AS close_date,
+        NULLIF(NULLIF(p ->> 'parentId2', ''), '0') AS deal_id,
+        p ->> 'assignedById' AS assigned_by_id,
+        p ->> 'comments' AS comments,
+        list_filter([
+            CASE WHEN parse_failed(p ->> 'opportunity', money_or_null(p ->> 'opportunity'))
+                THEN 'opportunity' END,
+            CASE WHEN parse_failed(p ->> 'taxValue', money_or_null(p ->> 'taxValue'))
+                THEN 'taxValue' END,
+            CASE WHEN parse_failed(p ->> 'createdTime', TRY_CAST(p ->> 'createdTime' AS TIMESTAMPTZ))
+                THEN 'createdTime' END,
+            CASE WHEN parse_failed(p ->> 'updatedTime', TRY_CAST(p ->> 'updatedTime' AS TIMESTAMPTZ))
+                THEN 'updatedTime' END,
+            CASE WHEN parse_failed(p ->> 'movedTime', TRY_CAST(p ->> 'movedTime' AS TIMESTAMPTZ))
+                THEN 'movedTime' END,
+            CASE WHEN parse_failed(p ->> 'begindate', TRY_CAST(left(p ->> 'begindate', 10) AS DATE))
+                THEN 'begindate' END,
+            CASE WHEN parse_failed(p ->> 'closedate', TRY_CAST(left(p ->> 'closedate', 10) AS DATE))
+                THEN 'closedate' END
+        ], lambda x: x IS NOT NULL) AS _parse_errors
+    FROM src
+)
+SELECT * FROM typed
