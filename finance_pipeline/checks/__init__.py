@@ -1,8 +1,9 @@
 """Asset checks written as SQL: a query that returns the offending rows; none means "passed".
 
-Checks are declared as data (`SqlCheck`) next to the area they guard (checks/<area>.py) and
-turned into Dagster asset checks by one factory, so every check reports the same way: how many
-rows fail, and a sample of them, in the UI.
+Checks are declared as data (`SqlCheck`) next to the area they guard (checks/<area>.py). They
+become check specs of the SQL models' asset (models/assets.py), which runs each one as soon as
+the tables it reads are built, so every check reports the same way: how many rows fail, and a
+sample of them, in the UI.
 """
 
 # No `from __future__ import annotations`: Dagster reads the decorated functions' annotations
@@ -10,10 +11,9 @@ rows fail, and a sample of them, in the UI.
 
 import re
 from dataclasses import dataclass
+from typing import Any
 
 import dagster as dg
-
-from finance_pipeline.warehouse.resource import WarehouseResource
 
 _TABLE_REF = re.compile(r"\b(raw|staging|marts)\.([a-z_][a-z0-9_]*)\b")
 
@@ -63,31 +63,31 @@ def foreign_key(table: str, column: str, ref_table: str, ref_column: str) -> Sql
     )
 
 
-def _check(spec: SqlCheck) -> dg.AssetChecksDefinition:
-    @dg.asset_check(
-        asset=spec.asset_key,
+def check_spec(spec: SqlCheck) -> dg.AssetCheckSpec:
+    return dg.AssetCheckSpec(
         name=spec.name,
+        asset=spec.asset_key,
         description=spec.description,
         blocking=spec.blocking,
         additional_deps=spec.other_tables,
     )
-    def _run(warehouse: WarehouseResource) -> dg.AssetCheckResult:
-        with warehouse.connection() as conn:
-            failing = conn.execute(
-                f"SELECT count(*) FROM ({spec.failing_rows_sql}) AS failing"
-            ).fetchone()[0]
-            sample = conn.execute(f"{spec.failing_rows_sql} LIMIT 10").df() if failing else None
-        metadata: dict[str, object] = {"failing_rows": int(failing)}
-        if sample is not None and len(sample):
-            metadata["sample"] = dg.MetadataValue.md(sample.to_markdown(index=False))
-        severity = dg.AssetCheckSeverity.WARN if spec.warn_only else dg.AssetCheckSeverity.ERROR
-        return dg.AssetCheckResult(passed=failing == 0, severity=severity, metadata=metadata)
-
-    return _run
 
 
-def build_checks(specs: list[SqlCheck]) -> list[dg.AssetChecksDefinition]:
-    return [_check(spec) for spec in specs]
+def run_check(conn: Any, spec: SqlCheck) -> dg.AssetCheckResult:
+    """Run one check on an open connection and say what failed, with a sample."""
+    failing = conn.execute(f"SELECT count(*) FROM ({spec.failing_rows_sql}) AS failing").fetchone()[0]
+    metadata: dict[str, object] = {"failing_rows": int(failing)}
+    if failing:
+        sample = conn.execute(f"{spec.failing_rows_sql} LIMIT 10").df()
+        metadata["sample"] = dg.MetadataValue.md(sample.to_markdown(index=False))
+    severity = dg.AssetCheckSeverity.WARN if spec.warn_only else dg.AssetCheckSeverity.ERROR
+    return dg.AssetCheckResult(
+        asset_key=spec.asset_key,
+        check_name=spec.name,
+        passed=failing == 0,
+        severity=severity,
+        metadata=metadata,
+    )
 
 
 def all_checks() -> list[SqlCheck]:
