@@ -8,13 +8,11 @@ from __future__ import annotations
 
 import dagster as dg
 
-from finance_pipeline.checks import all_checks, build_checks
 from finance_pipeline.config import SOURCES, load_settings
 from finance_pipeline.http.masking import install_log_masking
-from finance_pipeline.models.assets import model_assets
-from finance_pipeline.schedules import build_schedules, build_sensors
+from finance_pipeline.models.assets import sql_models_asset
 from finance_pipeline.sources import adesk, apipay, bitrix24, salesman
-from finance_pipeline.sources.extraction import extraction_asset
+from finance_pipeline.sources.extraction import source_assets
 from finance_pipeline.warehouse.resource import WarehouseResource
 
 SOURCE_PACKAGES = {
@@ -40,8 +38,8 @@ def build_definitions() -> dg.Definitions:
     for source in SOURCES:
         package = SOURCE_PACKAGES[source]
         resources[source] = package.build_resource(settings)
-        raw_assets += [extraction_asset(spec) for spec in package.ENTITIES]
-    models = model_assets()
+        raw_assets.append(source_assets(source, package.ENTITIES))
+    models = [sql_models_asset()]
 
     source_jobs = [
         dg.define_asset_job(
@@ -60,11 +58,8 @@ def build_definitions() -> dg.Definitions:
     )
     return dg.Definitions(
         assets=[*raw_assets, *models],
-        asset_checks=build_checks(all_checks()),
         resources=resources,
         jobs=[refresh_all, *source_jobs],
-        schedules=build_schedules([refresh_all, *source_jobs], [*raw_assets, *models]),
-        sensors=build_sensors(),
     )
 
 
