@@ -12,12 +12,26 @@ openapi.yaml, docs/*/invoices.md, refunds.md, errors.md):
   "total"}}` as in the public docs. No status filter means every status;
 - `GET /invoices/{id}`, `GET /invoices/{id}/refunds` (`{"data": [...]}`, not paged),
   `GET /invoices/stats` (`period` or `start_date` + `end_date`);
+- `GET /refunds` (refunds.md "List All Refunds", openapi.yaml `listRefunds`): every refund of
+  the organisation, `page` (default 1), `per_page` (1-100, default 10), `status[]` (`pending`,
+  `processing`, `completed`, `failed`), `invoice_id`, `date_from`/`date_to` (YYYY-MM-DD, on the
+  refund's creation date; `date_to >= date_from`). Envelope `{"data": [...], "meta":
+  {"current_page", "last_page", "per_page", "total"}}`; each item carries the refund, its
+  Kaspi ids, an `invoice` summary and `items` (refunded cart positions) as refunds.md shows;
 - errors as Laravel renders them: `{"message": ...}` plus `errors` per field on 422; 401
   "API key is required" / "Invalid API key"; 404; 429 over 60 requests a minute per key with
   `retry_after`, `Retry-After` and `X-RateLimit-*` headers; 500 "Server Error".
 
 Where the docs are silent (documented as assumptions): the date filters use UTC dates; the
-stats body; `initiated_by` of refunds; write endpoints are not emulated (405).
+stats body; `initiated_by` of refunds; write endpoints are not emulated (405). For `GET
+/refunds`: the order is newest first (`created_at` desc, then `id` desc, Laravel's `latest()`,
+as ApiPay's other history lists: receipts, static QR) and there is no sort parameter (unknown
+parameters such as `sort_by` are ignored, as Laravel ignores them); `invoice_id` must be an
+integer naming an invoice of the organisation (the later openapi.yaml 2.1 says "должен
+существовать": 422 "The selected invoice id is invalid."); refunds of a deleted invoice are
+gone from the list; `items` is empty (the synthetic refunds are by amount, not by cart
+position); `kaspi_refund_id`/`kaspi_status` are null until Kaspi took the refund (`pending`),
+`error_message` is set only for `failed`.
 """
 
 from __future__ import annotations
@@ -45,6 +59,7 @@ STATUSES = (
 )
 SORT_FIELDS = ("id", "amount", "client_name", "status", "created_at")
 PERIODS = ("today", "week", "month", "year")
+REFUND_STATUSES = ("pending", "processing", "completed", "failed")
 REFUND_COMPLETED = "completed"
 # "60 requests per minute per API key" (errors.md). Laravel counts a fixed minute; a bucket of 60
 # draining at 1/s admits the same sustained rate and the same burst.
@@ -130,9 +145,12 @@ class ApipayEmulator(Emulator):
         return SandboxResponse.json(bodies.get(status, {"message": f"HTTP {status}"}), status=status)
 
     def cost_seconds(self, request: SandboxRequest) -> float:
-        # Counting and sorting the organisation's invoices for a list page.
-        if request.path.rstrip("/").endswith("/invoices"):
+        # Counting and sorting the organisation's invoices (refunds) for a list page.
+        path = request.path.rstrip("/")
+        if path.endswith("/invoices"):
             return 0.002 + len(self.world.apipay_invoices) * 2e-7
+        if path.endswith("/refunds") and path.count("/") <= 3:  # /api/v1/refunds
+            return 0.002 + len(self.world.apipay_refunds) * 2e-7
         return 0.001
 
     # -- routing -----------------------------------------------------------------------------
@@ -142,12 +160,16 @@ class ApipayEmulator(Emulator):
             return self._route_not_found(path)
         route = path[len(BASE_PATH):]
         parts = [p for p in route.split("/") if p]
-        if not parts or parts[0] != "invoices":
+        if not parts or parts[0] not in ("invoices", "refunds") or (
+            parts[0] == "refunds" and len(parts) > 1
+        ):
             return self._route_not_found(path)
         # Authentication comes before everything else on existing routes (auth middleware).
         denied = self._authenticate(request)
         if denied is not None:
             return denied
+        if parts[0] == "refunds":
+            return self._method(request, path, ("GET",), self._list_refunds)
         if len(parts) == 1:
             return self._method(request, path, ("GET", "POST"), self._list_invoices)
         if len(parts) == 2 and parts[1] == "stats":
@@ -250,17 +272,7 @@ class ApipayEmulator(Emulator):
         search = request.param("search") or ""
         if len(search) > 100:
             errors["search"] = ["The search field must not be greater than 100 characters."]
-        statuses: list[str] = []
-        for index, (key, value) in enumerate(
-            (k, v) for k, v in request.query if k in ("status[]", "status")
-        ):
-            if key == "status":
-                errors["status"] = ["The status field must be an array."]
-                break
-            if value not in STATUSES:
-                errors[f"status.{index}"] = [f"The selected status.{index} is invalid."]
-            else:
-                statuses.append(value)
+        statuses = self._status_array(request, STATUSES, errors)
         date_from = self._date_param(request, "date_from", errors)
         date_to = self._date_param(request, "date_to", errors)
         if date_from and date_to and date_to < date_from:
@@ -274,7 +286,7 @@ class ApipayEmulator(Emulator):
         if errors:
             return self._validation(errors)
 
-        rows = self._filtered(tuple(sorted(set(statuses))), date_from, date_to, search.lower(),
+        rows = self._filtered(statuses, date_from, date_to, search.lower(),
                               sort_by, sort_order)
         start = (page - 1) * per_page
         chunk = rows[start:start + per_page]
@@ -346,6 +358,77 @@ class ApipayEmulator(Emulator):
         with self._lock:
             self._refund_index = (stamp, index)
         return index
+
+    # -- GET /refunds ------------------------------------------------------------------------
+    def _list_refunds(self, request: SandboxRequest) -> SandboxResponse:
+        errors: dict[str, list[str]] = {}
+        page = self._int_param(request, "page", 1, 1, None, errors)
+        per_page = self._int_param(request, "per_page", 10, 1, 100, errors)
+        statuses = self._status_array(request, REFUND_STATUSES, errors)
+        invoice_id: int | None = None
+        raw_invoice = request.param("invoice_id")
+        if raw_invoice is not None and raw_invoice != "":
+            if not _INT_RE.match(raw_invoice.strip()):
+                errors["invoice_id"] = ["The invoice id field must be an integer."]
+            else:
+                invoice_id = int(raw_invoice)
+                if invoice_id not in self.world.apipay_invoices:
+                    errors["invoice_id"] = ["The selected invoice id is invalid."]
+        date_from = self._date_param(request, "date_from", errors)
+        date_to = self._date_param(request, "date_to", errors)
+        if date_from and date_to and date_to < date_from:
+            errors["date_to"] = ["The date to field must be a date after or equal to date from."]
+        if errors:
+            return self._validation(errors)
+
+        invoices = self.world.apipay_invoices
+        rows = []
+        for refund in self.world.apipay_refunds.values():
+            if refund.invoice_id not in invoices:
+                continue  # the organisation's refunds are those of its invoices
+            if invoice_id is not None and refund.invoice_id != invoice_id:
+                continue
+            if statuses and refund.status not in statuses:
+                continue
+            created = refund.created_at.astimezone(UTC).date()
+            if date_from and created < date_from:
+                continue
+            if date_to and created > date_to:
+                continue
+            rows.append(refund)
+        rows.sort(key=lambda r: (r.created_at, r.id), reverse=True)
+        start = (page - 1) * per_page
+        chunk = rows[start:start + per_page]
+        by_invoice = self._refunds_by_invoice()
+        return self._ok({
+            "data": [
+                self._render_listed_refund(r, invoices[r.invoice_id], by_invoice.get(r.invoice_id, []))
+                for r in chunk
+            ],
+            "meta": {
+                "current_page": page,
+                "last_page": max(1, math.ceil(len(rows) / per_page)),
+                "per_page": per_page,
+                "total": len(rows),
+            },
+        })
+
+    @staticmethod
+    def _status_array(request: SandboxRequest, allowed: tuple[str, ...],
+                      errors: dict[str, list[str]]) -> tuple[str, ...]:
+        """`status[]` as Laravel validates `status` => array, `status.*` => in:..."""
+        statuses: list[str] = []
+        for index, (key, value) in enumerate(
+            (k, v) for k, v in request.query if k in ("status[]", "status")
+        ):
+            if key == "status":
+                errors["status"] = ["The status field must be an array."]
+                break
+            if value not in allowed:
+                errors[f"status.{index}"] = [f"The selected status.{index} is invalid."]
+            else:
+                statuses.append(value)
+        return tuple(sorted(set(statuses)))
 
     # -- GET /invoices/stats -----------------------------------------------------------------
     def _stats(self, request: SandboxRequest) -> SandboxResponse:
@@ -462,4 +545,40 @@ class ApipayEmulator(Emulator):
             body["kaspi_refund_id"] = str(77_000_000 + refund.id)
             del body["initiated_by"]
             body["reason"] = None
+        return body
+
+    def _render_listed_refund(self, refund: ApipayRefund, inv: ApipayInvoice,
+                              invoice_refunds: list[ApipayRefund]) -> dict[str, Any]:
+        """A `GET /refunds` item: the refund, its Kaspi ids and a summary of its invoice."""
+        refunded = sum(
+            (r.amount for r in invoice_refunds if r.status == REFUND_COMPLETED), Decimal("0.00")
+        )
+        at_kaspi = refund.status != "pending"
+        body: dict[str, Any] = {
+            "id": refund.id,
+            "invoice_id": refund.invoice_id,
+            "amount": _money(refund.amount),
+            "reason": refund.reason,
+            "status": refund.status,
+            "kaspi_refund_id": f"REF-{100_000 + refund.id}" if at_kaspi else None,
+            "kaspi_status": refund.status if at_kaspi else None,
+            "initiated_by": "api",
+            "error_message": "Kaspi отклонил возврат" if refund.status == "failed" else None,
+            "created_at": _iso(refund.created_at),
+            "invoice": {
+                "id": inv.id,
+                "external_order_id": inv.external_order_id,
+                "amount": _money(inv.amount),
+                "total_refunded": _money(refunded),
+                "is_fully_refunded": inv.status == "refunded",
+                "status": inv.status,
+                "kaspi_invoice_id": str(13_234_000_000 + inv.id * 37),
+            },
+            "items": [],
+        }
+        if self._drift():
+            body["processed_at"] = body["created_at"]
+            del body["error_message"]
+            body["reason"] = None
+            body["invoice"]["is_fully_refunded"] = None
         return body

@@ -14,6 +14,7 @@ import httpx
 import pytest
 
 from finance_pipeline.sandbox.core import SANDBOX_CREDENTIALS, FaultPlan, ServerRateLimit
+from finance_pipeline.sandbox.world import ApipayRefund
 
 KEY = SANDBOX_CREDENTIALS["apipay"]["api_key"]
 HEADERS = {"X-API-Key": KEY, "Accept": "application/json"}
@@ -175,6 +176,194 @@ def test_refunds_of_an_invoice(api, sandbox):
     never = next(i for i in world.apipay_invoices.values() if i.status == "expired")
     assert api.get(f"/invoices/{never.id}/refunds").json() == {"data": []}
     assert api.get("/invoices/99999999/refunds").status_code == 404
+
+
+def _all_refunds(api: httpx.Client, **params) -> list[dict]:
+    rows, page = [], 1
+    while True:
+        body = api.get("/refunds", params={**params, "per_page": 100, "page": page}).json()
+        rows += body["data"]
+        if page >= body["meta"]["last_page"]:
+            return rows
+        page += 1
+
+
+def _newest_first(refunds) -> list[int]:
+    return [r.id for r in sorted(refunds, key=lambda r: (r.created_at, r.id), reverse=True)]
+
+
+def _add_refund(world, invoice, status: str, days_ago: float) -> ApipayRefund:
+    refund_id = max(world.apipay_refunds) + 1
+    refund = ApipayRefund(
+        id=refund_id, invoice_id=invoice.id, amount=Decimal("100.00"), status=status,
+        reason="Возврат товара", created_at=world.now - timedelta(days=days_ago),
+    )
+    world.apipay_refunds[refund_id] = refund
+    return refund
+
+
+def test_refund_list_envelope_defaults_and_order(api, sandbox):
+    world = sandbox.world
+    assert len(world.apipay_refunds) > 10
+    response = api.get("/refunds")
+    assert response.status_code == 200
+    body = response.json()
+    assert set(body) == {"data", "meta"}
+    total = len(world.apipay_refunds)
+    assert body["meta"] == {
+        "current_page": 1, "last_page": -(-total // 10), "per_page": 10, "total": total,
+    }
+    # Newest first; the list has no sort parameter (unknown parameters are ignored).
+    assert [r["id"] for r in body["data"]] == _newest_first(world.apipay_refunds.values())[:10]
+    ignored = api.get("/refunds", params={"sort_by": "id", "sort_order": "asc"}).json()
+    assert ignored["data"] == body["data"]
+    assert response.headers["X-RateLimit-Limit"] == "60"
+
+
+def test_refund_list_pages_every_refund_once(api, sandbox):
+    world = sandbox.world
+    ids = []
+    for page in range(1, 100):
+        body = api.get("/refunds", params={"per_page": 7, "page": page}).json()
+        assert body["meta"]["current_page"] == page
+        ids += [r["id"] for r in body["data"]]
+        if page == body["meta"]["last_page"]:
+            assert 1 <= len(body["data"]) <= 7
+            break
+        assert len(body["data"]) == 7
+    assert ids == _newest_first(world.apipay_refunds.values())
+    big = api.get("/refunds", params={"per_page": 100}).json()
+    assert [r["id"] for r in big["data"]] == ids  # 100 a page: one request for all of them
+    assert big["meta"]["last_page"] == 1
+    beyond = api.get("/refunds", params={"per_page": 100, "page": 5}).json()
+    assert beyond["data"] == []
+    assert beyond["meta"] == {
+        "current_page": 5, "last_page": 1, "per_page": 100, "total": len(ids),
+    }
+
+
+def test_refund_list_item_is_the_documented_shape(api, sandbox):
+    world = sandbox.world
+    rows = {r["id"]: r for r in _all_refunds(api)}
+    refund = next(iter(world.apipay_refunds.values()))
+    invoice = world.apipay_invoices[refund.invoice_id]
+    row = rows[refund.id]
+    assert set(row) == {
+        "id", "invoice_id", "amount", "reason", "status", "kaspi_refund_id", "kaspi_status",
+        "initiated_by", "error_message", "created_at", "invoice", "items",
+    }
+    assert row["invoice_id"] == invoice.id
+    assert row["amount"] == f"{refund.amount:.2f}"
+    assert re.fullmatch(r"\d+\.\d{2}", row["amount"])
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", row["created_at"])
+    assert row["status"] == "completed" and row["kaspi_status"] == "completed"
+    assert row["kaspi_refund_id"] and row["error_message"] is None
+    assert row["items"] == []
+    assert set(row["invoice"]) == {
+        "id", "external_order_id", "amount", "total_refunded", "is_fully_refunded", "status",
+        "kaspi_invoice_id",
+    }
+    # The invoice summary agrees with the invoice itself.
+    full = api.get(f"/invoices/{invoice.id}").json()
+    for key in ("id", "external_order_id", "amount", "total_refunded", "is_fully_refunded",
+                "status", "kaspi_invoice_id"):
+        assert row["invoice"][key] == full[key], key
+    # The same refunds as the per-invoice list, which keeps working.
+    per_invoice = api.get(f"/invoices/{invoice.id}/refunds").json()["data"]
+    listed = api.get("/refunds", params={"invoice_id": invoice.id}).json()["data"]
+    assert sorted(r["id"] for r in listed) == [r["id"] for r in per_invoice]
+    for short in per_invoice:
+        assert {k: rows[short["id"]][k] for k in short} == short
+
+
+def test_refund_list_filters(api, sandbox):
+    world = sandbox.world
+    some_paid = next(i for i in world.apipay_invoices.values() if i.status == "paid")
+    pending = _add_refund(world, some_paid, "pending", days_ago=40)
+    processing = _add_refund(world, some_paid, "processing", days_ago=2)
+    failed = _add_refund(world, some_paid, "failed", days_ago=1)
+
+    by_status = _all_refunds(api, **{"status[]": ["pending", "processing"]})
+    assert sorted(r["id"] for r in by_status) == [pending.id, processing.id]
+    waiting = next(r for r in by_status if r["id"] == pending.id)
+    assert waiting["kaspi_refund_id"] is None and waiting["kaspi_status"] is None
+    rejected = _all_refunds(api, **{"status[]": "failed"})
+    assert [r["id"] for r in rejected] == [failed.id]
+    assert rejected[0]["error_message"]
+
+    of_invoice = _all_refunds(api, invoice_id=some_paid.id)
+    assert sorted(r["id"] for r in of_invoice) == sorted(
+        r.id for r in world.apipay_refunds.values() if r.invoice_id == some_paid.id
+    )
+
+    # Dates are creation days (UTC), both ends inclusive.
+    newest = max(r.created_at for r in world.apipay_refunds.values())
+    day = (newest - timedelta(days=120)).astimezone(UTC).date()
+    last = (newest - timedelta(days=3)).astimezone(UTC).date()
+    windowed = _all_refunds(api, date_from=day.isoformat(), date_to=last.isoformat())
+    expected = [
+        r.id for r in world.apipay_refunds.values()
+        if day <= r.created_at.astimezone(UTC).date() <= last
+    ]
+    assert windowed and sorted(r["id"] for r in windowed) == sorted(expected)
+    since = _all_refunds(api, date_from=failed.created_at.astimezone(UTC).date().isoformat())
+    assert failed.id in {r["id"] for r in since}
+    assert pending.id not in {r["id"] for r in since}
+
+    # A deleted invoice takes its refunds out of the list.
+    del world.apipay_invoices[some_paid.id]
+    remaining = {r["id"] for r in _all_refunds(api)}
+    assert not remaining & {pending.id, processing.id, failed.id}
+    assert api.get(f"/invoices/{some_paid.id}/refunds").status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("params", "field", "message"),
+    [
+        ({"per_page": 101}, "per_page", "The per page field must not be greater than 100."),
+        ({"per_page": 0}, "per_page", "The per page field must be at least 1."),
+        ({"per_page": "all"}, "per_page", "The per page field must be an integer."),
+        ({"page": 0}, "page", "The page field must be at least 1."),
+        ({"status[]": "refunded"}, "status.0", "The selected status.0 is invalid."),
+        ({"status": "completed"}, "status", "The status field must be an array."),
+        ({"invoice_id": "abc"}, "invoice_id", "The invoice id field must be an integer."),
+        ({"invoice_id": 99999999}, "invoice_id", "The selected invoice id is invalid."),
+        ({"date_to": "2026/01/31"}, "date_to", "The date to field must match the format Y-m-d."),
+        (
+            {"date_from": "2026-02-01", "date_to": "2026-01-31"},
+            "date_to",
+            "The date to field must be a date after or equal to date from.",
+        ),
+    ],
+)
+def test_refund_list_rejects_invalid_parameters_with_422(api, params, field, message):
+    response = api.get("/refunds", params=params)
+    assert response.status_code == 422
+    assert response.json() == {"message": "Validation failed", "errors": {field: [message]}}
+
+
+def test_refund_list_auth_methods_and_routes(api, servers):
+    url = servers.base_urls["apipay"] + "/refunds"
+    assert httpx.get(url).json() == {"message": "API key is required"}
+    wrong = httpx.get(url, headers={"X-API-Key": "nope"})
+    assert wrong.status_code == 401 and wrong.json() == {"message": "Invalid API key"}
+    post = api.post("/refunds", json={})
+    assert post.status_code == 405
+    assert post.json()["message"] == (
+        "The POST method is not supported for route api/v1/refunds. Supported methods: GET, HEAD."
+    )
+    assert api.get("/refunds/1").status_code == 404  # no single-refund endpoint is documented
+
+
+def test_refund_list_drift_keeps_ids(api, sandbox):
+    plain = api.get("/refunds", params={"per_page": 100}).json()["data"]
+    sandbox.set_faults("apipay", FaultPlan(drift=True))
+    drifted = api.get("/refunds", params={"per_page": 100}).json()["data"]
+    assert [(r["id"], r["invoice_id"]) for r in drifted] == [
+        (r["id"], r["invoice_id"]) for r in plain
+    ]
+    assert all("processed_at" in r and "error_message" not in r for r in drifted)
+    assert all(r["reason"] is None for r in drifted)
 
 
 def test_stats_and_methods(api):

@@ -75,10 +75,20 @@ class Harness:
 
 @pytest.fixture
 def harness(sandbox, servers, warehouse_path):
-    # The documented 60 requests/minute would make a full refunds read (one request per paid
-    # invoice) take minutes; the protocol tests check the limit itself.
-    sandbox.settings.rate_limits["apipay"] = ServerRateLimit(rate=1000, burst=1000)
+    # The server keeps the documented limit (60 requests a minute per key): these syncs make a
+    # few requests each, so no test waits for it.
+    assert sandbox.rate_limit("apipay").rate == 1.0
     return Harness(sandbox, servers, warehouse_path)
+
+
+def _add_refund(world, invoice, status: str, created_at) -> ApipayRefund:
+    refund_id = max(world.apipay_refunds) + 1
+    refund = ApipayRefund(
+        id=refund_id, invoice_id=invoice.id, amount=Decimal("1.00"), status=status,
+        reason="Частичный возврат", created_at=created_at,
+    )
+    world.apipay_refunds[refund_id] = refund
+    return refund
 
 
 def test_full_sync_lands_every_invoice_and_refund_exactly(harness):
@@ -88,13 +98,12 @@ def test_full_sync_lands_every_invoice_and_refund_exactly(harness):
     invoices = harness.raw("invoices")
     statuses = {row["status"] for row in invoices.values()}
     assert statuses == {inv.status for inv in harness.world.apipay_invoices.values()}
-    # per_page=100: 200 invoices in 2 (or 3) requests.
+    # per_page=100: 200 invoices in 2 (or 3) requests, every refund in one request per 100
+    # (not one per refundable invoice).
     assert first["invoices"]["requests"] == -(-len(harness.world.apipay_invoices) // 100)
-    refundable = [
-        i for i in harness.world.apipay_invoices.values()
-        if i.status in ("paid", "partially_refunded", "refunded")
-    ]
-    assert first["refunds"]["requests"] == len(refundable)
+    assert first["refunds"]["sync_mode"] == "full"
+    assert first["refunds"]["requests"] == -(-len(harness.world.apipay_refunds) // 100) == 1
+    assert first["refunds"]["rows_fetched"] == len(harness.world.apipay_refunds)
     # Money lands exactly as the API sent it: the decimal strings, not floats.
     with duckdb.connect(str(harness.warehouse.path), read_only=True) as conn:
         amounts = dict(conn.execute(
@@ -121,7 +130,8 @@ def test_rerun_with_nothing_changed_changes_nothing_and_asks_little(harness):
             assert metadata["rows_inserted"] == metadata["rows_updated"] == 0, entity
             assert metadata["rows_deleted"] == 0, entity
         assert again["invoices"]["requests"] <= 4
-        assert again["refunds"]["requests"] == 0
+        # The recent-refunds window and the open-status list: one page each.
+        assert again["refunds"]["requests"] == 2
     harness.assert_matches_world()
 
 
@@ -129,18 +139,24 @@ def test_incremental_follows_new_invoices_status_changes_and_refunds(harness):
     harness.sync_all()
     created = updated = refunds = 0
     for _ in range(4):
-        log = harness.world.advance(7)
+        log = harness.world.advance(14)  # refunds are rare: two weeks bring some
         created += len(log.created.get(("apipay", "invoices"), []))
         updated += len(log.updated.get(("apipay", "invoices"), []))
         refunds += len(log.created.get(("apipay", "refunds"), []))
         result = harness.sync_all()
         assert result["invoices"]["sync_mode"] == "incremental"
+        assert result["refunds"]["sync_mode"] == "incremental"
         harness.assert_matches_world()
-        # Refunds are re-read only for invoices whose raw row changed.
-        assert result["refunds"]["requests"] <= result["invoices"]["rows_inserted"] + \
-            result["invoices"]["rows_updated"]
+        assert result["refunds"]["rows_inserted"] == len(
+            log.created.get(("apipay", "refunds"), [])
+        )
+        assert result["refunds"]["rows_deleted"] == 0
+        assert result["refunds"]["requests"] == 2
         assert result["invoices"]["requests"] <= 6
-    assert created > 0 and updated > 0
+    assert created > 0 and updated > 0 and refunds > 0
+    # The incremental runs left nothing for a full refresh to correct.
+    full = harness.sync("refunds", full=True)
+    assert full["rows_inserted"] == full["rows_deleted"] == 0
 
 
 def test_old_refunds_are_caught_incrementally(harness):
@@ -174,8 +190,62 @@ def test_old_refunds_are_caught_incrementally(harness):
     result = harness.sync_all()
     assert result["invoices"]["sync_mode"] == "incremental"
     assert result["invoices"]["rows_updated"] == 2
+    # Refunds are found by their own creation date, whatever the age of their invoice.
     assert result["refunds"]["rows_inserted"] == 2
     assert result["refunds"]["requests"] == 2
+    harness.assert_matches_world()
+
+
+def test_open_refunds_are_followed_until_they_close(harness):
+    """A refund still `pending` is re-read until it completes, however old; one that turns up
+    late but is still open is caught by the open-status list, one that turns up late within
+    the lookback by the creation window."""
+    world = harness.world
+    paid = [i for i in world.apipay_invoices.values() if i.status == "paid"]
+    cursor = max(r.created_at for r in world.apipay_refunds.values())
+    stuck = _add_refund(world, paid[0], "pending", cursor - timedelta(days=40))
+    harness.sync_all()
+    assert harness.raw("refunds")[str(stuck.id)]["status"] == "pending"
+
+    world.advance(7)
+    cursor = max(r.created_at for r in world.apipay_refunds.values())
+    stuck.status = "completed"  # 40 days before the cursor, far outside the lookback
+    late_open = _add_refund(world, paid[1], "processing", cursor - timedelta(days=60))
+    late_recent = _add_refund(world, paid[2], "completed", cursor - timedelta(days=2))
+    result = harness.sync_all()["refunds"]
+    assert result["sync_mode"] == "incremental"
+    assert result["requests"] == 2
+    raw = harness.raw("refunds")
+    assert raw[str(stuck.id)]["status"] == "completed"
+    assert raw[str(late_open.id)]["status"] == "processing"
+    assert str(late_recent.id) in raw
+    harness.assert_matches_world()
+
+    # Closed now: the window reaches back to the refund held as open (60 days), then no longer.
+    late_open.status = "failed"
+    harness.sync("refunds")
+    assert harness.raw("refunds")[str(late_open.id)]["status"] == "failed"
+    quiet = harness.sync("refunds")
+    assert quiet["rows_inserted"] == quiet["rows_updated"] == 0 and quiet["requests"] == 2
+
+
+def test_what_an_incremental_sync_misses_a_full_refresh_catches(harness):
+    """Documented gaps: a refund that turns up already completed with a creation date before
+    the lookback, and a refund deleted from a live invoice."""
+    world = harness.world
+    harness.sync_all()
+    paid = next(i for i in world.apipay_invoices.values() if i.status == "paid")
+    cursor = max(r.created_at for r in world.apipay_refunds.values())
+    too_late = _add_refund(world, paid, "completed", cursor - timedelta(days=10))
+    removed = next(iter(world.apipay_refunds.values()))
+    del world.apipay_refunds[removed.id]
+    incremental = harness.sync("refunds")
+    assert incremental["rows_inserted"] == incremental["rows_deleted"] == 0
+    assert str(too_late.id) not in harness.raw("refunds")
+    assert str(removed.id) in harness.raw("refunds")
+    full = harness.sync("refunds", full=True)
+    assert full["rows_inserted"] == 1 and full["rows_deleted"] == 1
+    assert str(removed.id) in harness.raw("refunds", live=False)
     harness.assert_matches_world()
 
 
@@ -199,19 +269,39 @@ def test_deletions_are_marked_by_a_full_refresh(harness):
     assert full["sync_mode"] == "full"
     assert full["rows_deleted"] == 1
     assert str(victim.id) in harness.raw("invoices", live=False)
-    # Incrementally, the deleted invoice's refunds are marked deleted through its scope, and the
-    # invoice that lost a refund changed (total_refunded), so its refunds are re-read.
+    # Incrementally, the refunds of the invoice marked deleted go with it (no request needed);
+    # the refund removed from a live invoice waits for the full refresh of the refunds.
     refunds = harness.sync("refunds")
-    assert refunds["rows_deleted"] == len(victim_refunds) + 1
-    assert refunds["requests"] == 1
-    assert harness.sync("refunds", full=True)["rows_deleted"] == 0
+    assert refunds["sync_mode"] == "incremental"
+    assert refunds["rows_deleted"] == len(victim_refunds)
+    assert refunds["requests"] == 2
+    assert str(other_refund.id) in harness.raw("refunds")
+    full_refunds = harness.sync("refunds", full=True)
+    assert full_refunds["rows_deleted"] == 1 and full_refunds["requests"] == 1
     assert set(harness.raw("refunds", live=False)) == {str(r) for r in [*victim_refunds, other_refund.id]}
     harness.assert_matches_world()
 
 
-def test_refunds_before_invoices_is_a_clear_error(harness):
-    with pytest.raises(RuntimeError, match=r"raw\.apipay_invoices does not exist"):
-        harness.sync("refunds")
+def test_a_full_refresh_of_refunds_alone_marks_refunds_of_deleted_invoices(harness):
+    world = harness.world
+    harness.sync_all()
+    victim = next(
+        i for i in world.apipay_invoices.values()
+        if any(r.invoice_id == i.id for r in world.apipay_refunds.values())
+    )
+    gone = {str(r.id) for r in world.apipay_refunds.values() if r.invoice_id == victim.id}
+    # Upstream the invoice is deleted; its refund records may remain, but the organisation's
+    # refund list no longer shows them.
+    del world.apipay_invoices[victim.id]
+    result = harness.sync("refunds", full=True)
+    assert result["rows_deleted"] == len(gone)
+    assert set(harness.raw("refunds", live=False)) == gone
+
+
+def test_refunds_can_be_read_before_invoices(harness):
+    result = harness.sync("refunds")
+    assert result["sync_mode"] == "full"
+    assert result["rows_live"] == len(harness.world.apipay_refunds)
 
 
 def test_wrong_key_is_an_authentication_error_without_the_key(sandbox, servers, warehouse_path):
@@ -267,7 +357,6 @@ def test_build_resource_for_each_mode():
 
 def test_dagster_assets_read_the_key_from_the_environment(sandbox, servers, warehouse_path,
                                                          monkeypatch):
-    sandbox.settings.rate_limits["apipay"] = ServerRateLimit(rate=1000, burst=1000)
     monkeypatch.setenv("APIPAY_API_KEY", KEY)
     resource = ApipayResource(
         api_key=dg.EnvVar("APIPAY_API_KEY"),

@@ -1,4 +1,4 @@
-"""ApiPay.kz entities: invoices (`GET /invoices`) and their refunds (`GET /invoices/{id}/refunds`).
+"""ApiPay.kz entities: invoices (`GET /invoices`) and refunds (`GET /refunds`).
 
 Invoices
     The list can filter by *creation* date only (`date_from`/`date_to`, whole days), not by
@@ -31,14 +31,50 @@ Invoices
     invoice (the count in 4 stays equal).
 
 Refunds
-    Per invoice, only for invoices that can have refunds (`paid`, `partially_refunded`,
-    `refunded`). A full sync reads them for every such invoice in raw.apipay_invoices; an
-    incremental sync only for the invoices whose raw row changed (`changed_at`) since the
-    previous refunds sync — a refund always changes its invoice (status, `total_refunded`) — and
-    for those with a refund still `pending`/`processing`. The cursor is the raw invoices'
-    `changed_at` watermark. Every invoice re-read is declared complete, so its refunds that
-    vanished upstream are marked deleted (scoped by `invoice_id`); invoices deleted upstream
-    have their refunds marked deleted too.
+    `GET /refunds` lists every refund of the organisation (all invoices), paged with `page` and
+    `per_page` (100, the maximum), newest first (`meta.total`, `meta.last_page`), filterable by
+    `status[]`, `invoice_id` and creation date (`date_from`/`date_to`, whole days). It has no
+    sort parameter and no change filter, so:
+
+    Full sync: the whole list at per_page=100, one request per 100 refunds (not one per
+    refundable invoice, as reading `GET /invoices/{id}/refunds` would cost). It is a complete
+    snapshot, so the landing marks every refund missing from it deleted, including the refunds
+    of invoices deleted upstream (they leave the list with their invoice).
+
+    Incremental sync (cursor = newest refund `created_at` seen), the union by id of:
+      1. every refund created since the cursor minus `REFUND_LOOKBACK` (3 days), as
+         `date_from` = that moment's UTC date. The window is never later than the newest refund
+         the warehouse holds minus the lookback (a cursor stored by an older version of this
+         asset, or a refund that vanished, cannot move it forward), and it reaches back to the
+         oldest refund the warehouse still holds as `pending`/`processing`, so a refund that
+         was open at the last sync is re-read once it is `completed` or `failed`.
+         Why 3 days: (a) `date_from` is a whole day in a time zone the docs do not state (the
+         merchant's Asia/Almaty day per ApiPay's later openapi 2.1, UTC in the sandbox); a UTC
+         date is never after the Almaty date of the same moment, so either way the requested
+         day starts before the cursor minus the lookback, and the rounding eats up to one day
+         of it; (b) `created_at` is the moment of the refund operation (openapi 2.1: the window
+         is "по времени ОПЕРАЦИИ возврата"), and a refund not made through this API
+         (`initiated_by` other than `api`: the Kaspi Pay app, the ApiPay cabinet) can reach
+         ApiPay after that moment: the other two days catch refunds that turn up that late;
+         (c) it is free: at this business's volume (a few refunds a month, far under 100 in 3
+         days) the window is one page of 100, the request that is made anyway; a busier
+         account pays one request per further 100 refunds in the window. Runs that fail or are
+         skipped need no margin: the cursor moves only when a run lands;
+      2. every refund whose status can still change, whatever its age: `status[]=pending` and
+         `status[]=processing` (pending -> processing -> completed | failed), one request;
+      3. no request: the live refunds of invoices that raw.apipay_invoices marks deleted (its
+         full refresh saw them vanish) are reported deleted, unless this run read them.
+    A re-run with nothing changed upstream makes two requests.
+
+    Missed until the next full refresh: refunds deleted upstream while their invoice lives on
+    (the API has no deletion feed); a refund that ApiPay registers more than the lookback after
+    its `created_at` already `completed`/`failed` (an open one is caught by 2); edits of a
+    closed refund older than the window (e.g. `reason`); and the embedded `invoice` summary
+    (status, `total_refunded`) of refunds older than the window, which goes stale when a later
+    refund or status change moves its invoice (raw.apipay_invoices holds the current invoice).
+    A refund deleted upstream during a full sync shifts the newest-first pages and can make
+    the sync skip one neighbour (then marked deleted until a later run re-reads it; the paging
+    warns when the rows received differ from `meta.total`).
 """
 
 from __future__ import annotations
@@ -47,7 +83,7 @@ from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from finance_pipeline.http.errors import BadResponseError, NotFoundError
+from finance_pipeline.http.errors import BadResponseError
 from finance_pipeline.http.paging import (
     Page,
     PagingReport,
@@ -60,12 +96,11 @@ from finance_pipeline.sources.extraction import EntitySpec, ExtractContext, _par
 SOURCE = "apipay"
 PER_PAGE = 100  # the documented maximum of per_page (1-100)
 INVOICE_LOOKBACK = timedelta(days=3)
+REFUND_LOOKBACK = timedelta(days=3)  # why 3 days: see the module docstring
 REFUND_WINDOW = timedelta(days=30)
 ORDER = [("sort_by", "created_at"), ("sort_order", "asc")]
 # Statuses in which an invoice still changes by itself (see the module docstring).
 OPEN_STATUSES = ("pending", "cancelling", "partially_refunded")
-# Statuses of invoices that can have refunds.
-REFUNDABLE_STATUSES = ("paid", "partially_refunded", "refunded")
 # Refund statuses that still change (pending -> processing -> completed | failed).
 OPEN_REFUND_STATUSES = ("pending", "processing")
 
@@ -104,6 +139,28 @@ def _merge(into: PagingReport, part: PagingReport) -> None:
     into.warnings.extend(part.warnings)
     if part.announced_total is not None:
         into.announced_total = (into.announced_total or 0) + part.announced_total
+
+
+class _Union:
+    """Several list queries read as one: each record once (the first time it arrives), and each
+    query's paging report (its own announced total) merged into the run's report."""
+
+    def __init__(self, ctx: ExtractContext) -> None:
+        self.ctx = ctx
+        self.seen: set[str] = set()
+
+    def read(
+        self, reader: Callable[[PagingReport], Iterable[list[dict[str, Any]]]]
+    ) -> Iterator[list[dict[str, Any]]]:
+        part = PagingReport()
+        try:
+            for rows in reader(part):
+                new = [row for row in rows if str(row["id"]) not in self.seen]
+                self.seen.update(str(row["id"]) for row in new)
+                if new:
+                    yield new
+        finally:
+            _merge(self.ctx.report, part)
 
 
 def _read_invoices(
@@ -147,23 +204,14 @@ def fetch_invoices(ctx: ExtractContext) -> Iterator[list[dict[str, Any]]]:
         yield from _read_invoices(ctx, list(ORDER), "all", ctx.report)
         return
 
-    seen: set[str] = set()
-
-    def fresh(pages: Iterable[list[dict[str, Any]]]) -> Iterator[list[dict[str, Any]]]:
-        for rows in pages:
-            new = [row for row in rows if str(row["id"]) not in seen]
-            seen.update(str(row["id"]) for row in new)
-            if new:
-                yield new
+    union = _Union(ctx)
 
     def run(params: list[tuple[str, str]], label: str,
             stop_after_first: Callable[[int | None], bool] | None = None
             ) -> Iterator[list[dict[str, Any]]]:
-        part = PagingReport()
-        try:
-            yield from fresh(_read_invoices(ctx, params, label, part, stop_after_first))
-        finally:
-            _merge(ctx.report, part)
+        return union.read(
+            lambda part: _read_invoices(ctx, params, label, part, stop_after_first)
+        )
 
     since_day = _day(ctx.since)
     anchor = ctx.since
@@ -207,92 +255,88 @@ def _known_refunded_before(ctx: ExtractContext, day: date) -> int | None:
 # --- refunds ----------------------------------------------------------------------------------
 
 
-def _refund_targets(ctx: ExtractContext) -> tuple[str | None, list[tuple[int, bool]]]:
-    """The invoices whose refunds to read: (watermark, [(invoice id, still refundable)])."""
-    refundable = ", ".join(f"'{s}'" for s in REFUNDABLE_STATUSES)
-    if ctx.full_refresh or ctx.since is None:
-        changed_filter, params = "deleted_at IS NULL", []
-    else:
-        changed_filter, params = "changed_at > ?", [ctx.since]
+def _read_refunds(
+    ctx: ExtractContext, params: list[tuple[str, str]], label: str, report: PagingReport
+) -> Iterator[list[dict[str, Any]]]:
+    """Page through one `GET /refunds` query (per_page=100; the API lists newest first)."""
+    endpoint = f"refunds ({label})"
+
+    def fetch(page: int) -> Page:
+        body = ctx.client.request(
+            "GET",
+            "refunds",
+            endpoint=endpoint,
+            params=[*params, ("per_page", str(PER_PAGE)), ("page", str(page))],
+        )
+        rows, meta = _rows_and_meta(body, endpoint)
+        total = _as_int(meta.get("total"))
+        pages_total = _as_int(meta.get("last_page")) or pages_for(total, PER_PAGE)
+        return Page(rows, next_page_number(page, len(rows), PER_PAGE, pages_total), total, pages_total)
+
+    yield from iter_pages(
+        fetch, 1, source=SOURCE, endpoint=endpoint, report=report, progress=ctx.progress
+    )
+
+
+def _refund_window_day(ctx: ExtractContext) -> date:
+    """The first creation day an incremental run re-reads (see the module docstring, 1.)."""
+    assert ctx.since is not None
+    day = _day(ctx.since)
+    open_statuses = ", ".join(f"'{s}'" for s in OPEN_REFUND_STATUSES)
     rows = ctx.query(
         f"""
-        WITH m AS (SELECT max(changed_at) AS watermark FROM raw.apipay_invoices)
-        SELECT m.watermark, t.id, t.live
-        FROM m LEFT JOIN (
-            SELECT id,
-                   deleted_at IS NULL
-                   AND json_extract_string(payload, '$.status') IN ({refundable}) AS live
-            FROM raw.apipay_invoices
-            WHERE {changed_filter}
-        ) t ON true
-        """,
-        params,
+        SELECT max(json_extract_string(payload, '$.created_at')),
+               min(json_extract_string(payload, '$.created_at'))
+                   FILTER (WHERE json_extract_string(payload, '$.status') IN ({open_statuses}))
+        FROM raw.apipay_refunds
+        WHERE deleted_at IS NULL
+        """
     )
-    if not rows:
-        raise RuntimeError(
-            "raw.apipay_invoices does not exist yet: materialize raw/apipay_invoices before "
-            "raw/apipay_refunds (refunds are read per invoice)"
-        )
-    watermark = rows[0][0]
-    targets = {int(r[1]): bool(r[2]) for r in rows if r[1] is not None}
-    if not (ctx.full_refresh or ctx.since is None):
-        open_refund_statuses = ", ".join(f"'{s}'" for s in OPEN_REFUND_STATUSES)
-        for (invoice_id,) in ctx.query(
-            f"""
-            SELECT DISTINCT json_extract_string(payload, '$.invoice_id')
-            FROM raw.apipay_refunds
-            WHERE deleted_at IS NULL
-              AND json_extract_string(payload, '$.status') IN ({open_refund_statuses})
-            """
-        ):
-            if invoice_id is not None and int(invoice_id) not in targets:
-                targets[int(invoice_id)] = True
-    stamp = watermark.isoformat() if isinstance(watermark, datetime) else None
-    return stamp, sorted(targets.items())
+    newest, oldest_open = rows[0] if rows else (None, None)
+    if newest:
+        day = min(day, _day(_parse_cursor(newest) - REFUND_LOOKBACK))
+    if oldest_open:
+        day = min(day, _day(_parse_cursor(oldest_open)))
+    return day
+
+
+def _refunds_of_deleted_invoices(ctx: ExtractContext) -> list[str]:
+    rows = ctx.query(
+        """
+        SELECT r.id
+        FROM raw.apipay_refunds AS r
+        JOIN raw.apipay_invoices AS i
+          ON i.id = json_extract_string(r.payload, '$.invoice_id')
+        WHERE r.deleted_at IS NULL AND i.deleted_at IS NOT NULL
+        ORDER BY r.id
+        """
+    )
+    return [str(row[0]) for row in rows]
 
 
 def fetch_refunds(ctx: ExtractContext) -> Iterator[list[dict[str, Any]]]:
-    watermark, targets = _refund_targets(ctx)
-    to_read = [invoice_id for invoice_id, live in targets if live]
-    gone = [invoice_id for invoice_id, live in targets if not live]
-    mode = "every refundable invoice" if ctx.full_refresh else "invoices changed since last sync"
-    ctx.progress(f"apipay refunds: reading refunds of {len(to_read)} invoices ({mode})")
-    # Invoices deleted upstream (or no longer refundable) have no refunds left.
-    ctx.declare_complete_for(gone)
-    missing: list[int] = []
-    for invoice_id in to_read:
-        endpoint = f"invoices/{invoice_id}/refunds"
+    if ctx.full_refresh or ctx.since is None:
+        # A complete snapshot: the landing marks every refund missing from it deleted.
+        ctx.progress("apipay refunds: reading every refund (GET /refunds)")
+        yield from _read_refunds(ctx, [], "all", ctx.report)
+        return
 
-        def fetch(_: object, invoice_id: int = invoice_id, endpoint: str = endpoint) -> Page:
-            body = ctx.client.request("GET", endpoint, endpoint="invoices/{id}/refunds")
-            rows, _meta = _rows_and_meta(body, endpoint)
-            for row in rows:
-                # The parent id scopes deletions; the per-invoice list may leave it out.
-                row.setdefault("invoice_id", invoice_id)
-            return Page(rows, None)
-
-        try:
-            yield from iter_pages(
-                fetch, 1, source=SOURCE, endpoint="invoices/{id}/refunds", report=ctx.report,
-                progress=ctx.progress,
-            )
-        except NotFoundError:
-            # Deleted upstream after the invoices sync: it has no refunds any more.
-            missing.append(invoice_id)
-        ctx.declare_complete_for([invoice_id])
-    if missing:
-        if len(missing) == len(to_read):
-            raise NotFoundError(
-                SOURCE,
-                "invoices/{id}/refunds",
-                f"every one of the {len(missing)} invoices answered 404",
-                hint="Check APIPAY_BASE_URL (it must end with /api/v1)",
-            )
-        ctx.report.warnings.append(
-            f"apipay refunds: {len(missing)} invoices no longer exist upstream "
-            f"(e.g. {missing[:5]}); their refunds are marked deleted"
-        )
-    ctx.new_cursor = watermark
+    union = _Union(ctx)
+    window_day = _refund_window_day(ctx)
+    ctx.progress(f"apipay refunds: created since {window_day}, and every refund still open")
+    # 1. Created recently (the lookback is already subtracted from the cursor).
+    yield from union.read(lambda part: _read_refunds(
+        ctx, [("date_from", window_day.isoformat())], f"created since {window_day}", part
+    ))
+    # 2. Still open, whatever their age.
+    yield from union.read(lambda part: _read_refunds(
+        ctx, [("status[]", s) for s in OPEN_REFUND_STATUSES], "open statuses", part
+    ))
+    # 3. Refunds of invoices deleted upstream are gone with them.
+    gone = [rid for rid in _refunds_of_deleted_invoices(ctx) if rid not in union.seen]
+    if gone:
+        ctx.progress(f"apipay refunds: {len(gone)} refunds of deleted invoices marked deleted")
+        ctx.report_deleted(gone)
 
 
 # --- specs ------------------------------------------------------------------------------------
@@ -313,13 +357,13 @@ ENTITIES: list[EntitySpec] = [
         source=SOURCE,
         entity="refunds",
         description=(
-            "ApiPay.kz refunds, per invoice (GET /invoices/{id}/refunds), for invoices that "
-            "can have refunds (paid, partially_refunded, refunded)."
+            "ApiPay.kz refunds of every invoice, as GET /refunds lists them (amount as the "
+            "API's decimal string, status, Kaspi ids, a summary of the invoice)."
         ),
         fetch=fetch_refunds,
-        # The cursor is the raw invoices' changed_at watermark, set by fetch_refunds.
-        cursor_of=lambda row: None,
-        scope_json_path="$.invoice_id",
+        cursor_of=lambda row: row.get("created_at"),
+        lookback=REFUND_LOOKBACK,
+        # Read to mark the refunds of invoices deleted upstream deleted between full refreshes.
         reads=("invoices",),
     ),
 ]
