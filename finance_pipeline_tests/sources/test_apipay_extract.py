@@ -15,7 +15,7 @@ from finance_pipeline.http.errors import AuthenticationError
 from finance_pipeline.sandbox.core import SANDBOX_CREDENTIALS, FaultPlan, ServerRateLimit
 from finance_pipeline.sandbox.world import ApipayRefund
 from finance_pipeline.sources.apipay import ENTITIES, ApipayResource, build_resource
-from finance_pipeline.sources.extraction import ExtractConfig, extraction_asset, run_extraction
+from finance_pipeline.sources.extraction import ExtractConfig, run_extraction, source_assets
 from finance_pipeline.warehouse.resource import WarehouseResource
 
 KEY = SANDBOX_CREDENTIALS["apipay"]["api_key"]
@@ -365,7 +365,7 @@ def test_dagster_assets_read_the_key_from_the_environment(sandbox, servers, ware
         rate_burst=100,
     )
     result = dg.materialize(
-        [extraction_asset(spec) for spec in ENTITIES],
+        [source_assets("apipay", ENTITIES)],
         resources={"warehouse": WarehouseResource(path=str(warehouse_path)), "apipay": resource},
     )
     assert result.success
