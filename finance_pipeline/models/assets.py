@@ -38,6 +38,15 @@ def build_model(conn: Any, model: SqlModel) -> None:
         raise
 
 
+def build_all_models(conn: Any) -> list[str]:
+    """Build every model in dependency order (tests, benchmarks, the CLI); returns table names."""
+    built = []
+    for model in in_build_order(discover_models()):
+        build_model(conn, model)
+        built.append(model.table)
+    return built
+
+
 def model_key(model: SqlModel) -> dg.AssetKey:
     return dg.AssetKey([model.layer, model.name])
 
