@@ -28,7 +28,7 @@ demo: install $(DAGSTER_HOME)/dagster.yaml
 	$(BIN)/python -m finance_pipeline.summary
 
 lint: install
-	$(BIN)/ruff check finance_pipeline finance_pipeline_tests benchmarks
+	$(BIN)/ruff check .
 
 test: install lint
 	$(BIN)/pytest -q

@@ -15,6 +15,8 @@ from typing import Any
 
 import dagster as dg
 
+from finance_pipeline.warehouse.metadata import markdown_table
+
 _TABLE_REF = re.compile(r"\b(raw|staging|marts)\.([a-z_][a-z0-9_]*)\b")
 
 
@@ -78,8 +80,9 @@ def run_check(conn: Any, spec: SqlCheck) -> dg.AssetCheckResult:
     failing = conn.execute(f"SELECT count(*) FROM ({spec.failing_rows_sql}) AS failing").fetchone()[0]
     metadata: dict[str, object] = {"failing_rows": int(failing)}
     if failing:
-        sample = conn.execute(f"{spec.failing_rows_sql} LIMIT 10").df()
-        metadata["sample"] = dg.MetadataValue.md(sample.to_markdown(index=False))
+        sample = conn.execute(f"{spec.failing_rows_sql} LIMIT 10")
+        columns = [d[0] for d in sample.description]
+        metadata["sample"] = dg.MetadataValue.md(markdown_table(columns, sample.fetchall()))
     severity = dg.AssetCheckSeverity.WARN if spec.warn_only else dg.AssetCheckSeverity.ERROR
     return dg.AssetCheckResult(
         asset_key=spec.asset_key,

@@ -15,11 +15,26 @@ def table_metadata(conn: Any, table: str, preview_rows: int = 10) -> dict[str, A
         [schema, name],
     ).fetchall()
     row_count = conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
-    preview = conn.execute(f"SELECT * FROM {table} LIMIT {preview_rows}").df()
+    preview = conn.execute(f"SELECT * FROM {table} LIMIT {preview_rows}")
+    preview_columns = [d[0] for d in preview.description]
+    preview_rows_data = preview.fetchall()
     return {
         "dagster/row_count": int(row_count),
         "dagster/column_schema": dg.TableSchema(
             columns=[dg.TableColumn(col, dtype) for col, dtype in columns]
         ),
-        "preview": dg.MetadataValue.md(preview.to_markdown(index=False) if len(preview) else "_empty_"),
+        "preview": dg.MetadataValue.md(markdown_table(preview_columns, preview_rows_data)),
     }
+
+
+def markdown_table(columns: list[str], rows: list[tuple[Any, ...]]) -> str:
+    """A markdown table with values as str(): DECIMAL money stays exact (no float round trip)."""
+    if not rows:
+        return "_empty_"
+
+    def cell(value: Any) -> str:
+        return "" if value is None else str(value).replace("|", "\\|").replace("\n", " ")
+
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in rows]
+    return "\n".join(lines)
