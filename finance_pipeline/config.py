@@ -48,14 +48,13 @@ class Mode(StrEnum):
 _WEBHOOK_RE = re.compile(r"^/rest/(?P<user>\d+)/(?P<key>[A-Za-z0-9_\-]+)/?$")
 
 
-def _check_url(variable: str, value: str) -> str:
+def check_base_url(
+    variable: str, value: str, hint: str = "Give the full address, e.g. https://host.example/..."
+) -> str:
+    """An http(s) URL without query or fragment; errors name the variable, never the secret."""
     parts = urlsplit(value)
     if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise ConfigError(
-            variable,
-            f"{mask(value)!r} is not an http(s) URL",
-            "Give the full address, e.g. https://host.example/...",
-        )
+        raise ConfigError(variable, f"{mask(value)!r} is not an http(s) URL", hint)
     if parts.query or parts.fragment:
         raise ConfigError(variable, "must not contain a query string or fragment")
     return value.rstrip("/")
@@ -63,7 +62,7 @@ def _check_url(variable: str, value: str) -> str:
 
 def validate_webhook_url(value: str, variable: str = "BITRIX24_WEBHOOK_URL") -> str:
     """A Bitrix24 inbound webhook: https://<portal>/rest/<user id>/<key>/ (trailing slash kept)."""
-    base = _check_url(variable, value)
+    base = check_base_url(variable, value)
     path = urlsplit(base).path
     if not _WEBHOOK_RE.match(path + "/"):
         raise ConfigError(
@@ -203,7 +202,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
                 ", ".join(missing), "missing: SalesMan needs its base URL, login and API key"
             )
         settings.salesman = SalesmanSettings(
-            base_url=_check_url("SALESMAN_BASE_URL", sm_url or ""),
+            base_url=check_base_url("SALESMAN_BASE_URL", sm_url or ""),
             login=sm_login or "",
             api_key=sm_key or "",
             rate_limit=_rate_limit(env, "salesman"),
@@ -213,7 +212,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     if adesk_token:
         settings.adesk = AdeskSettings(
             api_token=adesk_token,
-            base_url=_check_url("ADESK_BASE_URL", _get(env, "ADESK_BASE_URL") or AdeskSettings.model_fields["base_url"].default),
+            base_url=check_base_url("ADESK_BASE_URL", _get(env, "ADESK_BASE_URL") or AdeskSettings.model_fields["base_url"].default),
             rate_limit=_rate_limit(env, "adesk"),
         )
 
@@ -221,7 +220,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     if apipay_key:
         settings.apipay = ApipaySettings(
             api_key=apipay_key,
-            base_url=_check_url("APIPAY_BASE_URL", _get(env, "APIPAY_BASE_URL") or ApipaySettings.model_fields["base_url"].default),
+            base_url=check_base_url("APIPAY_BASE_URL", _get(env, "APIPAY_BASE_URL") or ApipaySettings.model_fields["base_url"].default),
             rate_limit=_rate_limit(env, "apipay"),
         )
     return settings

@@ -65,6 +65,35 @@ def foreign_key(table: str, column: str, ref_table: str, ref_column: str) -> Sql
     )
 
 
+def staging_checks(table: str, key: str) -> list[SqlCheck]:
+    """What every staging table promises: a key, nothing unparsed unnoticed, nothing dropped."""
+    raw = "raw." + table.split(".", 1)[1]
+    return [
+        unique_not_null(table, key),
+        SqlCheck(
+            table=table,
+            name="parse_errors",
+            description=(
+                f"Rows of {table} with a field present in the raw payload that could not be "
+                "parsed (listed in _parse_errors; the typed value is NULL)."
+            ),
+            failing_rows_sql=f"SELECT {key}, _parse_errors FROM {table} WHERE len(_parse_errors) > 0",
+            warn_only=True,
+        ),
+        SqlCheck(
+            table=table,
+            name="rows_match_raw",
+            description=f"{table} has exactly one row per live record of {raw}.",
+            failing_rows_sql=f"""
+                SELECT raw_rows, staging_rows FROM (
+                    SELECT
+                        (SELECT count(*) FROM {raw} WHERE deleted_at IS NULL) AS raw_rows,
+                        (SELECT count(*) FROM {table}) AS staging_rows
+                ) WHERE raw_rows <> staging_rows""",
+        ),
+    ]
+
+
 def check_spec(spec: SqlCheck) -> dg.AssetCheckSpec:
     return dg.AssetCheckSpec(
         name=spec.name,

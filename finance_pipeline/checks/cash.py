@@ -7,7 +7,7 @@ account and the difference.
 
 from __future__ import annotations
 
-from finance_pipeline.checks import SqlCheck, foreign_key, unique_not_null
+from finance_pipeline.checks import SqlCheck, foreign_key, staging_checks, unique_not_null
 
 _STAGING_KEYS = {
     "staging.adesk_transactions": "transaction_id",
@@ -21,41 +21,13 @@ _STAGING_KEYS = {
 }
 
 
-def _parse_errors(table: str, key: str) -> SqlCheck:
-    return SqlCheck(
-        table=table,
-        name="parse_errors",
-        description=(
-            f"Rows of {table} with a field present in the raw payload that could not be parsed "
-            "(listed in _parse_errors; the value is NULL in staging)."
-        ),
-        failing_rows_sql=f"""
-            SELECT {key}, _parse_errors FROM {table} WHERE len(_parse_errors) > 0""",
-        warn_only=True,
-    )
 
 
-def _rows_match_raw(table: str, raw: str) -> SqlCheck:
-    return SqlCheck(
-        table=table,
-        name="rows_match_raw",
-        description=f"{table} has exactly one row per live record of {raw}.",
-        failing_rows_sql=f"""
-            SELECT raw_rows, staging_rows FROM (
-                SELECT
-                    (SELECT count(*) FROM {raw} WHERE deleted_at IS NULL) AS raw_rows,
-                    (SELECT count(*) FROM {table}) AS staging_rows
-            ) WHERE raw_rows <> staging_rows""",
-    )
 
 
 STAGING_CHECKS: list[SqlCheck] = []
 for _table, _key in _STAGING_KEYS.items():
-    STAGING_CHECKS += [
-        unique_not_null(_table, _key),
-        _parse_errors(_table, _key),
-        _rows_match_raw(_table, "raw." + _table.split(".", 1)[1]),
-    ]
+    STAGING_CHECKS += staging_checks(_table, _key)
 STAGING_CHECKS += [
     foreign_key(
         "staging.adesk_transactions",

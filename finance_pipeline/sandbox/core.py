@@ -53,6 +53,12 @@ EMULATORS = {
 }
 
 
+def sandbox_base_url(source: str, origin: str | None = None) -> str:
+    """Where the pipeline finds an emulated API: in-process by default, or at `origin`."""
+    origin = origin or f"http://{source}.sandbox"
+    return origin + SANDBOX_BASE_PATHS[source].format(**SANDBOX_CREDENTIALS[source])
+
+
 @dataclass
 class SandboxRequest:
     method: str
@@ -199,9 +205,7 @@ class Sandbox:
         return self.settings.rate_limits.get(source) or self.emulators[source].default_rate_limit
 
     def base_url(self, source: str, origin: str | None = None) -> str:
-        origin = origin or f"http://{source}.sandbox"
-        creds = SANDBOX_CREDENTIALS[source]
-        return origin + SANDBOX_BASE_PATHS[source].format(**creds)
+        return sandbox_base_url(source, origin)
 
     # -- the wrapped handler -----------------------------------------------------------------
     def handle(self, source: str, request: SandboxRequest) -> SandboxResponse:

@@ -8,12 +8,14 @@ same code runs in both, only the transport differs.
 
 from __future__ import annotations
 
-from typing import ClassVar
+from collections.abc import Callable, Mapping
+from typing import Any, ClassVar, TypeVar
 
 import dagster as dg
 import httpx
 from pydantic import Field
 
+from finance_pipeline.config import DEFAULT_RATE_LIMITS, Mode, Settings
 from finance_pipeline.http.client import ApiClient, Classifier, RetryPolicy
 from finance_pipeline.http.masking import register_secret
 from finance_pipeline.http.ratelimit import LeakyBucket, RateLimit
@@ -97,3 +99,39 @@ class SourceResource(dg.ConfigurableResource):
             transport=self.transport(),
             stats=stats,
         )
+
+
+R = TypeVar("R", bound=SourceResource)
+
+
+def resource_for_settings(
+    resource_cls: type[R],
+    settings: Settings,
+    *,
+    sandbox: Callable[[], Mapping[str, Any]],
+    live: Callable[[Any], Mapping[str, Any]],
+    unconfigured: Mapping[str, Any],
+) -> R:
+    """The one way every source turns settings into its resource.
+
+    sandbox: fields pointing at the built-in sandbox (its fixed credentials);
+    live: fields from the source's validated live settings, secrets as `dg.EnvVar` so Dagster
+        never stores or shows them;
+    unconfigured: plain empty fields, so the source's assets report "skipped" instead of failing
+        (an EnvVar of an unset variable would fail the run).
+    """
+    source = resource_cls.source
+    if settings.mode is Mode.sandbox:
+        limit = DEFAULT_RATE_LIMITS[source]
+        return resource_cls(
+            **sandbox(), sandbox=True, rate_limit=limit.rate, rate_burst=limit.burst
+        )
+    configured = getattr(settings, source)
+    if configured is None:
+        limit = DEFAULT_RATE_LIMITS[source]
+        return resource_cls(**unconfigured, rate_limit=limit.rate, rate_burst=limit.burst)
+    return resource_cls(
+        **live(configured),
+        rate_limit=configured.rate_limit.rate,
+        rate_burst=configured.rate_limit.burst,
+    )

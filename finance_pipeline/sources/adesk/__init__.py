@@ -9,38 +9,30 @@ from __future__ import annotations
 
 import dagster as dg
 
-from finance_pipeline.config import DEFAULT_RATE_LIMITS, Mode, Settings
+from finance_pipeline.config import Settings
 from finance_pipeline.sources.adesk.assets import ENTITIES
 from finance_pipeline.sources.adesk.resource import DEFAULT_BASE_URL, AdeskResource
+from finance_pipeline.sources.resource_base import resource_for_settings
 
 __all__ = ["ENTITIES", "AdeskResource", "build_resource"]
 
 
 def build_resource(settings: Settings) -> AdeskResource:
-    if settings.mode == Mode.sandbox:
-        from finance_pipeline.sandbox.core import SANDBOX_BASE_PATHS, SANDBOX_CREDENTIALS
+    def sandbox() -> dict[str, str]:
+        from finance_pipeline.sandbox.core import SANDBOX_CREDENTIALS, sandbox_base_url
 
-        limit = DEFAULT_RATE_LIMITS["adesk"]
-        creds = SANDBOX_CREDENTIALS["adesk"]
-        return AdeskResource(
-            api_token=creds["api_token"],
-            api_base_url="http://adesk.sandbox" + SANDBOX_BASE_PATHS["adesk"].format(**creds),
-            sandbox=True,
-            rate_limit=limit.rate,
-            rate_burst=limit.burst,
-        )
-    live = settings.adesk
-    if live is None:
-        limit = DEFAULT_RATE_LIMITS["adesk"]
-        return AdeskResource(
-            api_token="",
-            api_base_url=DEFAULT_BASE_URL,
-            rate_limit=limit.rate,
-            rate_burst=limit.burst,
-        )
-    return AdeskResource(
-        api_token=dg.EnvVar("ADESK_API_TOKEN"),
-        api_base_url=live.base_url,
-        rate_limit=live.rate_limit.rate,
-        rate_burst=live.rate_limit.burst,
+        return {
+            "api_token": SANDBOX_CREDENTIALS["adesk"]["api_token"],
+            "api_base_url": sandbox_base_url("adesk"),
+        }
+
+    return resource_for_settings(
+        AdeskResource,
+        settings,
+        sandbox=sandbox,
+        live=lambda live: {
+            "api_token": dg.EnvVar("ADESK_API_TOKEN"),
+            "api_base_url": live.base_url,
+        },
+        unconfigured={"api_token": "", "api_base_url": DEFAULT_BASE_URL},
     )

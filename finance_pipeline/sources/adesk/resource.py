@@ -21,6 +21,7 @@ from urllib.parse import urlsplit
 import httpx
 from pydantic import Field
 
+from finance_pipeline.config import check_base_url
 from finance_pipeline.http.client import Classification
 from finance_pipeline.http.errors import (
     AuthenticationError,
@@ -134,13 +135,10 @@ class AdeskResource(SourceResource):
         return "ADESK_API_TOKEN is not set"
 
     def validate_config(self) -> None:
+        check_base_url(
+            "ADESK_BASE_URL", self.api_base_url, f"Leave it unset for {DEFAULT_BASE_URL}"
+        )
         parts = urlsplit(self.api_base_url)
-        if parts.scheme not in ("http", "https") or not parts.netloc:
-            raise ConfigError(
-                "ADESK_BASE_URL",
-                f"{self.api_base_url!r} is not an http(s) URL",
-                f"Leave it unset for {DEFAULT_BASE_URL}",
-            )
         if parts.path.rstrip("/").endswith(("/v1", "/v2")):
             raise ConfigError(
                 "ADESK_BASE_URL",

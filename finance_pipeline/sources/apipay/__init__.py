@@ -9,37 +9,27 @@ from __future__ import annotations
 
 import dagster as dg
 
-from finance_pipeline.config import DEFAULT_RATE_LIMITS, Mode, Settings
+from finance_pipeline.config import Settings
 from finance_pipeline.sources.apipay.assets import ENTITIES
 from finance_pipeline.sources.apipay.resource import DEFAULT_BASE_URL, ApipayResource
+from finance_pipeline.sources.resource_base import resource_for_settings
 
 __all__ = ["ENTITIES", "ApipayResource", "build_resource"]
 
 
 def build_resource(settings: Settings) -> ApipayResource:
-    if settings.mode == Mode.sandbox:
-        from finance_pipeline.sandbox.core import SANDBOX_BASE_PATHS, SANDBOX_CREDENTIALS
+    def sandbox() -> dict[str, str]:
+        from finance_pipeline.sandbox.core import SANDBOX_CREDENTIALS, sandbox_base_url
 
-        limit = DEFAULT_RATE_LIMITS["apipay"]
-        return ApipayResource(
-            api_key=SANDBOX_CREDENTIALS["apipay"]["api_key"],
-            api_base_url="http://apipay.sandbox" + SANDBOX_BASE_PATHS["apipay"],
-            sandbox=True,
-            rate_limit=limit.rate,
-            rate_burst=limit.burst,
-        )
-    live = settings.apipay
-    if live is None:
-        limit = DEFAULT_RATE_LIMITS["apipay"]
-        return ApipayResource(
-            api_key="",
-            api_base_url=DEFAULT_BASE_URL,
-            rate_limit=limit.rate,
-            rate_burst=limit.burst,
-        )
-    return ApipayResource(
-        api_key=dg.EnvVar("APIPAY_API_KEY"),
-        api_base_url=live.base_url,
-        rate_limit=live.rate_limit.rate,
-        rate_burst=live.rate_limit.burst,
+        return {
+            "api_key": SANDBOX_CREDENTIALS["apipay"]["api_key"],
+            "api_base_url": sandbox_base_url("apipay"),
+        }
+
+    return resource_for_settings(
+        ApipayResource,
+        settings,
+        sandbox=sandbox,
+        live=lambda live: {"api_key": dg.EnvVar("APIPAY_API_KEY"), "api_base_url": live.base_url},
+        unconfigured={"api_key": "", "api_base_url": DEFAULT_BASE_URL},
     )

@@ -9,11 +9,11 @@ the HTTP status telling the kind: 401 bad or missing key, 403 organisation not c
 from __future__ import annotations
 
 from typing import Any, ClassVar
-from urllib.parse import urlsplit
 
 import httpx
 from pydantic import Field
 
+from finance_pipeline.config import check_base_url
 from finance_pipeline.http.client import Classification
 from finance_pipeline.http.errors import (
     AuthenticationError,
@@ -91,13 +91,9 @@ class ApipayResource(SourceResource):
         return "APIPAY_API_KEY is not set"
 
     def validate_config(self) -> None:
-        parts = urlsplit(self.api_base_url)
-        if parts.scheme not in ("http", "https") or not parts.netloc:
-            raise ConfigError(
-                "APIPAY_BASE_URL",
-                f"{self.api_base_url!r} is not an http(s) URL",
-                f"Leave it unset for {DEFAULT_BASE_URL}",
-            )
+        check_base_url(
+            "APIPAY_BASE_URL", self.api_base_url, f"Leave it unset for {DEFAULT_BASE_URL}"
+        )
         key = self.api_key.strip()
         if not key or any(c.isspace() for c in key):
             raise ConfigError(
@@ -118,4 +114,3 @@ class ApipayResource(SourceResource):
         return f"{self.base_url()}\0{self.api_key.strip()}"
 
     classify = staticmethod(classify_apipay)
-

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import dagster as dg
 
-from finance_pipeline.config import DEFAULT_RATE_LIMITS, Mode, Settings
+from finance_pipeline.config import Settings
 from finance_pipeline.sources.bitrix24.assets import (
     ENTITIES,
     InvoiceSyncStats,
     run_invoice_sync_benchmark,
 )
 from finance_pipeline.sources.bitrix24.resource import Bitrix24Resource
+from finance_pipeline.sources.resource_base import resource_for_settings
 
 __all__ = [
     "ENTITIES",
@@ -29,26 +30,16 @@ __all__ = [
 
 def sandbox_webhook_url(origin: str = "http://bitrix24.sandbox") -> str:
     """The sandbox's webhook URL (same shape as a real one), without building the sandbox."""
-    from finance_pipeline.sandbox.core import SANDBOX_BASE_PATHS, SANDBOX_CREDENTIALS
+    from finance_pipeline.sandbox.core import sandbox_base_url
 
-    return origin + SANDBOX_BASE_PATHS["bitrix24"].format(**SANDBOX_CREDENTIALS["bitrix24"])
+    return sandbox_base_url("bitrix24", origin)
 
 
 def build_resource(settings: Settings) -> Bitrix24Resource:
-    if settings.mode == Mode.sandbox:
-        limit = DEFAULT_RATE_LIMITS["bitrix24"]
-        return Bitrix24Resource(
-            webhook_url=sandbox_webhook_url(),
-            sandbox=True,
-            rate_limit=limit.rate,
-            rate_burst=limit.burst,
-        )
-    live = settings.bitrix24
-    if live is None:
-        limit = DEFAULT_RATE_LIMITS["bitrix24"]
-        return Bitrix24Resource(webhook_url="", rate_limit=limit.rate, rate_burst=limit.burst)
-    return Bitrix24Resource(
-        webhook_url=dg.EnvVar("BITRIX24_WEBHOOK_URL"),
-        rate_limit=live.rate_limit.rate,
-        rate_burst=live.rate_limit.burst,
+    return resource_for_settings(
+        Bitrix24Resource,
+        settings,
+        sandbox=lambda: {"webhook_url": sandbox_webhook_url()},
+        live=lambda _live: {"webhook_url": dg.EnvVar("BITRIX24_WEBHOOK_URL")},
+        unconfigured={"webhook_url": ""},
     )

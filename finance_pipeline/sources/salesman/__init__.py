@@ -9,36 +9,33 @@ from __future__ import annotations
 
 import dagster as dg
 
-from finance_pipeline.config import DEFAULT_RATE_LIMITS, Mode, Settings
+from finance_pipeline.config import Settings
+from finance_pipeline.sources.resource_base import resource_for_settings
 from finance_pipeline.sources.salesman.assets import DETAILS, ENTITIES, INVOICES
 from finance_pipeline.sources.salesman.resource import SalesmanResource, classify_salesman
 
-SANDBOX_ORIGIN = "http://salesman.sandbox"
-
 
 def build_resource(settings: Settings) -> SalesmanResource:
-    default = DEFAULT_RATE_LIMITS["salesman"]
-    if settings.mode == Mode.sandbox:
-        from finance_pipeline.sandbox.core import SANDBOX_BASE_PATHS, SANDBOX_CREDENTIALS
+    def sandbox() -> dict[str, str]:
+        from finance_pipeline.sandbox.core import SANDBOX_CREDENTIALS, sandbox_base_url
 
         creds = SANDBOX_CREDENTIALS["salesman"]
-        return SalesmanResource(
-            crm_base_url=SANDBOX_ORIGIN + SANDBOX_BASE_PATHS["salesman"].format(**creds),
-            login=creds["login"],
-            api_key=creds["api_key"],
-            sandbox=True,
-            rate_limit=default.rate,
-            rate_burst=default.burst,
-        )
-    configured = settings.salesman
-    if configured is None:
-        return SalesmanResource(crm_base_url="", login="", api_key="")
-    return SalesmanResource(
-        crm_base_url=configured.base_url,
-        login=dg.EnvVar("SALESMAN_LOGIN"),
-        api_key=dg.EnvVar("SALESMAN_API_KEY"),
-        rate_limit=configured.rate_limit.rate,
-        rate_burst=configured.rate_limit.burst,
+        return {
+            "crm_base_url": sandbox_base_url("salesman"),
+            "login": creds["login"],
+            "api_key": creds["api_key"],
+        }
+
+    return resource_for_settings(
+        SalesmanResource,
+        settings,
+        sandbox=sandbox,
+        live=lambda live: {
+            "crm_base_url": live.base_url,
+            "login": dg.EnvVar("SALESMAN_LOGIN"),
+            "api_key": dg.EnvVar("SALESMAN_API_KEY"),
+        },
+        unconfigured={"crm_base_url": "", "login": "", "api_key": ""},
     )
 
 

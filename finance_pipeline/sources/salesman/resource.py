@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 import httpx
 from pydantic import Field
 
-from finance_pipeline.config import DEFAULT_RATE_LIMITS
+from finance_pipeline.config import DEFAULT_RATE_LIMITS, check_base_url
 from finance_pipeline.http.client import Classification
 from finance_pipeline.http.errors import (
     AuthenticationError,
@@ -127,15 +127,10 @@ class SalesmanResource(SourceResource):
 
     def validate_config(self) -> None:
         url = self.crm_base_url.strip()
+        check_base_url(
+            "SALESMAN_BASE_URL", url, "Give the CRM's address, e.g. https://crm.example.ru"
+        )
         parts = urlsplit(url)
-        if parts.scheme not in ("http", "https") or not parts.netloc:
-            raise ConfigError(
-                "SALESMAN_BASE_URL",
-                f"{mask(url)!r} is not an http(s) URL",
-                "Give the CRM's address, e.g. https://crm.example.ru",
-            )
-        if parts.query or parts.fragment:
-            raise ConfigError("SALESMAN_BASE_URL", "must not contain a query string or fragment")
         if "/developer/" in parts.path.rstrip("/") + "/":
             raise ConfigError(
                 "SALESMAN_BASE_URL",
