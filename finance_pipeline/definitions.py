@@ -9,8 +9,10 @@ from __future__ import annotations
 import dagster as dg
 
 from finance_pipeline.config import SOURCES, load_settings
+from finance_pipeline.freshness import with_mart_freshness
 from finance_pipeline.http.masking import install_log_masking
 from finance_pipeline.models.assets import sql_models_asset
+from finance_pipeline.schedules import build_schedules, build_sensors
 from finance_pipeline.sources import adesk, apipay, bitrix24, salesman
 from finance_pipeline.sources.extraction import source_assets
 from finance_pipeline.warehouse.resource import WarehouseResource
@@ -39,7 +41,7 @@ def build_definitions() -> dg.Definitions:
         package = SOURCE_PACKAGES[source]
         resources[source] = package.build_resource(settings)
         raw_assets.append(source_assets(source, package.ENTITIES))
-    models = [sql_models_asset()]
+    models = list(with_mart_freshness([sql_models_asset()]))
 
     source_jobs = [
         dg.define_asset_job(
@@ -60,6 +62,8 @@ def build_definitions() -> dg.Definitions:
         assets=[*raw_assets, *models],
         resources=resources,
         jobs=[refresh_all, *source_jobs],
+        schedules=build_schedules([refresh_all, *source_jobs], [*raw_assets, *models]),
+        sensors=build_sensors(),
     )
 
 

@@ -82,6 +82,9 @@ def sql_models_asset() -> dg.AssetsDefinition:
         check_specs=[check_spec(c) for c in checks],
         can_subset=True,
         op_tags={"layer": "models"},
+        # One models build at a time across runs (deploy/dagster.local.yaml: pool limit 1):
+        # it rewrites many tables in the single-writer DuckDB file.
+        pool="duckdb_writer",
     )
     def _build(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
         selected = context.selected_asset_keys
