@@ -10,6 +10,7 @@ import dagster as dg
 
 from finance_pipeline.checks import SqlCheck, all_checks, check_spec, run_check
 from finance_pipeline.models import SqlModel, discover_models, in_build_order, macro_sql
+from finance_pipeline.models.extras import extra_metadata
 from finance_pipeline.warehouse.landing import raw_table_ddl
 from finance_pipeline.warehouse.metadata import table_metadata
 from finance_pipeline.warehouse.resource import WarehouseResource
@@ -117,6 +118,7 @@ def sql_models_asset() -> dg.AssetsDefinition:
                     context.log.error(f"{model.table} failed to build; it keeps its previous contents: {exc}")
                     continue
                 metadata = table_metadata(conn, model.table)
+                metadata.update(extra_metadata(conn, model.table))
                 metadata["seconds"] = round(time.monotonic() - started, 3)
                 built.add(key)
                 yield dg.MaterializeResult(asset_key=key, metadata=metadata)
