@@ -114,6 +114,25 @@ class Settings(BaseModel):
         return path if path.is_absolute() or self.warehouse_path.startswith("md:") else PROJECT_ROOT / path
 
 
+def _check_warehouse(settings: Settings) -> None:
+    """FINANCE_WAREHOUSE must be a file DuckDB can create or open (or an md: path)."""
+    if settings.warehouse_path.startswith("md:"):
+        return
+    path = settings.warehouse_file
+    if path.is_dir():
+        raise ConfigError(
+            "FINANCE_WAREHOUSE", f"{settings.warehouse_path!r} is a directory, not a DuckDB file"
+        )
+    for parent in path.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise ConfigError(
+                    "FINANCE_WAREHOUSE",
+                    f"{settings.warehouse_path!r} lies inside {str(parent)!r}, which is a file",
+                )
+            break
+
+
 def _get(env: Mapping[str, str], name: str) -> str | None:
     value = env.get(name)
     if value is None:
@@ -175,6 +194,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     default_path = SANDBOX_WAREHOUSE if mode is Mode.sandbox else DEFAULT_WAREHOUSE
     warehouse = _get(env, "FINANCE_WAREHOUSE") or default_path
     settings = Settings(mode=mode, warehouse_path=warehouse)
+    _check_warehouse(settings)
     if mode is Mode.sandbox:
         return settings
 

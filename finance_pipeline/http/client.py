@@ -226,12 +226,17 @@ class ApiClient:
             verdict = classify_status(response)
         if verdict is None and body is _UNPARSABLE:
             ctype = response.headers.get("content-type", "?")
-            verdict = (
-                BadResponseError,
-                f"expected JSON, got {ctype}: {_excerpt(response.text)!r}"
-                if response.content
-                else "empty body",
-            )
+            if not response.content:
+                problem = "empty body"
+            elif "json" in ctype.lower():
+                # Said JSON but is not: most often an answer cut off in transit.
+                problem = (
+                    f"invalid JSON (cut off after {len(response.content)} bytes?): "
+                    f"{_excerpt(response.text)!r}"
+                )
+            else:
+                problem = f"expected JSON, got {ctype}: {_excerpt(response.text)!r}"
+            verdict = (BadResponseError, problem)
         if verdict is not None:
             error_cls, message = verdict
             error = error_cls(self.source, name, message, status=response.status_code)

@@ -93,25 +93,36 @@ def iter_pages(
 
 
 def next_page_number(
-    current: int, rows: int, page_size: int, pages_total: int | None, *, first: int = 1
+    current: int,
+    rows: int,
+    page_size: int,
+    pages_total: int | None,
+    *,
+    first: int = 1,
+    total: int | None = None,
 ) -> int | None:
     """Page-number paging (ApiPay `page`, SalesMan `offset` = page index).
 
-    The API's own page count wins when it gives one; a short page ends the list either way,
-    so a count that is wrong cannot make us loop or stop early on a full page.
+    A short page ends the list. A full page ends it when it is the last of the API's own page
+    count, unless the API also announced a `total` that the full pages read so far contradict
+    (more rows than announced): then the count is stale or wrong, and reading goes on until a
+    short page, so a count that is too low cannot make us stop early on a full page.
     """
     if rows == 0 or rows < page_size:
         return None
-    if pages_total is not None and current - first + 1 >= pages_total:
+    read = current - first + 1
+    consistent = total is None or read * page_size == total
+    if pages_total is not None and read >= pages_total and consistent:
         return None
     return current + 1
 
 
 def next_start(start: int, rows: int, length: int, total: int | None) -> int | None:
-    """Adesk `start`/`length` paging: a short page or reaching the total ends the list."""
+    """Adesk `start`/`length` paging: a short page, or a full one that ends exactly at the
+    announced total, ends the list (more rows than announced: the total is wrong, read on)."""
     if rows == 0 or rows < length:
         return None
-    if total is not None and start + rows >= total:
+    if total is not None and start + rows == total:
         return None
     return start + rows
 

@@ -142,7 +142,12 @@ class Emulator(ABC):
 
 @dataclass
 class FaultPlan:
-    """Fault injection for one source. `rate` is the share of requests that get a fault."""
+    """Fault injection for one source. `rate` is the share of requests that get a fault.
+
+    Kinds: server_error, throttle (the source's own answers), drop (connection closed without
+    an answer), truncate (the first half of a 200 body), html (a proxy's 502 page), slow
+    (`slow_seconds` more latency) and empty (a 200 with an empty body).
+    """
 
     rate: float = 0.0
     kinds: tuple[str, ...] = ("server_error", "throttle", "drop", "truncate", "html")
@@ -154,6 +159,12 @@ class FaultPlan:
     # Schema drift switches the emulators honour (added fields, omitted optional fields,
     # numbers as strings, nulls).
     drift: bool = False
+    # A broken server cursor: a request to a path it answered before, with other parameters
+    # (the next page), gets the previous answer again (a server that ignores the page asked).
+    repeat_previous_page: bool = False
+    # List answers announce this many records more (or, negative, fewer) than the list has
+    # (the total/count fields of each API, see `_TOTAL_FIELDS`).
+    wrong_total: int = 0
 
 
 @dataclass
@@ -192,6 +203,8 @@ class Sandbox:
         self._lock = threading.Lock()
         self._fault_rng = {s: random.Random(self.fault_plan(s).seed) for s in SOURCES}
         self.counters: dict[str, Counter] = {s: Counter() for s in SOURCES}
+        # (source, path) -> (request signature, answer): for FaultPlan.repeat_previous_page.
+        self._served_pages: dict[tuple[str, str], tuple[tuple[Any, ...], SandboxResponse]] = {}
 
     # -- configuration helpers -------------------------------------------------------------
     def fault_plan(self, source: str) -> FaultPlan:
@@ -222,35 +235,59 @@ class Sandbox:
             counters["throttled"] += 1
             return emulator.throttled(request)
         fault = self._pick_fault(source, plan)
+        if fault in ("throttle", "server_error", "html", "drop", "empty"):
+            counters["injected_faults"] += 1
+            counters[f"fault_{fault}"] += 1
         if fault == "throttle":
             counters["throttled"] += 1
-            counters["injected_faults"] += 1
             return emulator.throttled(request)
         if fault == "server_error":
-            counters["injected_faults"] += 1
             return emulator.server_error(request)
         if fault == "html":
-            counters["injected_faults"] += 1
             return SandboxResponse.html(
                 "<html><head><title>502 Bad Gateway</title></head><body><center><h1>502 Bad "
                 "Gateway</h1></center><hr><center>nginx</center></body></html>",
                 status=502,
             )
         if fault == "drop":
-            counters["injected_faults"] += 1
             raise _DropConnection()
+        if fault == "empty":
+            return SandboxResponse(200, b"", {"content-type": "application/json"})
         delay = self.settings.latency + emulator.cost_seconds(request) * self.settings.cost_scale
         if fault == "slow":
             counters["injected_faults"] += 1
+            counters["fault_slow"] += 1
             delay += plan.slow_seconds
         if delay > 0:
             time.sleep(delay)
         response = emulator.handle(request)
+        if response.status == 200 and plan.wrong_total:
+            response = _misstate_totals(source, response, plan.wrong_total)
+        if response.status == 200 and plan.repeat_previous_page:
+            replayed = self._replay_previous_page(source, request, response)
+            if replayed is not None:
+                counters["injected_faults"] += 1
+                counters["fault_repeat_previous_page"] += 1
+                return replayed
         if fault == "truncate" and response.status == 200 and len(response.body) > 2:
             counters["injected_faults"] += 1
+            counters["fault_truncate"] += 1
             return SandboxResponse(200, response.body[: len(response.body) // 2], response.headers)
         counters[f"status_{response.status}"] += 1
         return response
+
+    def _replay_previous_page(
+        self, source: str, request: SandboxRequest, response: SandboxResponse
+    ) -> SandboxResponse | None:
+        """The answer served before for this path, if this request asks for something else."""
+        signature = (request.method, tuple(request.query), request.body)
+        key = (source, request.path)
+        with self._lock:
+            previous = self._served_pages.get(key)
+            if previous is None or previous[0] == signature:
+                self._served_pages[key] = (signature, response)
+                return None
+            return previous[1]
 
     def _persistent_fault(
         self, emulator: Emulator, request: SandboxRequest, status: int
@@ -294,6 +331,46 @@ class Sandbox:
 
     def serve(self, host: str = "127.0.0.1", ports: dict[str, int] | None = None) -> SandboxServers:
         return SandboxServers.start(self, host, ports or {})
+
+
+# Where each API announces the size of a list, as key paths into a 200 JSON answer ("*": every
+# value of an object, e.g. each command of a Bitrix24 batch). Used by FaultPlan.wrong_total.
+_TOTAL_FIELDS: dict[str, tuple[tuple[str, ...], ...]] = {
+    "bitrix24": (("total",), ("result", "result_total", "*")),
+    "salesman": (("count",), ("params", "count")),
+    "adesk": (("recordsFiltered",),),
+    "apipay": (("meta", "total"),),
+}
+
+
+def _misstate_totals(source: str, response: SandboxResponse, delta: int) -> SandboxResponse:
+    try:
+        payload = json.loads(response.body)
+    except ValueError:
+        return response
+
+    def shift(node: Any, path: tuple[str, ...]) -> bool:
+        if not isinstance(node, dict) or not path:
+            return False
+        head, rest = path[0], path[1:]
+        keys = list(node) if head == "*" else [head] if head in node else []
+        changed = False
+        for key in keys:
+            value = node[key]
+            if rest:
+                changed = shift(value, rest) or changed
+            elif isinstance(value, int) and not isinstance(value, bool):
+                node[key] = max(0, value + delta)
+                changed = True
+        return changed
+
+    changed = False
+    for path in _TOTAL_FIELDS.get(source, ()):
+        changed = shift(payload, path) or changed
+    if not changed:
+        return response
+    body = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    return SandboxResponse(response.status, body, response.headers)
 
 
 def request_from_httpx(request: httpx.Request) -> SandboxRequest:

@@ -186,7 +186,8 @@ def _read_invoices(
         if page == 1 and stop_after_first is not None and stop_after_first(total):
             # The first page was a probe and it says nothing else changed.
             return Page(rows, None, None, None)
-        return Page(rows, next_page_number(page, len(rows), PER_PAGE, pages_total), total, pages_total)
+        following = next_page_number(page, len(rows), PER_PAGE, pages_total, total=total)
+        return Page(rows, following, total, pages_total)
 
     yield from iter_pages(
         fetch, 1, source=SOURCE, endpoint=endpoint, report=report, progress=ctx.progress
@@ -271,7 +272,8 @@ def _read_refunds(
         rows, meta = _rows_and_meta(body, endpoint)
         total = _as_int(meta.get("total"))
         pages_total = _as_int(meta.get("last_page")) or pages_for(total, PER_PAGE)
-        return Page(rows, next_page_number(page, len(rows), PER_PAGE, pages_total), total, pages_total)
+        following = next_page_number(page, len(rows), PER_PAGE, pages_total, total=total)
+        return Page(rows, following, total, pages_total)
 
     yield from iter_pages(
         fetch, 1, source=SOURCE, endpoint=endpoint, report=report, progress=ctx.progress

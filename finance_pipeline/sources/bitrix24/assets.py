@@ -472,6 +472,10 @@ class Scan:
                 total = answer["result_total"].get(name)
                 if isinstance(total, int) or (isinstance(total, str) and total.isdigit()):
                     remaining = int(total) - len(rows)
+                    if remaining < 0:
+                        # Fewer left than this page holds: the count is wrong, so it
+                        # cannot end the window; read on until a short page.
+                        remaining = None
         if w.split is not None:
             outcome = {"rows": len(out), "last": last_id if out else None, "short": ended,
                        "below": remaining}

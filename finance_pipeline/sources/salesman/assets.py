@@ -48,6 +48,9 @@ OPEN_END = "2100-01-01"  # upper bound of the Start/End pairs (see the module do
 # rather than spend one request on each.
 MAX_VERIFICATIONS = 100
 DETAILS_BATCH = 50
+# invoice/info may say "not found" for this many of the invoices just listed (deleted in
+# between) before a run stops instead of marking their details deleted (with > 10 %).
+GONE_TOLERANCE = 3
 
 Rows = list[dict[str, Any]]
 
@@ -347,6 +350,18 @@ def fetch_invoice_details(ctx: ExtractContext) -> Iterator[Rows]:
             ctx.progress(f"salesman invoice/info: {done} of {len(ids)}")
     if batch:
         yield batch
+    if len(gone) > GONE_TOLERANCE and len(gone) * 10 > len(ids):
+        # invoice/list has just listed these invoices as live: a few may have been deleted
+        # since, but "not found" for many of them is the endpoint failing, not deletions.
+        raise NotFoundError(
+            SOURCE,
+            "invoice/info",
+            f"SalesMan answered 'not found' for {len(gone)} of the {len(ids)} invoices that "
+            f"invoice/list has as live (e.g. {', '.join(gone[:3])}); their details were not "
+            "marked deleted",
+            status=200,
+            hint="Check that the API user may read these invoices, then re-run",
+        )
     ctx.report_deleted(gone)
 
 
