@@ -3,22 +3,37 @@
 DuckDB lets one process hold a database file for writing. Every asset keeps its connection only
 for the short landing transaction and, if another process holds the file, waits and retries
 (with jitter) instead of failing the run on "Could not set lock".
+
+Memory: DuckDB would otherwise take up to 80 % of the machine's RAM. Every connection caps it
+at FINANCE_DUCKDB_MEMORY_LIMIT (default 512MB; DuckDB's own units: 512MB, 2GB, 1.5GiB) and
+spills what does not fit to FINANCE_DUCKDB_TEMP_DIRECTORY (default: DuckDB's `<database>.tmp`
+next to the file), so a million-row landing or model build stays within a known budget.
+`memory_limit=`/`temp_directory=` arguments override the variables; "none" keeps DuckDB's
+default.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import random
+import re
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import duckdb
 
+from finance_pipeline.http.errors import ConfigError
+
 log = logging.getLogger("finance_pipeline.warehouse")
 
 LOCK_WAIT_SECONDS = 600.0
+DEFAULT_MEMORY_LIMIT = "512MB"
+MEMORY_LIMIT_VARIABLE = "FINANCE_DUCKDB_MEMORY_LIMIT"
+TEMP_DIRECTORY_VARIABLE = "FINANCE_DUCKDB_TEMP_DIRECTORY"
+_SIZE = re.compile(r"^\d+(\.\d+)?\s*(B|KB|MB|GB|TB|KiB|MiB|GiB|TiB)$", re.IGNORECASE)
 
 
 def _is_lock_error(exc: Exception) -> bool:
@@ -26,9 +41,45 @@ def _is_lock_error(exc: Exception) -> bool:
     return "lock" in text or "conflicting" in text or "being used by another process" in text
 
 
+def memory_limit_setting(value: str | None = None) -> str | None:
+    """The memory limit to set (None: leave DuckDB's default), validated."""
+    raw = value if value is not None else os.environ.get(MEMORY_LIMIT_VARIABLE, "")
+    raw = raw.strip() or DEFAULT_MEMORY_LIMIT
+    if raw.lower() in ("none", "default"):
+        return None
+    if not _SIZE.match(raw):
+        raise ConfigError(
+            MEMORY_LIMIT_VARIABLE,
+            f"{raw!r} is not a size",
+            "Give a number with a unit, e.g. 512MB or 2GB (or 'none' for DuckDB's default)",
+        )
+    return raw
+
+
+def _configure(
+    conn: duckdb.DuckDBPyConnection, memory_limit: str | None, temp_directory: str | None
+) -> None:
+    limit = memory_limit_setting(memory_limit)
+    if limit is not None:
+        conn.execute(f"SET memory_limit = '{limit}'")
+    directory = temp_directory or os.environ.get(TEMP_DIRECTORY_VARIABLE, "").strip()
+    if directory:
+        current = conn.execute("SELECT current_setting('temp_directory')").fetchone()
+        # DuckDB refuses to switch once the current directory has been used: only set it when
+        # it differs (another connection of this process may have set it already).
+        if not current or current[0] != directory:
+            quoted = directory.replace("'", "''")
+            conn.execute(f"SET temp_directory = '{quoted}'")
+
+
 @contextlib.contextmanager
 def connect(
-    path: str | Path, *, read_only: bool = False, wait_seconds: float = LOCK_WAIT_SECONDS
+    path: str | Path,
+    *,
+    read_only: bool = False,
+    wait_seconds: float = LOCK_WAIT_SECONDS,
+    memory_limit: str | None = None,
+    temp_directory: str | None = None,
 ) -> Iterator[duckdb.DuckDBPyConnection]:
     target = str(path)
     if not target.startswith("md:") and target != ":memory:":
@@ -46,6 +97,8 @@ def connect(
             time.sleep(delay * random.uniform(0.5, 1.5))
             delay = min(delay * 2, 2.0)
     try:
+        if not target.startswith("md:"):
+            _configure(conn, memory_limit, temp_directory)
         yield conn
     finally:
         conn.close()

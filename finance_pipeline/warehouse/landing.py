@@ -1,13 +1,20 @@
 """Landing raw API records in DuckDB: streamed staging, then one atomic merge.
 
-Pages are written to a Parquet file as they arrive (memory stays at about one page), and the
-warehouse is touched only once, in a single transaction that merges the staged rows, marks what
-vanished upstream, appends replaced versions to a history table and moves the cursor. Either all
-of it commits or none of it does.
+Pages are written to a Parquet file as they arrive (memory stays at about one page), each record
+with its id and the md5 of its payload, and the warehouse is touched only once, in a single
+transaction that merges the staged rows, marks what vanished upstream, appends replaced versions
+to a history table and moves the cursor. Either all of it commits or none of it does.
+
+The merge stays small in memory however many rows there are: it compares only (id, hash) keys
+with the raw table, and payloads are streamed from the Parquet file straight into the rows that
+are inserted or changed; nothing holds every payload at once. DuckDB itself is capped by the
+connection's `memory_limit` and spills to its `temp_directory` (see connection.py).
 """
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import json
 import shutil
 import tempfile
@@ -22,8 +29,20 @@ import pyarrow.parquet as pq
 
 from finance_pipeline.warehouse.state import STATE_DDL
 
-_STAGE_SCHEMA = pa.schema([("seq", pa.int64()), ("id", pa.string()), ("payload", pa.string())])
+_STAGE_SCHEMA = pa.schema(
+    [
+        ("seq", pa.int64()),
+        ("id", pa.string()),
+        ("content_hash", pa.string()),
+        ("payload", pa.string()),
+    ]
+)
 _SCOPE_SCHEMA = pa.schema([("scope_id", pa.string())])
+
+
+def content_hash(payload: str) -> str:
+    """md5 hex of the serialised payload: the same value as DuckDB's md5(payload)."""
+    return hashlib.md5(payload.encode("utf-8"), usedforsecurity=False).hexdigest()
 
 
 def raw_table_ddl(table: str) -> str:
@@ -67,16 +86,20 @@ class PageStager:
     def add(self, rows: list[dict[str, Any]]) -> None:
         if not rows:
             return
-        ids, payloads = [], []
+        ids, hashes, payloads = [], [], []
         for row in rows:
             key = self.id_of(row)
             if key is None or key == "":
                 raise ValueError(f"record without an id: {json.dumps(row)[:200]}")
             ids.append(str(key))
             # Re-serialised exactly as parsed: same keys, same order, same values.
-            payloads.append(json.dumps(row, ensure_ascii=False, separators=(",", ":")))
+            payload = json.dumps(row, ensure_ascii=False, separators=(",", ":"))
+            hashes.append(content_hash(payload))
+            payloads.append(payload)
         seq = pa.array(range(self.rows, self.rows + len(rows)), pa.int64())
-        table = pa.Table.from_arrays([seq, pa.array(ids), pa.array(payloads)], schema=_STAGE_SCHEMA)
+        table = pa.Table.from_arrays(
+            [seq, pa.array(ids), pa.array(hashes), pa.array(payloads)], schema=_STAGE_SCHEMA
+        )
         if self._writer is None:
             self._writer = pq.ParquetWriter(self.path, _STAGE_SCHEMA, compression="zstd")
         self._writer.write_table(table)
@@ -165,79 +188,99 @@ def land(
     staged_source = (
         f"read_parquet('{stager.path}')"
         if stager.rows
-        else "(SELECT NULL::BIGINT AS seq, NULL::VARCHAR AS id, NULL::VARCHAR AS payload WHERE false)"
+        else "(SELECT NULL::BIGINT AS seq, NULL::VARCHAR AS id, NULL::VARCHAR AS content_hash, "
+        "NULL::VARCHAR AS payload WHERE false)"
     )
     deleted = [str(i) for i in deleted_ids]
+    t = f"raw.{table}"
+    # Big merges need no particular row order, and keeping it costs memory.
+    restore_order = _setting(conn, "preserve_insertion_order")
+    conn.execute("SET preserve_insertion_order = false")
     conn.execute("BEGIN TRANSACTION")
     try:
         conn.execute("SET VARIABLE landing_now = now()")
-        # Last version of each id wins: a record can move between pages while we page.
+        # One row per staged id (the last version wins: a record can move between pages while
+        # we page) with what the merge will do to it, decided on (id, hash) alone:
+        # i = insert, u = update, r = reappeared (deleted before), = = unchanged.
         conn.execute(
             f"""
             CREATE OR REPLACE TEMP TABLE _staged AS
-            SELECT id, payload::JSON AS payload, md5(payload) AS content_hash
-            FROM {staged_source}
-            QUALIFY row_number() OVER (PARTITION BY id ORDER BY seq DESC) = 1
+            WITH latest AS (
+                SELECT id, max(seq) AS seq, arg_max(content_hash, seq) AS content_hash
+                FROM {staged_source}
+                GROUP BY id
+            )
+            SELECT s.id, s.seq, s.content_hash,
+                   CASE WHEN r.id IS NULL THEN 'i'
+                        WHEN r.deleted_at IS NOT NULL THEN 'r'
+                        WHEN r.content_hash <> s.content_hash THEN 'u'
+                        ELSE '=' END AS action
+            FROM latest s LEFT JOIN {t} r ON r.id = s.id
             """
         )
-        t = f"raw.{table}"
-        fetched = _count(conn, "SELECT count(*) FROM _staged")
-        inserted = _count(
-            conn, f"SELECT count(*) FROM _staged s ANTI JOIN {t} r ON r.id = s.id"
+        counts = dict(
+            conn.execute("SELECT action, count(*) FROM _staged GROUP BY action").fetchall()
         )
-        undeleted = _count(
-            conn,
-            f"SELECT count(*) FROM _staged s JOIN {t} r ON r.id = s.id WHERE r.deleted_at IS NOT NULL",
-        )
-        updated = _count(
-            conn,
-            f"""SELECT count(*) FROM _staged s JOIN {t} r ON r.id = s.id
-                WHERE r.deleted_at IS NULL AND r.content_hash <> s.content_hash""",
-        )
-        # Keep the version being replaced, so edits upstream stay auditable.
-        conn.execute(
-            f"""
-            INSERT INTO {t}__history
-            SELECT r.id, r.payload, r.content_hash, r.extracted_at, r.run_id,
-                   getvariable('landing_now'),
-                   CASE WHEN r.deleted_at IS NOT NULL THEN 'reappeared' ELSE 'changed' END
-            FROM {t} r JOIN _staged s ON r.id = s.id
-            WHERE r.content_hash <> s.content_hash OR r.deleted_at IS NOT NULL
+        inserted, updated = counts.get("i", 0), counts.get("u", 0)
+        undeleted, same = counts.get("r", 0), counts.get("=", 0)
+        fetched = inserted + updated + undeleted + same
+        # Payloads of the rows to write, streamed from the staged file (never all in memory).
+        def payloads_of(actions: str) -> str:
+            return f"""
+                SELECT s.id, s.content_hash, p.payload
+                FROM {staged_source} p
+                JOIN (SELECT id, seq, content_hash FROM _staged WHERE action IN ({actions})) s
+                  ON p.seq = s.seq
             """
-        )
-        conn.execute(
-            f"""
-            UPDATE {t} AS r SET
-                payload = s.payload, content_hash = s.content_hash,
-                extracted_at = getvariable('landing_now'), run_id = ?,
-                changed_at = getvariable('landing_now'), deleted_at = NULL
-            FROM _staged s
-            WHERE r.id = s.id AND (r.content_hash <> s.content_hash OR r.deleted_at IS NOT NULL)
-            """,
-            [run_id],
-        )
-        conn.execute(
-            f"""
-            UPDATE {t} AS r SET extracted_at = getvariable('landing_now'), run_id = ?
-            FROM _staged s WHERE r.id = s.id AND r.content_hash = s.content_hash
-            """,
-            [run_id],
-        )
-        conn.execute(
-            f"""
-            INSERT INTO {t}
-            SELECT s.id, s.payload, s.content_hash, getvariable('landing_now'), ?,
-                   getvariable('landing_now'), getvariable('landing_now'), NULL
-            FROM _staged s ANTI JOIN {t} r ON r.id = s.id
-            """,
-            [run_id],
-        )
+
+        if updated or undeleted:
+            # Keep the version being replaced, so edits upstream stay auditable.
+            conn.execute(
+                f"""
+                INSERT INTO {t}__history
+                SELECT r.id, r.payload, r.content_hash, r.extracted_at, r.run_id,
+                       getvariable('landing_now'),
+                       CASE WHEN r.deleted_at IS NOT NULL THEN 'reappeared' ELSE 'changed' END
+                FROM {t} r
+                WHERE r.id IN (SELECT id FROM _staged WHERE action IN ('u', 'r'))
+                """
+            )
+            conn.execute(
+                f"""
+                UPDATE {t} AS r SET
+                    payload = c.payload::JSON, content_hash = c.content_hash,
+                    extracted_at = getvariable('landing_now'), run_id = ?,
+                    changed_at = getvariable('landing_now'), deleted_at = NULL
+                FROM ({payloads_of("'u', 'r'")}) c
+                WHERE r.id = c.id
+                """,
+                [run_id],
+            )
+        if same:
+            conn.execute(
+                f"""
+                UPDATE {t} SET extracted_at = getvariable('landing_now'), run_id = ?
+                WHERE id IN (SELECT id FROM _staged WHERE action = '=')
+                """,
+                [run_id],
+            )
+        if inserted:
+            conn.execute(
+                f"""
+                INSERT INTO {t}
+                SELECT c.id, c.payload::JSON, c.content_hash, getvariable('landing_now'), ?,
+                       getvariable('landing_now'), getvariable('landing_now'), NULL
+                FROM ({payloads_of("'i'")}) c
+                """,
+                [run_id],
+            )
         vanished_filter = None
         if complete_snapshot:
             vanished_filter = "TRUE"
         elif scope_json_path and stager.scope_ids:
             conn.execute(
-                f"CREATE OR REPLACE TEMP TABLE _scope AS SELECT DISTINCT scope_id FROM read_parquet('{stager.scope_path}')"
+                "CREATE OR REPLACE TEMP TABLE _scope AS SELECT DISTINCT scope_id "
+                f"FROM read_parquet('{stager.scope_path}')"
             )
             vanished_filter = (
                 f"json_extract_string(payload, '{scope_json_path}') IN (SELECT scope_id FROM _scope)"
@@ -249,12 +292,13 @@ def land(
                 f"""SELECT count(*) FROM {t} r WHERE r.deleted_at IS NULL AND {vanished_filter}
                     AND r.id NOT IN (SELECT id FROM _staged)""",
             )
-            conn.execute(
-                f"""UPDATE {t} SET deleted_at = getvariable('landing_now'),
-                        changed_at = getvariable('landing_now')
-                    WHERE deleted_at IS NULL AND {vanished_filter}
-                      AND id NOT IN (SELECT id FROM _staged)"""
-            )
+            if deleted_count:
+                conn.execute(
+                    f"""UPDATE {t} SET deleted_at = getvariable('landing_now'),
+                            changed_at = getvariable('landing_now')
+                        WHERE deleted_at IS NULL AND {vanished_filter}
+                          AND id NOT IN (SELECT id FROM _staged)"""
+                )
         if deleted:
             conn.execute("CREATE OR REPLACE TEMP TABLE _reported_deleted (id VARCHAR)")
             conn.executemany("INSERT INTO _reported_deleted VALUES (?)", [[i] for i in deleted])
@@ -287,13 +331,23 @@ def land(
     except BaseException:
         conn.execute("ROLLBACK")
         raise
+    finally:
+        # Tidy the session (the keys table, the setting) without masking a landing error.
+        with contextlib.suppress(duckdb.Error):
+            conn.execute("DROP TABLE IF EXISTS _staged")
+        with contextlib.suppress(duckdb.Error):
+            conn.execute(f"SET preserve_insertion_order = {bool(restore_order)}")
     return LandingResult(
         fetched=fetched,
         inserted=inserted,
         updated=updated,
-        unchanged=fetched - inserted - updated - undeleted,
+        unchanged=same,
         deleted=deleted_count,
         undeleted=undeleted,
         live_rows=live,
     )
 
+
+def _setting(conn: duckdb.DuckDBPyConnection, name: str) -> Any:
+    row = conn.execute("SELECT current_setting(?)", [name]).fetchone()
+    return row[0] if row else None
