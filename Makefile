@@ -7,7 +7,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
 
-.PHONY: install demo test lint dev bench clean
+.PHONY: install demo test lint dev bench bench-load clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -38,6 +38,10 @@ dev: install $(DAGSTER_HOME)/dagster.yaml
 
 bench: install
 	$(BIN)/python benchmarks/bitrix24_sync.py
+	$(BIN)/python benchmarks/refresh_all_parallel.py
+
+bench-load: install
+	$(BIN)/python benchmarks/load_1m.py
 
 clean:
 	rm -rf $(VENV) .dagster_home data/*.duckdb data/*.wal
