@@ -26,6 +26,7 @@ from finance_pipeline.sources.bitrix24.assets import (
     ROW_CALL,
     Scan,
     Window,
+    product_row_windows,
     run_invoice_sync_benchmark,
 )
 from finance_pipeline.sources.bitrix24.resource import classify_bitrix24
@@ -218,6 +219,42 @@ def test_split_windows_find_rows_their_counts_did_not_announce(servers, sandbox)
         scan.close()
     assert seen == ids
     assert scan.stats.rounds == 2  # the split parts, then the gap their count revealed
+
+
+def read_all(scan: Scan) -> list[dict]:
+    rows: list[dict] = []
+    page = scan.next_page()
+    while True:
+        rows.extend(page.rows)
+        if page.next is None:
+            break
+        page = scan.next_page()
+    scan.close()
+    return rows
+
+
+@pytest.mark.parametrize("per_invoice", [0.3, 2.5], ids=["guess-low", "guess-near"])
+@pytest.mark.parametrize("delta", [0, -1, -49, -50, -51, -120, -2600, 1, 50])
+def test_product_rows_never_trust_a_count_to_end_a_window(tmp_path, delta, per_invoice):
+    """The portal's counts only size the next chain: whatever they say, every row is read
+    once, a wrong count is reported, and a true one costs no request more."""
+    box = Sandbox(SandboxSettings(size=WorldSize(bitrix_invoices=1200, seed=11)))
+    world = box.world
+    ids = {r.id for inv in world.bitrix_invoices.values() for r in inv.rows}
+    box.set_faults("bitrix24", FaultPlan(wrong_total=delta))
+    with box.serve() as servers:
+        resource = Bitrix24Resource(webhook_url=servers.base_urls["bitrix24"])
+        with resource.client(RequestStats()) as client:
+            scan = Scan(client, product_row_windows(sorted(world.bitrix_invoices), per_invoice),
+                        label="test")
+            rows = read_all(scan)
+    assert sorted(r["id"] for r in rows if r["id"] in ids) == sorted(ids)
+    assert {r["id"] for r in rows} == ids
+    if delta == 0:
+        assert scan.miscounts == []
+        assert scan.stats.requests <= math.ceil(len(ids) / 2500) + 1
+    elif per_invoice < 1:  # first pages come back full, so counts drive the reads
+        assert scan.miscounts, "a wrong count went unnoticed"
 
 
 def test_faults_are_retried_and_the_sync_is_still_complete(servers, sandbox, warehouse_path):

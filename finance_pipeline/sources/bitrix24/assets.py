@@ -24,20 +24,27 @@ Full sync of a big list (invoices)
     by chains of 50 pages; a window with much left is read from both of its ends at once (one
     batch up, one batch down, in parallel). When what is left of a window fits in less than a
     batch, its chain is shortened and packed together with others into one batch, and the last
-    page of such a chain counts the (small) rest, so the next round knows exactly what is
-    missing. A window whose size is exact may be split over two batches (its lowest pages up,
-    the rest down from the top, the down part counting what lies below it, so a gap is still
-    found), which keeps every batch but the last full. When the list is big enough that an extra
+    page of such a chain counts the (small) rest, which sizes the next round's read. A window
+    whose size is counted may be split over two batches (its lowest pages up, the rest down
+    from the top, the down part counting what lies below it, so a gap is still found), which
+    keeps every batch but the last full. When the list is big enough that an extra
     request is within 10 % of the minimum, the middle is also split into id ranges read in
     parallel. Batches of a round go out in parallel (threads; the client's shared leaky bucket
     keeps the portal's limit).
+
+Counts size reads, short pages end them
+    A count is the portal's word, and a stale or wrong one must not lose rows. So a window
+    ends only on a short page (or when no id is left between its bounds); a chain sized from a
+    count gets one page more than the count needs, so a true count ends it in the same request
+    and a low one shows as a full last page and is read on. A count that disagrees with the
+    rows is reported as a warning in the asset's metadata.
 
 Product rows
     crm.item.productrow.list needs `=ownerType` and `=ownerId`; `=ownerId` takes an array, so a
     chain reads the rows of a chunk of up to 500 invoices (kept well below PHP's max_input_vars
     per command) in row-id order. The first round assumes few rows per invoice (the history of
     the raw table when there is one, else 1), so its pages come back full and its counted last
-    pages tell the exact rest per chunk; the second round reads exactly that rest, packed.
+    pages tell the rest per chunk; the second round reads that rest (plus a page), packed.
 
 Incremental syncs
     Invoices: `>=updatedTime` since the cursor minus `INVOICE_LOOKBACK`. Any change of a smart
@@ -187,14 +194,29 @@ class Window:
     count: bool = True  # may its last page count the rest (only ever a small rest)
     on_rest: Callable[[Window], None] | None = None  # takes what is left instead of the scan
     split: Split | None = None  # this window is one part of a split exact window
+    # `est` is the portal's count. A count only sizes the chain, it never ends a window: the
+    # chain gets one page more than the count needs, so a true count ends on a short page in
+    # the same request, and a count that is too low shows as a full last page and is read on.
+    from_count: bool = False
+
+    def holds_no_ids(self) -> bool:
+        """No integer id lies strictly between the bounds: the window is known to be empty."""
+        return self.after is not None and self.before is not None and self.after + 1 >= self.before
+
+    def pages_needed(self) -> int:
+        est = self.est or 0
+        if self.from_count:
+            return int(est) // PAGE + 1
+        return max(1, math.ceil(est / PAGE))
 
 
 @dataclass
 class Split:
     """A window of `rows` records read as two parts in different batches: pages ascending from
     the bottom and pages descending from the top. When the window's size is exact, the
-    descending part's last page counts what lies below it, so a gap (records added or moved
-    meanwhile) is found and read; otherwise what lies between the parts is the next window."""
+    descending part's last page counts what lies below it, which sizes the read of a gap
+    (records added or moved meanwhile, or a count that was low). Planned from a count, the two
+    parts overlap by a page, so a true count never leaves a gap to read."""
 
     window: Window
     rows: int
@@ -212,17 +234,20 @@ class Split:
         if low is None or (high is not None and high >= low):
             return None  # the parts met
         w = self.window
+        after = high if high is not None else w.after
         below = down.get("below")
         if below is None:
             # Not counted (both parts were whole batches): what is left is an estimate.
             guess = max(float(PAGE), self.rows - up["rows"] - down["rows"])
-            return Window(w.call, after=high if high is not None else w.after, before=low,
-                          est=guess, exact=False, extra=w.extra, count=w.count)
-        unread = below - up["rows"]
-        if unread <= 0:
-            return None
-        return Window(w.call, after=high if high is not None else w.after, before=low,
-                      est=unread, exact=True, extra=w.extra, count=w.count)
+            gap = Window(w.call, after=after, before=low, est=guess, exact=False, extra=w.extra,
+                         count=w.count)
+        else:
+            # Neither part met the other nor ran out: records lie between them, or the count
+            # was low. Read the gap, a single probe page when the count says it is empty.
+            unread = max(0, below - up["rows"])
+            gap = Window(w.call, after=after, before=low, est=unread, exact=True, extra=w.extra,
+                         count=w.count, from_count=True)
+        return None if gap.holds_no_ids() else gap
 
 
 @dataclass
@@ -300,6 +325,7 @@ class Scan:
         self._running: dict[Future, list[Chain]] = {}
         self._next_round: list[Window] = []
         self._lock = threading.Lock()
+        self.miscounts: list[str] = []
 
     def close(self) -> None:
         for future in self._running:
@@ -342,7 +368,7 @@ class Scan:
         # an exact window that fits nowhere whole is split over two batches (see Split), so
         # every batch but the last is full.
         def pages(w: Window) -> int:
-            return max(1, math.ceil((w.est or 0) / PAGE))
+            return w.pages_needed()
 
         def free(b: list[tuple[Window, int]]) -> int:
             return BATCH - sum(n for _, n in b)
@@ -473,8 +499,9 @@ class Scan:
                 if isinstance(total, int) or (isinstance(total, str) and total.isdigit()):
                     remaining = int(total) - len(rows)
                     if remaining < 0:
-                        # Fewer left than this page holds: the count is wrong, so it
-                        # cannot end the window; read on until a short page.
+                        # Fewer left than this page holds: the count is wrong; read on until
+                        # a short page, sized as if nothing were known.
+                        self._miscount(f"counted {total} rows from a full page on")
                         remaining = None
         if w.split is not None:
             outcome = {"rows": len(out), "last": last_id if out else None, "short": ended,
@@ -484,26 +511,40 @@ class Scan:
                 if gap is not None:
                     self._next_round.append(gap)
             return out
-        if ended or (remaining is not None and remaining <= 0):
-            return out
+        if w.from_count and w.split is None and w.est is not None:
+            # A chain sized from a count reads one page past it: a short page before the count
+            # was reached, or a full last page, means the count was wrong.
+            if not ended:
+                self._miscount(f"counted {w.est:.0f} rows left, more were there")
+            elif len(out) != w.est:
+                self._miscount(f"counted {w.est:.0f} rows left, {len(out)} were there")
+        if ended:
+            return out  # only a short page ends a window, never a count
         if w.descending:
             rest = Window(call, after=w.after, before=last_id, est=None, extra=w.extra,
                           descending=True, count=w.count)
         elif remaining is not None:
+            # Even a count of 0 after a full page gets a probe page (see Window.from_count).
             rest = Window(call, after=last_id, before=w.before, est=remaining, exact=True,
-                          extra=w.extra, count=w.count)
+                          extra=w.extra, count=w.count, from_count=True)
         else:
             left = None if w.est is None else w.est - len(out)
             exact = w.exact and left is not None and left > 0
             est = left if exact or left is None else max(float(PAGE), left)
             rest = Window(call, after=last_id, before=w.before, est=est, exact=exact,
-                          extra=w.extra, count=w.count)
+                          extra=w.extra, count=w.count, from_count=w.from_count and exact)
+        if rest.holds_no_ids() and w.on_rest is None:
+            return out  # read up to the next window's first id: nothing can be left
         if w.on_rest is not None:
             w.on_rest(rest)
         else:
             with self._lock:
                 self._next_round.append(rest)
         return out
+
+    def _miscount(self, what: str) -> None:
+        with self._lock:
+            self.miscounts.append(what)
 
     def pages(self, ctx: ExtractContext, endpoint: str) -> Iterator[list[dict[str, Any]]]:
         try:
@@ -514,6 +555,16 @@ class Scan:
             )
         finally:
             self.close()
+        if self.miscounts:
+            # Nothing was lost (windows end on short pages only), but a count that disagrees
+            # with the rows is worth knowing: the portal is changing fast or miscounting.
+            message = (
+                f"{SOURCE} batch: {endpoint}: the portal's count of rows left disagreed with the "
+                f"rows {len(self.miscounts)} time(s) (e.g. {self.miscounts[0]}); read on until "
+                "a short page, so nothing was lost"
+            )
+            ctx.report.warnings.append(message)
+            ctx.progress(message)
 
 
 # --- full scan of a big list ----------------------------------------------------------------
