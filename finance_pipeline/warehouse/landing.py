@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import os
 import shutil
 import tempfile
 from collections.abc import Callable, Iterable
@@ -70,12 +71,40 @@ CREATE TABLE IF NOT EXISTS raw.{table}__history (
 """
 
 
+STAGE_PREFIX = "finance_stage_"
+
+
+def _process_exists(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # someone else's process
+    return True
+
+
+def sweep_orphaned_stages(parent: Path) -> list[Path]:
+    """Remove staging folders whose process is gone: a run killed with SIGKILL (or OOM) cannot
+    clean up after itself, and its Parquet files may be large. Folders are named
+    finance_stage_<pid>_*; those of live processes are left alone."""
+    removed = []
+    for path in parent.glob(f"{STAGE_PREFIX}*_*"):
+        pid = path.name[len(STAGE_PREFIX):].split("_", 1)[0]
+        if path.is_dir() and pid.isdigit() and not _process_exists(int(pid)):
+            shutil.rmtree(path, ignore_errors=True)
+            removed.append(path)
+    return removed
+
+
 class PageStager:
     """Collects pages into a temporary Parquet file; `close()` removes it."""
 
     def __init__(self, id_of: Callable[[dict[str, Any]], Any]) -> None:
         self.id_of = id_of
-        self._dir = Path(tempfile.mkdtemp(prefix="finance_stage_"))
+        parent = Path(tempfile.gettempdir())
+        sweep_orphaned_stages(parent)
+        self._dir = Path(tempfile.mkdtemp(prefix=f"{STAGE_PREFIX}{os.getpid()}_", dir=parent))
         self.path = self._dir / "rows.parquet"
         self.scope_path = self._dir / "scope.parquet"
         self._writer: pq.ParquetWriter | None = None

@@ -16,10 +16,12 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from unittest.mock import patch
 
 import dagster as dg
 import duckdb
@@ -46,6 +48,7 @@ pytestmark = pytest.mark.timeout(240)
 
 RUNNER = """
 import sys
+import tempfile
 import dagster as dg
 from finance_pipeline.definitions import build_definitions
 
@@ -172,8 +175,14 @@ def test_sigkill_mid_sync_leaves_whole_entities_and_the_next_run_completes(rig: 
     for table in first:
         assert content[f"raw.{table}"] == content_after_first[f"raw.{table}"], table
 
+    # The killed runs could not remove their Parquet staging folders...
+    tmp = Path(rig.env["TMPDIR"])
+    orphans = list(tmp.glob("finance_stage_*"))
+    assert orphans, "the kills left no staging folder: the sweep below proves nothing"
+
     # 3: an uninterrupted run (of the raw layer) ends equal to the truth: every entity, once.
-    with environment({k: rig.env[k] for k in live_env(rig.servers, rig.warehouse)}):
+    with environment({k: rig.env[k] for k in live_env(rig.servers, rig.warehouse)}), \
+            patch.object(tempfile, "tempdir", str(tmp)):
         job = pipeline_definitions().resolve_job_def("refresh_all")
         raw = [k for k in job.asset_layer.executable_asset_keys if k.path[0] == "raw"]
         result = job.execute_in_process(
@@ -182,6 +191,8 @@ def test_sigkill_mid_sync_leaves_whole_entities_and_the_next_run_completes(rig: 
     assert result.success, step_failures(result)
     assert_raw_matches_truth(rig.warehouse, rig.sandbox.world)
     assert assert_whole_entities(rig) == {t for ts in all_tables().values() for t in ts}
+    # ...and the next run swept them (its own were removed as each entity landed).
+    assert list(tmp.glob("finance_stage_*")) == []
 
 
 def test_killed_runs_leak_no_secret(rig: Rig) -> None:

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import hashlib
+import os
+import subprocess
+import sys
+import tempfile
 from pathlib import Path
 
 import duckdb
@@ -120,3 +124,25 @@ def test_a_failure_inside_landing_leaves_everything_as_before(tmp_path: Path, mo
     assert conn.execute("SELECT * FROM raw.t_items ORDER BY id").fetchall() == before
     assert read_state(conn, "t_items").cursor == state_before.cursor
     assert conn.execute("SELECT count(*) FROM raw.t_items__history").fetchone()[0] == 0
+
+
+def test_staging_folders_of_dead_processes_are_swept(tmp_path, monkeypatch):
+    """A run killed with SIGKILL leaves its Parquet staging folder; the next stager removes
+    it, and leaves the folders of processes that are still running."""
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    orphan = tmp_path / f"finance_stage_{dead.pid}_x1"
+    (orphan / "sub").mkdir(parents=True)
+    (orphan / "rows.parquet").write_bytes(b"0" * 1000)
+    alive = tmp_path / f"finance_stage_{os.getppid()}_x2"
+    alive.mkdir()
+    unrelated = tmp_path / "finance_stage_notapid"
+    unrelated.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    with PageStager(lambda row: row["id"]) as stager:
+        stager.add([{"id": 1}])
+        assert stager.path.parent.name.startswith(f"finance_stage_{os.getpid()}_")
+        assert stager.path.parent.exists()
+    assert not orphan.exists()
+    assert alive.exists() and unrelated.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([alive.name, unrelated.name])
