@@ -2,9 +2,9 @@
 
 Every source turns one API answer into a `Page` (its rows, the cursor of the next page or None,
 and the total the API claims, if it says). The loop does the rest the same way for all four:
-stops at the end, refuses to loop forever on a broken server cursor (a page that repeats the
-previous one), reports progress as "page N of M", and warns when the rows received disagree with
-the total the API announced.
+stops at the end (a short or empty page, never a count), refuses to loop forever on a broken
+server cursor (a page that repeats the previous one), reports progress as "page N of M", and
+warns when the rows received disagree with the total the API announced.
 """
 
 from __future__ import annotations
@@ -92,37 +92,23 @@ def iter_pages(
 # --- next-page rules, one per paging style -------------------------------------------------
 
 
-def next_page_number(
-    current: int,
-    rows: int,
-    page_size: int,
-    pages_total: int | None,
-    *,
-    first: int = 1,
-    total: int | None = None,
-) -> int | None:
+def next_page_number(current: int, rows: int, page_size: int) -> int | None:
     """Page-number paging (ApiPay `page`, SalesMan `offset` = page index).
 
-    A short page ends the list. A full page ends it when it is the last of the API's own page
-    count, unless the API also announced a `total` that the full pages read so far contradict
-    (more rows than announced): then the count is stale or wrong, and reading goes on until a
-    short page, so a count that is too low cannot make us stop early on a full page.
+    Only a short (or empty) page ends the list. A full page is followed by the next one even
+    when it is the last of the API's announced page count or total: a count that is stale or
+    too low must not end the read early, and the probe costs one request only when the list
+    is an exact multiple of the page size.
     """
     if rows == 0 or rows < page_size:
-        return None
-    read = current - first + 1
-    consistent = total is None or read * page_size == total
-    if pages_total is not None and read >= pages_total and consistent:
         return None
     return current + 1
 
 
-def next_start(start: int, rows: int, length: int, total: int | None) -> int | None:
-    """Adesk `start`/`length` paging: a short page, or a full one that ends exactly at the
-    announced total, ends the list (more rows than announced: the total is wrong, read on)."""
+def next_start(start: int, rows: int, length: int) -> int | None:
+    """Adesk `start`/`length` paging: only a short (or empty) page ends the list, never the
+    announced total (see next_page_number)."""
     if rows == 0 or rows < length:
-        return None
-    if total is not None and start + rows == total:
         return None
     return start + rows
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from datetime import timedelta
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import dagster as dg
@@ -19,6 +20,7 @@ import pytest
 
 from finance_pipeline.config import load_settings
 from finance_pipeline.http.errors import AuthenticationError, ConfigError
+from finance_pipeline.http.paging import PagingReport
 from finance_pipeline.sandbox.core import (
     SANDBOX_CREDENTIALS,
     FaultPlan,
@@ -35,7 +37,7 @@ from finance_pipeline.sources.salesman import (
     SalesmanResource,
     build_resource,
 )
-from finance_pipeline.sources.salesman.assets import LOOKBACK
+from finance_pipeline.sources.salesman.assets import LOOKBACK, list_invoices
 from finance_pipeline.warehouse.resource import WarehouseResource
 
 CREDS = SANDBOX_CREDENTIALS["salesman"]
@@ -284,3 +286,31 @@ def test_config_is_validated(field: str, value: str, variable: str) -> None:
     with pytest.raises(ConfigError) as caught:
         SalesmanResource(**{**good, field: value}).validate_config()
     assert variable in str(caught.value)
+
+
+class ClampingList:
+    """invoice/list of a server that answers a page past the end with its last page (as some
+    PHP paginators do) and says which page it served."""
+
+    def __init__(self, records: int) -> None:
+        self.rows = [{"id": i, "crid": i} for i in range(1, records + 1)]
+        self.pages_total = max(1, -(-records // 200))
+        self.asked: list[int] = []
+
+    def request(self, method: str, path: str, *, endpoint: str, json_body: dict) -> dict:
+        self.asked.append(json_body["offset"])
+        page = min(max(int(json_body["offset"]), 1), self.pages_total)
+        data = self.rows[(page - 1) * 200 : page * 200]
+        return {"data": data, "params": {"page": page, "pageall": self.pages_total},
+                "count": len(self.rows)}
+
+
+@pytest.mark.parametrize("records", [199, 200, 400])
+def test_a_full_last_page_is_probed_and_a_clamped_answer_ends_the_list(records: int) -> None:
+    """The page after a full last page is always asked for (a count never ends a list); a
+    server that answers it with its last page again is at the end, not looping."""
+    server = ClampingList(records)
+    ctx = SimpleNamespace(client=server, progress=lambda m: None, report=PagingReport())
+    ids = [row["id"] for page in list_invoices(ctx, {}, "all") for row in page]
+    assert ids == list(range(1, records + 1))
+    assert len(server.asked) == records // 200 + 1  # the pages, then a short or clamped one

@@ -156,7 +156,7 @@ def _paged_list(
         body = ctx.client.request("GET", path, endpoint="/" + path, params=query)
         rows, total = _rows(body, key, "/" + path)
         return Page(
-            rows, next_start(start, len(rows), length, total), total, pages_for(total, length)
+            rows, next_start(start, len(rows), length), total, pages_for(total, length)
         )
 
     yield from iter_pages(

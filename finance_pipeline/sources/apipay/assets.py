@@ -186,7 +186,7 @@ def _read_invoices(
         if page == 1 and stop_after_first is not None and stop_after_first(total):
             # The first page was a probe and it says nothing else changed.
             return Page(rows, None, None, None)
-        following = next_page_number(page, len(rows), PER_PAGE, pages_total, total=total)
+        following = next_page_number(page, len(rows), PER_PAGE)
         return Page(rows, following, total, pages_total)
 
     yield from iter_pages(
@@ -272,7 +272,7 @@ def _read_refunds(
         rows, meta = _rows_and_meta(body, endpoint)
         total = _as_int(meta.get("total"))
         pages_total = _as_int(meta.get("last_page")) or pages_for(total, PER_PAGE)
-        following = next_page_number(page, len(rows), PER_PAGE, pages_total, total=total)
+        following = next_page_number(page, len(rows), PER_PAGE)
         return Page(rows, following, total, pages_total)
 
     yield from iter_pages(

@@ -127,7 +127,12 @@ def list_invoices(
         # and 1 both serve page 1, so the next page is always the served page + 1.
         page = _int(params.get("page")) or max(offset, 1)
         pages_total = _int(params.get("pageall"))
-        following = next_page_number(page, len(rows), PAGE_SIZE, pages_total, first=1)
+        if pages_total is not None and offset > pages_total and page < offset:
+            # Asked for the page after the last (it always is when the last page is full; see
+            # next_page_number), the server answered its last page again: the list has ended.
+            # Within the announced pages a repeated page is a broken cursor (iter_pages).
+            return Page(rows=[], next=None, total=total, pages_total=pages_total)
+        following = next_page_number(page, len(rows), PAGE_SIZE)
         return Page(rows=rows, next=following, total=total, pages_total=pages_total)
 
     try:
