@@ -140,7 +140,8 @@ def test_matching_rules_on_a_hand_made_ledger() -> None:
             ('b:5', 'bitrix24', '505', 'cp-a', 5000.00, 'RUB', 'issued'),
             ('a:6', 'apipay', '506', NULL, 90.00, 'KZT', 'paid'),
             ('b:7', 'bitrix24', 'С-00007', 'cp-b', 70.00, 'RUB', 'paid'),
-            ('s:91', 'salesman', '509', 'cp-a', 1500.00, 'RUB', 'partially_paid')
+            ('s:91', 'salesman', '509', 'cp-a', 1500.00, 'RUB', 'partially_paid'),
+            ('b:8', 'bitrix24', '508', 'cp-a', 80.00, 'RUB', 'cancelled')
         ) AS t(key, source, number, cp, amount, currency, status);
         CREATE TABLE staging.adesk_transactions AS SELECT
             id AS transaction_id, CAST(d AS DATE) AS date, CAST(amount AS DECIMAL(18, 2))
@@ -154,7 +155,14 @@ def test_matching_rules_on_a_hand_made_ledger() -> None:
             ('t4', '2025-03-12', 777.00, '48', 'Оплата за услуги', '8'),
             ('t5', '2025-03-12', 12.34, '49', 'Возврат от поставщика по счету № 505', '8'),
             ('t6', '2025-03-12', 70.00, '48', 'Опл. счета C-00007', NULL),
-            ('t7', '2025-03-11', 1000.00, '48', 'Оплата по счету №509', NULL)
+            ('t7', '2025-03-11', 1000.00, '48', 'Оплата по счету №509', NULL),
+            -- sales receipts that pay nothing, one per reason
+            ('u1', '2025-03-13', 55.00, '48', 'Поступление от клиента', NULL),
+            ('u2', '2025-03-13', 4999.00, '48', 'Оплата по счету 505', NULL),
+            ('u3', '2025-06-20', 1000.00, '48', 'Оплата по счету 501', NULL),
+            ('u4', '2025-03-13', 90.00, '48', 'Оплата по счету 506', NULL),
+            ('u5', '2025-03-13', 80.00, '48', 'Оплата по счету 508', NULL),
+            ('u6', '2025-03-13', 10.00, '48', 'Оплата по счету 999', NULL)
         ) AS t(id, d, amount, cat, text, contractor);
         """
     )
@@ -181,6 +189,15 @@ def test_matching_rules_on_a_hand_made_ledger() -> None:
     # t5 names invoice 505 but comes from another counterparty for another amount: not ours,
     # and its category holds no invoice payments, so it is not a sales receipt either.
     assert not [r for r in rows if r[2] == "t5"]
+    reasons = {r[2]: r[6] for r in rows if r[0] == "unmatched_movement"}
+    assert reasons == {
+        "u1": "no invoice number in the description",
+        "u2": "names invoice 505 but the amount does not fit what is left of it",
+        "u3": "names invoice 501 but is dated too far from its issue or payment",
+        "u4": "names invoice 506 but in another currency",
+        "u5": "names invoice 508, which its system has as draft or cancelled",
+        "u6": "names invoice 999, which no system knows",
+    }
 
 
 # --- balances, totals, counts -------------------------------------------------------------------
