@@ -94,6 +94,11 @@ def staging_checks(table: str, key: str) -> list[SqlCheck]:
     ]
 
 
+def staging_checks_for(keys: dict[str, str]) -> list[SqlCheck]:
+    """staging_checks of every {staging table: key column}."""
+    return [check for table, key in keys.items() for check in staging_checks(table, key)]
+
+
 def check_spec(spec: SqlCheck) -> dg.AssetCheckSpec:
     return dg.AssetCheckSpec(
         name=spec.name,

@@ -7,7 +7,7 @@ account and the difference.
 
 from __future__ import annotations
 
-from finance_pipeline.checks import SqlCheck, foreign_key, staging_checks, unique_not_null
+from finance_pipeline.checks import SqlCheck, foreign_key, staging_checks_for, unique_not_null
 
 _STAGING_KEYS = {
     "staging.adesk_transactions": "transaction_id",
@@ -20,14 +20,7 @@ _STAGING_KEYS = {
     "staging.adesk_commitments": "commitment_id",
 }
 
-
-
-
-
-
-STAGING_CHECKS: list[SqlCheck] = []
-for _table, _key in _STAGING_KEYS.items():
-    STAGING_CHECKS += staging_checks(_table, _key)
+STAGING_CHECKS: list[SqlCheck] = staging_checks_for(_STAGING_KEYS)
 STAGING_CHECKS += [
     foreign_key(
         "staging.adesk_transactions",

@@ -9,7 +9,7 @@ and the `*_reconcile_with_staging` checks (every source record is in the marts e
 
 from __future__ import annotations
 
-from finance_pipeline.checks import SqlCheck, foreign_key, staging_checks, unique_not_null
+from finance_pipeline.checks import SqlCheck, foreign_key, staging_checks_for, unique_not_null
 
 # staging table -> primary key column
 _STAGING_KEYS = {
@@ -28,15 +28,7 @@ _STAGING_KEYS = {
     "staging.adesk_units": "unit_id",
 }
 
-
-
-
-
-
-STAGING_CHECKS: list[SqlCheck] = []
-for _table, _key in _STAGING_KEYS.items():
-    STAGING_CHECKS += staging_checks(_table, _key)
-
+STAGING_CHECKS: list[SqlCheck] = staging_checks_for(_STAGING_KEYS)
 STAGING_CHECKS += [
     SqlCheck(
         table="staging.bitrix24_invoice_product_rows",

@@ -367,8 +367,7 @@ class Scan:
         # Small windows: chains of just the pages they need, first-fit decreasing into batches;
         # an exact window that fits nowhere whole is split over two batches (see Split), so
         # every batch but the last is full.
-        def pages(w: Window) -> int:
-            return w.pages_needed()
+        pages = Window.pages_needed
 
         def free(b: list[tuple[Window, int]]) -> int:
             return BATCH - sum(n for _, n in b)
