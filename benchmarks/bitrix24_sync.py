@@ -46,8 +46,6 @@ from _common import fresh_rate_limit_dir, say, table
 
 from finance_pipeline.config import DEFAULT_RATE_LIMITS
 from finance_pipeline.http.ratelimit import LeakyBucket, RateLimit
-from finance_pipeline.sandbox.core import Sandbox, SandboxSettings
-from finance_pipeline.sandbox.world import World, WorldSize
 from finance_pipeline.sources.bitrix24 import run_invoice_sync_benchmark
 from finance_pipeline.sources.bitrix24.assets import (
     BATCH,
@@ -56,6 +54,8 @@ from finance_pipeline.sources.bitrix24.assets import (
     PAGE,
     http_build_query,
 )
+from finance_sandbox.core import Sandbox, SandboxSettings
+from finance_sandbox.world import World, WorldSize
 
 SERVER_RATE, SERVER_BURST = 2.0, 50  # Bitrix24's documented webhook limit (the sandbox default)
 CLIENT = DEFAULT_RATE_LIMITS["bitrix24"]  # our client's default: 2/s, burst 48

@@ -76,7 +76,7 @@ class SourceResource(dg.ConfigurableResource):
     def transport(self) -> httpx.BaseTransport | None:
         if not self.sandbox:
             return None
-        from finance_pipeline.sandbox import get_sandbox
+        from finance_sandbox import get_sandbox
 
         return get_sandbox().transport(self.source)
 

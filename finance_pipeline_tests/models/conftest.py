@@ -14,11 +14,11 @@ import pytest
 
 from finance_pipeline.config import SOURCES, load_settings
 from finance_pipeline.models.assets import build_all_models
-from finance_pipeline.sandbox import set_sandbox
-from finance_pipeline.sandbox.core import Sandbox, SandboxSettings
-from finance_pipeline.sandbox.world import World
 from finance_pipeline.sources.extraction import ExtractConfig, run_extraction
 from finance_pipeline.warehouse.resource import WarehouseResource
+from finance_sandbox import set_sandbox
+from finance_sandbox.core import Sandbox, SandboxSettings
+from finance_sandbox.world import World
 
 
 def sync_everything(warehouse: WarehouseResource, *, full_refresh: bool = False) -> None:

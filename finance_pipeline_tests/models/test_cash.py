@@ -20,7 +20,7 @@ import pytest
 from finance_pipeline.checks.cash import CHECKS
 from finance_pipeline.models import discover_models, in_build_order, macro_sql
 from finance_pipeline.models.assets import build_all_models, build_model
-from finance_pipeline.sandbox.world import ALMATY, STAGE_SENT, World
+from finance_sandbox.world import ALMATY, STAGE_SENT, World
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 ISO = {"RUR": "RUB", "KZT": "KZT"}
@@ -559,7 +559,7 @@ def test_staging_survives_api_drift(built_warehouse: Path, tmp_path: Path, world
     nulls) still gives the same balances and totals, with nothing unparsable."""
     import json
 
-    from finance_pipeline.sandbox.adesk import _drift
+    from finance_sandbox.adesk import _drift
 
     kinds = {
         "adesk_transactions": "transaction",

@@ -21,17 +21,17 @@ import duckdb
 import pytest
 
 from finance_pipeline.config import SOURCES, load_settings
-from finance_pipeline.sandbox.core import (
+from finance_pipeline.sources.extraction import EntitySpec, ExtractConfig, run_extraction
+from finance_pipeline.sources.resource_base import SourceResource
+from finance_pipeline.warehouse.resource import WarehouseResource
+from finance_sandbox.core import (
     SANDBOX_CREDENTIALS,
     Sandbox,
     SandboxServers,
     SandboxSettings,
     ServerRateLimit,
 )
-from finance_pipeline.sandbox.world import World, WorldSize
-from finance_pipeline.sources.extraction import EntitySpec, ExtractConfig, run_extraction
-from finance_pipeline.sources.resource_base import SourceResource
-from finance_pipeline.warehouse.resource import WarehouseResource
+from finance_sandbox.world import World, WorldSize
 
 # Recognisable credentials ("canaries"): the sandbox is made to accept them instead of its
 # defaults, so any byte of them found in a log, the event log or the warehouse is a leak.

@@ -34,16 +34,16 @@ from finance_pipeline.http.errors import (
     NetworkError,
     ServerError,
 )
-from finance_pipeline.sandbox.core import (
+from finance_pipeline.sources.resource_base import SourceResource
+from finance_pipeline.warehouse.resource import WarehouseResource
+from finance_sandbox.core import (
     FaultPlan,
     Sandbox,
     SandboxRequest,
     SandboxResponse,
     SandboxServers,
 )
-from finance_pipeline.sandbox.world import WorldSize
-from finance_pipeline.sources.resource_base import SourceResource
-from finance_pipeline.warehouse.resource import WarehouseResource
+from finance_sandbox.world import WorldSize
 
 pytestmark = pytest.mark.timeout(60)
 

@@ -38,8 +38,8 @@ from reliability_kit import (
 )
 
 from finance_pipeline.config import SOURCES
-from finance_pipeline.sandbox.core import FaultPlan, Sandbox, SandboxServers
 from finance_pipeline.warehouse.resource import WarehouseResource
+from finance_sandbox.core import FaultPlan, Sandbox, SandboxServers
 
 pytestmark = pytest.mark.timeout(180)
 

@@ -34,8 +34,8 @@ from reliability_kit import (
 from finance_pipeline.checks import all_checks, run_check
 from finance_pipeline.config import SOURCES
 from finance_pipeline.models import macro_sql
-from finance_pipeline.sandbox.core import FaultPlan, Sandbox, SandboxRequest, SandboxResponse
 from finance_pipeline.warehouse.resource import WarehouseResource
+from finance_sandbox.core import FaultPlan, Sandbox, SandboxRequest, SandboxResponse
 
 pytestmark = pytest.mark.timeout(180)
 

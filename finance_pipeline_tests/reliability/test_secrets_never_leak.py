@@ -31,7 +31,7 @@ from reliability_kit import (
 )
 
 from finance_pipeline.config import SOURCES
-from finance_pipeline.sandbox.core import (
+from finance_sandbox.core import (
     FaultPlan,
     Sandbox,
     SandboxRequest,

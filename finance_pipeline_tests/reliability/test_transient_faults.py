@@ -37,8 +37,8 @@ from reliability_kit import (
 
 from finance_pipeline.config import SOURCES
 from finance_pipeline.models.assets import build_all_models
-from finance_pipeline.sandbox.core import FaultPlan, Sandbox
 from finance_pipeline.warehouse.resource import WarehouseResource
+from finance_sandbox.core import FaultPlan, Sandbox
 
 pytestmark = pytest.mark.timeout(240)
 

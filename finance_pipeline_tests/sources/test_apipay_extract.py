@@ -12,11 +12,11 @@ import pytest
 
 from finance_pipeline.config import DEFAULT_RATE_LIMITS, Mode, load_settings
 from finance_pipeline.http.errors import AuthenticationError
-from finance_pipeline.sandbox.core import SANDBOX_CREDENTIALS, FaultPlan, ServerRateLimit
-from finance_pipeline.sandbox.world import ApipayRefund
 from finance_pipeline.sources.apipay import ENTITIES, ApipayResource, build_resource
 from finance_pipeline.sources.extraction import ExtractConfig, run_extraction, source_assets
 from finance_pipeline.warehouse.resource import WarehouseResource
+from finance_sandbox.core import SANDBOX_CREDENTIALS, FaultPlan, ServerRateLimit
+from finance_sandbox.world import ApipayRefund
 
 KEY = SANDBOX_CREDENTIALS["apipay"]["api_key"]
 SPECS = {spec.entity: spec for spec in ENTITIES}

@@ -19,8 +19,6 @@ from finance_pipeline.http.errors import (
     ThrottledError,
 )
 from finance_pipeline.http.stats import RequestStats
-from finance_pipeline.sandbox.core import FaultPlan, Sandbox, SandboxSettings
-from finance_pipeline.sandbox.world import WorldSize
 from finance_pipeline.sources.bitrix24 import ENTITIES, Bitrix24Resource, build_resource
 from finance_pipeline.sources.bitrix24.assets import (
     ROW_CALL,
@@ -32,6 +30,8 @@ from finance_pipeline.sources.bitrix24.assets import (
 from finance_pipeline.sources.bitrix24.resource import classify_bitrix24
 from finance_pipeline.sources.extraction import ExtractConfig, run_extraction
 from finance_pipeline.warehouse.resource import WarehouseResource
+from finance_sandbox.core import FaultPlan, Sandbox, SandboxSettings
+from finance_sandbox.world import WorldSize
 
 SPECS = {spec.entity: spec for spec in ENTITIES}
 

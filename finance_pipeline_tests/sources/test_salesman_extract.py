@@ -21,14 +21,6 @@ import pytest
 from finance_pipeline.config import load_settings
 from finance_pipeline.http.errors import AuthenticationError, ConfigError
 from finance_pipeline.http.paging import PagingReport
-from finance_pipeline.sandbox.core import (
-    SANDBOX_CREDENTIALS,
-    FaultPlan,
-    Sandbox,
-    SandboxServers,
-    ServerRateLimit,
-)
-from finance_pipeline.sandbox.world import Deleted, World
 from finance_pipeline.sources.extraction import ExtractConfig, run_extraction
 from finance_pipeline.sources.salesman import (
     DETAILS,
@@ -39,6 +31,14 @@ from finance_pipeline.sources.salesman import (
 )
 from finance_pipeline.sources.salesman.assets import LOOKBACK, list_invoices
 from finance_pipeline.warehouse.resource import WarehouseResource
+from finance_sandbox.core import (
+    SANDBOX_CREDENTIALS,
+    FaultPlan,
+    Sandbox,
+    SandboxServers,
+    ServerRateLimit,
+)
+from finance_sandbox.world import Deleted, World
 
 CREDS = SANDBOX_CREDENTIALS["salesman"]
 

@@ -19,7 +19,7 @@ __all__ = ["ENTITIES", "AdeskResource", "build_resource"]
 
 def build_resource(settings: Settings) -> AdeskResource:
     def sandbox() -> dict[str, str]:
-        from finance_pipeline.sandbox.core import SANDBOX_CREDENTIALS, sandbox_base_url
+        from finance_sandbox.core import SANDBOX_CREDENTIALS, sandbox_base_url
 
         return {
             "api_token": SANDBOX_CREDENTIALS["adesk"]["api_token"],

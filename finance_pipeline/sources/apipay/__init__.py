@@ -19,7 +19,7 @@ __all__ = ["ENTITIES", "ApipayResource", "build_resource"]
 
 def build_resource(settings: Settings) -> ApipayResource:
     def sandbox() -> dict[str, str]:
-        from finance_pipeline.sandbox.core import SANDBOX_CREDENTIALS, sandbox_base_url
+        from finance_sandbox.core import SANDBOX_CREDENTIALS, sandbox_base_url
 
         return {
             "api_key": SANDBOX_CREDENTIALS["apipay"]["api_key"],

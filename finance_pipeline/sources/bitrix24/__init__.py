@@ -30,7 +30,7 @@ __all__ = [
 
 def sandbox_webhook_url(origin: str = "http://bitrix24.sandbox") -> str:
     """The sandbox's webhook URL (same shape as a real one), without building the sandbox."""
-    from finance_pipeline.sandbox.core import sandbox_base_url
+    from finance_sandbox.core import sandbox_base_url
 
     return sandbox_base_url("bitrix24", origin)
 

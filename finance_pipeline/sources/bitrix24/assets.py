@@ -843,7 +843,7 @@ def run_invoice_sync_benchmark(
 ) -> InvoiceSyncStats:
     """Run a full sync of the invoices (and their product rows) against `sandbox`.
 
-    `sandbox` is a finance_pipeline.sandbox.core.Sandbox. Without `base_url` the requests go
+    `sandbox` is a finance_sandbox.core.Sandbox. Without `base_url` the requests go
     through its in-process transport (installed process-wide for the run); with `base_url`
     (e.g. `servers.base_urls["bitrix24"]`) over real HTTP. Requests are what the client sent,
     throttled answers what the sandbox refused with QUERY_LIMIT_EXCEEDED, seconds the wall time
@@ -854,10 +854,10 @@ def run_invoice_sync_benchmark(
     import tempfile
     from pathlib import Path
 
-    from finance_pipeline.sandbox import set_sandbox
     from finance_pipeline.sources.bitrix24 import Bitrix24Resource, sandbox_webhook_url
     from finance_pipeline.sources.extraction import ExtractConfig, run_extraction
     from finance_pipeline.warehouse.resource import WarehouseResource
+    from finance_sandbox import set_sandbox
 
     fetch_seconds: dict[str, float] = {}
 

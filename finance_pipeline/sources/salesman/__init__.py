@@ -17,7 +17,7 @@ from finance_pipeline.sources.salesman.resource import SalesmanResource, classif
 
 def build_resource(settings: Settings) -> SalesmanResource:
     def sandbox() -> dict[str, str]:
-        from finance_pipeline.sandbox.core import SANDBOX_CREDENTIALS, sandbox_base_url
+        from finance_sandbox.core import SANDBOX_CREDENTIALS, sandbox_base_url
 
         creds = SANDBOX_CREDENTIALS["salesman"]
         return {

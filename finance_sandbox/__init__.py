@@ -15,8 +15,8 @@ _sandbox = None
 
 
 def sandbox_settings_from_env():
-    from finance_pipeline.sandbox.core import SandboxSettings
-    from finance_pipeline.sandbox.world import WorldSize
+    from finance_sandbox.core import SandboxSettings
+    from finance_sandbox.world import WorldSize
 
     scale = float(os.environ.get("FINANCE_SANDBOX_SCALE", "1"))
     seed = int(os.environ.get("FINANCE_SANDBOX_SEED", "42"))
@@ -43,7 +43,7 @@ def get_sandbox():
     global _sandbox
     with _lock:
         if _sandbox is None:
-            from finance_pipeline.sandbox.core import Sandbox
+            from finance_sandbox.core import Sandbox
 
             _sandbox = Sandbox(sandbox_settings_from_env())
         return _sandbox

@@ -64,7 +64,7 @@ from functools import lru_cache
 from typing import Any, ClassVar
 from urllib.parse import unquote, unquote_plus
 
-from finance_pipeline.sandbox.core import (
+from finance_sandbox.core import (
     SANDBOX_CREDENTIALS,
     Emulator,
     SandboxRequest,

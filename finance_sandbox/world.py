@@ -27,7 +27,7 @@ from itertools import accumulate
 from operator import attrgetter
 from typing import Any
 
-from finance_pipeline.sandbox.taxids import (
+from finance_sandbox.taxids import (
     iban_check_digits,
     inn10_check_digit,
     inn12_check_digits,

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from finance_pipeline.sandbox import taxids
-from finance_pipeline.sandbox.taxids import valid_inn, valid_kz_bin
-from finance_pipeline.sandbox.world import (
+from finance_sandbox import taxids
+from finance_sandbox.taxids import valid_inn, valid_kz_bin
+from finance_sandbox.world import (
     ALMATY,
     APIPAY_PAID_STATUSES,
     APIPAY_TRANSITIONS,
@@ -26,7 +26,7 @@ from finance_pipeline.sandbox.world import (
     WorldSize,
 )
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
@@ -75,10 +75,10 @@ def test_world_does_not_depend_on_hash_seed() -> None:
     code = (
         "import sys, types\n"
         f"root = {str(ROOT)!r}\n"
-        "for name, sub in (('finance_pipeline', ''), ('finance_pipeline.sandbox', '/sandbox')):\n"
+        "for name, sub in (('finance_pipeline', ''), ('finance_sandbox', '/sandbox')):\n"
         "    m = types.ModuleType(name); m.__path__ = [root + '/finance_pipeline' + sub]\n"
         "    sys.modules[name] = m\n"
-        "from finance_pipeline.sandbox.world import World\n"
+        "from finance_sandbox.world import World\n"
         "print(World().digest())\n"
     )
     digests = set()

@@ -60,7 +60,7 @@ from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any, ClassVar
 
-from finance_pipeline.sandbox.core import (
+from finance_sandbox.core import (
     SANDBOX_CREDENTIALS,
     Emulator,
     SandboxRequest,

@@ -2,7 +2,7 @@
 
 Spec: shared/api-docs/adesk-api.md (auth, payment and throttle bodies at the top; the list
 methods' parameters and answers). HTTP statuses and the `length` maximum are the sandbox's
-documented choices (see finance_pipeline/sandbox/adesk.py).
+documented choices (see finance_sandbox/adesk.py).
 """
 
 from __future__ import annotations
@@ -13,9 +13,9 @@ from datetime import date, timedelta
 import httpx
 import pytest
 
-from finance_pipeline.sandbox.adesk import LIST_DEFAULT_LENGTH, LIST_MAX_LENGTH
-from finance_pipeline.sandbox.core import SANDBOX_CREDENTIALS, FaultPlan, ServerRateLimit
 from finance_pipeline.sources.adesk import AdeskResource
+from finance_sandbox.adesk import LIST_DEFAULT_LENGTH, LIST_MAX_LENGTH
+from finance_sandbox.core import SANDBOX_CREDENTIALS, FaultPlan, ServerRateLimit
 
 TOKEN = SANDBOX_CREDENTIALS["adesk"]["api_token"]
 AUTH = {"message": "Auth required", "code": 401, "success": False}
