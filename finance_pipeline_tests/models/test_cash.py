@@ -559,7 +559,7 @@ def test_staging_survives_api_drift(built_warehouse: Path, tmp_path: Path, world
     nulls) still gives the same balances and totals, with nothing unparsable."""
     import json
 
-    from finance_sandbox.adesk import _drift
+    from finance_sandbox.adesk.drift import drift
 
     kinds = {
         "adesk_transactions": "transaction",
@@ -577,7 +577,7 @@ def test_staging_survives_api_drift(built_warehouse: Path, tmp_path: Path, world
             rows = conn.execute(f"SELECT id, payload FROM raw.{table}").fetchall()
             conn.executemany(
                 f"UPDATE raw.{table} SET payload = ? WHERE id = ?",
-                [(json.dumps(_drift(kind, json.loads(p)), ensure_ascii=False), i) for i, p in rows],
+                [(json.dumps(drift(kind, json.loads(p)), ensure_ascii=False), i) for i, p in rows],
             )
         _rebuild(
             conn,
