@@ -1,4 +1,4 @@
-"""Emulators of the four APIs over one synthetic business (see core.py and world.py).
+"""Emulators of the four APIs over one synthetic business (see core.py and the world package).
 
 `get_sandbox()` is the process-wide sandbox the pipeline talks to in sandbox mode. Its size,
 latency and seed come from FINANCE_SANDBOX_* variables so the demo, tests and benchmarks can
