@@ -301,12 +301,15 @@ def check_ledger(w: World) -> None:
             official = w.rub_per_unit(received, tr.date) / w.rub_per_unit(sent, tr.date)
             assert abs(out.amount / inc.amount / official - 1) < Decimal("0.03"), tr
     same = [p for p in legs.values() if len({t.bank_account_id for t in p}) == 2]
-    assert sum(
-        (t.amount if t.type == 1 else -t.amount)
-        for p in same
-        if len({w.currency_of_account(t.bank_account_id) for t in p}) == 1
-        for t in p
-    ) == 0
+    assert (
+        sum(
+            (t.amount if t.type == 1 else -t.amount)
+            for p in same
+            if len({w.currency_of_account(t.bank_account_id) for t in p}) == 1
+            for t in p
+        )
+        == 0
+    )
     # Business directions only on expenses, never together with a project.
     for t in txns.values():
         if t.business_unit_id is not None:

@@ -25,17 +25,16 @@ from finance_sandbox.world.records import (
 # of 2025-2026). Adesk converts every movement to the workspace's base currency (roubles here):
 # the v2 operation object carries `exchangeRate` and `bankAccount.rate` (adesk-api.md
 # l.1229, l.1250), 1.0 for a rouble account. Months outside the table use the nearest one.
-_RUB_PER_UNIT: dict[str, tuple[str, ...]] = {
+_RUB_PER_UNIT: dict[str, tuple[float, ...]] = {
     # 2025-01 ... 2026-12
     "USD": (
-        "101.68", "88.60", "84.06", "82.29", "79.81", "78.40", "78.52", "80.04", "82.91",
-        "81.19", "80.63", "78.23", "78.92", "79.54", "80.31", "81.02", "81.66", "82.40",
-        "83.13", "83.87", "84.52", "85.19", "85.93", "86.61",
+        *(101.68, 88.60, 84.06, 82.29, 79.81, 78.40, 78.52, 80.04, 82.91, 81.19, 80.63, 78.23),
+        *(78.92, 79.54, 80.31, 81.02, 81.66, 82.40, 83.13, 83.87, 84.52, 85.19, 85.93, 86.61),
     ),
     "KZT": (
-        "0.1946", "0.1772", "0.1681", "0.1603", "0.1553", "0.1541", "0.1479", "0.1482",
-        "0.1521", "0.1503", "0.1549", "0.1521", "0.1530", "0.1534", "0.1539", "0.1543",
-        "0.1548", "0.1552", "0.1557", "0.1561", "0.1566", "0.1570", "0.1575", "0.1579",
+        *(0.1946, 0.1772, 0.1681, 0.1603, 0.1553, 0.1541, 0.1479, 0.1482, 0.1521, 0.1503),
+        *(0.1549, 0.1521, 0.1530, 0.1534, 0.1539, 0.1543, 0.1548, 0.1552, 0.1557, 0.1561),
+        *(0.1566, 0.1570, 0.1575, 0.1579),
     ),
 }
 _RATE_TABLE_START = (2025, 1)
@@ -47,7 +46,7 @@ def rub_per_unit(currency: str, d: date) -> Decimal:
     if table is None:
         return Decimal(1)  # RUR, the base currency
     index = (d.year - _RATE_TABLE_START[0]) * 12 + d.month - _RATE_TABLE_START[1]
-    return Decimal(table[min(max(index, 0), len(table) - 1)])
+    return Decimal(str(table[min(max(index, 0), len(table) - 1)]))
 
 
 class Ledger:
