@@ -218,7 +218,7 @@ class TransactionRenderer:
         dmy, iso, formatted = self._day(t.date)
         related = dmy if t.related_date == t.date else self._day(t.related_date)[0]
         account = self._account(t.bank_account_id)
-        unit_id = getattr(t, "business_unit_id", None)
+        unit_id = t.business_unit_id
         return {
             "id": t.id,
             "isSplitted": False,
