@@ -65,10 +65,9 @@ from __future__ import annotations
 
 import math
 import threading
-import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import quote_plus
@@ -82,7 +81,7 @@ from finance_pipeline.sources.bitrix24.resource import (
     error_class,
     hint_for,
 )
-from finance_pipeline.sources.extraction import EntitySpec, ExtractContext, _parse_cursor
+from finance_pipeline.sources.extraction import EntitySpec, ExtractContext, parse_cursor
 
 SOURCE = "bitrix24"
 PAGE = 50  # Bitrix24's fixed page size
@@ -748,7 +747,7 @@ def _record_cursor(*names: str) -> Callable[[dict[str, Any]], str | None]:
         present = [v for v in values if isinstance(v, str) and v]
         if not present:
             return None
-        return max(present, key=_parse_cursor)
+        return max(present, key=parse_cursor)
 
     return cursor_of
 
@@ -815,107 +814,3 @@ def _shape(value: Any) -> str:
     if isinstance(value, list):
         return f"a list of {len(value)}"
     return type(value).__name__
-
-
-# --- benchmark helper -------------------------------------------------------------------------
-
-
-@dataclass
-class InvoiceSyncStats:
-    """What a full invoice sync cost. Iterates as (requests, rows, throttled, seconds)."""
-
-    requests: int
-    rows: int
-    throttled: int
-    seconds: float
-    per_entity: dict[str, dict[str, float]] = field(default_factory=dict)
-
-    def __iter__(self) -> Iterator[Any]:
-        return iter((self.requests, self.rows, self.throttled, self.seconds))
-
-
-def run_invoice_sync_benchmark(
-    sandbox: Any,
-    *,
-    warehouse_path: str | None = None,
-    entities: tuple[str, ...] = ("invoices", "invoice_product_rows"),
-    base_url: str | None = None,
-) -> InvoiceSyncStats:
-    """Run a full sync of the invoices (and their product rows) against `sandbox`.
-
-    `sandbox` is a finance_pipeline.sandbox.core.Sandbox. Without `base_url` the requests go
-    through its in-process transport (installed process-wide for the run); with `base_url`
-    (e.g. `servers.base_urls["bitrix24"]`) over real HTTP. Requests are what the client sent,
-    throttled answers what the sandbox refused with QUERY_LIMIT_EXCEEDED, seconds the wall time
-    of the whole run (extraction and landing). `per_entity` has, per entity, the requests, rows,
-    the minimum ceil(rows / 2500), the wall seconds and `fetch_seconds` (time spent fetching,
-    without the landing in DuckDB).
-    """
-    import tempfile
-    from pathlib import Path
-
-    from finance_pipeline.sandbox import set_sandbox
-    from finance_pipeline.sources.bitrix24 import Bitrix24Resource, sandbox_webhook_url
-    from finance_pipeline.sources.extraction import ExtractConfig, run_extraction
-    from finance_pipeline.warehouse.resource import WarehouseResource
-
-    fetch_seconds: dict[str, float] = {}
-
-    def timed(spec: EntitySpec) -> EntitySpec:
-        def fetch(ctx: ExtractContext) -> Iterator[list[dict[str, Any]]]:
-            pages = spec.fetch(ctx)
-            while True:
-                started = time.monotonic()
-                try:
-                    rows = next(pages)
-                except StopIteration:
-                    return
-                finally:
-                    fetch_seconds[spec.entity] = (
-                        fetch_seconds.get(spec.entity, 0.0) + time.monotonic() - started
-                    )
-                yield rows
-
-        return replace(spec, fetch=fetch)
-
-    specs = {spec.entity: timed(spec) for spec in ENTITIES}
-    tmp = None
-    if warehouse_path is None:
-        tmp = tempfile.TemporaryDirectory(prefix="bitrix24_bench_")
-        warehouse_path = str(Path(tmp.name) / "bench.duckdb")
-    if base_url is None:
-        set_sandbox(sandbox)
-        resource = Bitrix24Resource(webhook_url=sandbox_webhook_url(), sandbox=True)
-    else:
-        resource = Bitrix24Resource(webhook_url=base_url)
-    warehouse = WarehouseResource(path=warehouse_path)
-    counters = sandbox.counters["bitrix24"]
-    throttled_before = counters["throttled"]
-    per_entity: dict[str, dict[str, float]] = {}
-    started = time.monotonic()
-    try:
-        for name in entities:
-            entity_started = time.monotonic()
-            meta = run_extraction(
-                specs[name], resource=resource, warehouse=warehouse,
-                config=ExtractConfig(full_refresh=True), run_id=f"bench-{name}", log=lambda m: None,
-            )
-            per_entity[name] = {
-                "requests": meta["http_requests"],
-                "rows": meta["rows_fetched"],
-                "throttled": meta["http_throttled"],
-                "minimum_requests": math.ceil(meta["rows_fetched"] / BATCH_ROWS),
-                "seconds": round(time.monotonic() - entity_started, 3),
-                "fetch_seconds": round(fetch_seconds.get(name, 0.0), 3),
-            }
-    finally:
-        if tmp is not None:
-            tmp.cleanup()
-    seconds = time.monotonic() - started
-    return InvoiceSyncStats(
-        requests=int(sum(v["requests"] for v in per_entity.values())),
-        rows=int(sum(v["rows"] for v in per_entity.values())),
-        throttled=int(counters["throttled"] - throttled_before),
-        seconds=round(seconds, 3),
-        per_entity=per_entity,
-    )
