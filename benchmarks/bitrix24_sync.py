@@ -51,14 +51,8 @@ from finance_pipeline.http.ratelimit import LeakyBucket, RateLimit
 from finance_pipeline.sandbox.core import Sandbox, SandboxSettings
 from finance_pipeline.sandbox.world import World, WorldSize
 from finance_pipeline.sources.bitrix24 import SOURCE, Bitrix24Resource
-from finance_pipeline.sources.bitrix24.assets import (
-    BATCH,
-    BATCH_ROWS,
-    ENTITIES,
-    OWNERS_PER_COMMAND,
-    PAGE,
-    http_build_query,
-)
+from finance_pipeline.sources.bitrix24.batch import BATCH, BATCH_ROWS, PAGE, http_build_query
+from finance_pipeline.sources.bitrix24.entities import ENTITIES, OWNERS_PER_COMMAND
 from finance_pipeline.sources.extraction import (
     EntitySpec,
     ExtractConfig,

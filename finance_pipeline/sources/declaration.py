@@ -52,6 +52,30 @@ def check_token(variable: str, value: str, hint: str = "Copy it again") -> str:
     return value
 
 
+def url_validator(
+    hint: str, *, refuse: Callable[[str], bool] | None = None, problem: str = "", fix: str = ""
+) -> Validator:
+    """A base URL's validator: `check_base_url`, then the source's own rule on the URL's path
+    (`refuse(path)` true -> ConfigError(problem, fix))."""
+
+    def validate(variable: str, value: str) -> str:
+        url = check_base_url(variable, value, hint)
+        if refuse is not None and refuse(urlsplit(url).path.rstrip("/") + "/"):
+            raise ConfigError(variable, problem, fix)
+        return url
+
+    return validate
+
+
+def token_validator(hint: str) -> Validator:
+    """A credential's validator: `check_token` with the source's hint on where to copy it."""
+
+    def validate(variable: str, value: str) -> str:
+        return check_token(variable, value, hint)
+
+    return validate
+
+
 @dataclass(frozen=True)
 class EnvVariable:
     """One environment variable of a source and the resource field it fills."""

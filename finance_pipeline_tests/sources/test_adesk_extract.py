@@ -17,7 +17,7 @@ from finance_pipeline.http.errors import (
 from finance_pipeline.sandbox.core import SANDBOX_CREDENTIALS, FaultPlan, ServerRateLimit
 from finance_pipeline.sandbox.world import AdeskContractorRequisite
 from finance_pipeline.sources.adesk import ENTITIES, AdeskResource
-from finance_pipeline.sources.adesk.assets import TRANSACTIONS_LOOKBACK
+from finance_pipeline.sources.adesk.entities import TRANSACTIONS_LOOKBACK
 from finance_pipeline.sources.extraction import ExtractConfig, run_extraction
 from finance_pipeline.warehouse.resource import WarehouseResource
 

@@ -23,13 +23,8 @@ from finance_pipeline.http.stats import RequestStats
 from finance_pipeline.sandbox.core import FaultPlan, Sandbox, SandboxSettings
 from finance_pipeline.sandbox.world import WorldSize
 from finance_pipeline.sources.bitrix24 import ENTITIES, SOURCE, Bitrix24Resource
-from finance_pipeline.sources.bitrix24.assets import (
-    BATCH_ROWS,
-    ROW_CALL,
-    Scan,
-    Window,
-    product_row_windows,
-)
+from finance_pipeline.sources.bitrix24.batch import BATCH_ROWS, Scan, Window
+from finance_pipeline.sources.bitrix24.entities import ROW_CALL, product_row_windows
 from finance_pipeline.sources.bitrix24.resource import classify_bitrix24
 from finance_pipeline.sources.extraction import ExtractConfig, run_extraction
 from finance_pipeline.warehouse.resource import WarehouseResource

@@ -39,7 +39,7 @@ from finance_pipeline.sources.salesman import (
     SOURCE,
     SalesmanResource,
 )
-from finance_pipeline.sources.salesman.assets import LOOKBACK, list_invoices
+from finance_pipeline.sources.salesman.entities import LOOKBACK, list_invoices
 from finance_pipeline.warehouse.resource import WarehouseResource
 
 CREDS = SANDBOX_CREDENTIALS["salesman"]

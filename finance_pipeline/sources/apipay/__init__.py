@@ -6,24 +6,16 @@
 from __future__ import annotations
 
 from finance_pipeline.http.ratelimit import RateLimit
-from finance_pipeline.sources.apipay.assets import ENTITIES
+from finance_pipeline.sources.apipay.entities import ENTITIES
 from finance_pipeline.sources.apipay.resource import DEFAULT_BASE_URL, ApipayResource
 from finance_pipeline.sources.declaration import (
     EnvVariable,
     SourceDeclaration,
-    check_base_url,
-    check_token,
+    token_validator,
+    url_validator,
 )
 
 __all__ = ["ENTITIES", "SOURCE", "ApipayResource"]
-
-
-def validate_api_url(variable: str, value: str) -> str:
-    return check_base_url(variable, value, f"Leave it unset for {DEFAULT_BASE_URL}")
-
-
-def validate_api_key(variable: str, value: str) -> str:
-    return check_token(variable, value, "Copy the key again")
 
 
 SOURCE = SourceDeclaration(
@@ -33,14 +25,14 @@ SOURCE = SourceDeclaration(
         EnvVariable(
             "APIPAY_API_KEY",
             field="api_key",
-            validate=validate_api_key,
+            validate=token_validator("Copy the key again"),
             secret=True,
             description="API key (Settings > Connection), sent as X-API-Key.",
         ),
         EnvVariable(
             "APIPAY_BASE_URL",
             field="api_base_url",
-            validate=validate_api_url,
+            validate=url_validator(f"Leave it unset for {DEFAULT_BASE_URL}"),
             default=DEFAULT_BASE_URL,
             description="Base URL of the API, up to and including /api/v1.",
         ),

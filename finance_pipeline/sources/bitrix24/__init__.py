@@ -11,7 +11,7 @@ from urllib.parse import urlsplit
 from finance_pipeline.errors import ConfigError
 from finance_pipeline.http.masking import mask
 from finance_pipeline.http.ratelimit import RateLimit
-from finance_pipeline.sources.bitrix24.assets import ENTITIES
+from finance_pipeline.sources.bitrix24.entities import ENTITIES
 from finance_pipeline.sources.bitrix24.resource import Bitrix24Resource
 from finance_pipeline.sources.declaration import EnvVariable, SourceDeclaration, check_base_url
 
