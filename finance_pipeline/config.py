@@ -143,6 +143,11 @@ def source_variables() -> list[str]:
     return [v.name for source in declared_sources() for v in source.variables]
 
 
+def environment() -> dict[str, str]:
+    """This process's environment: the one place the product reads it from."""
+    return dict(os.environ)
+
+
 def resolve_mode(env: Mapping[str, str]) -> Mode:
     """FINANCE_PIPELINE_MODE, or live as soon as any source variable is set."""
     raw_mode = (_get(env, "FINANCE_PIPELINE_MODE") or "").lower()

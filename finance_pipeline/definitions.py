@@ -10,12 +10,11 @@ sandbox's values; from there on the pipeline runs exactly as in live mode.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 
 import dagster as dg
 
-from finance_pipeline.config import Mode, Settings, load_settings, resolve_mode
+from finance_pipeline.config import Mode, Settings, environment, load_settings, resolve_mode
 from finance_pipeline.freshness import with_mart_freshness
 from finance_pipeline.http.masking import install_log_masking
 from finance_pipeline.models.assets import sql_models_asset
@@ -32,7 +31,7 @@ EXECUTOR = dg.multiprocess_executor.configured({"max_concurrent": 8})
 
 def load_environment(env: Mapping[str, str] | None = None) -> Settings:
     """The settings for this process; in sandbox mode, with the sandbox plugged in first."""
-    env = dict(os.environ if env is None else env)
+    env = dict(environment() if env is None else env)
     if resolve_mode(env) is Mode.sandbox:
         # Imported here only: live deployments never load the sandbox.
         from finance_sandbox.link import mount_sandbox, sandbox_environment
