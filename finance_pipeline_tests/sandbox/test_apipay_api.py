@@ -153,6 +153,7 @@ def test_invoice_json_is_the_published_read_shape(api, sandbox):
     assert len(row["items"]) == len(with_cart.cart_items)
     for position, (item, truth) in enumerate(zip(row["items"], with_cart.cart_items,
                                                  strict=True), start=1):
+        assert item["id"] == with_cart.id * 100 + position
         assert set(item) >= {"id", "invoice_id", "catalog_item_id", "name", "price", "count",
                              "unit_id", "discount"}
         assert item["invoice_id"] == with_cart.id

@@ -55,6 +55,34 @@ bitrix AS (
     LEFT JOIN bitrix_product AS p ON p.source_id = r.product_id
     LEFT JOIN staging.bitrix24_invoices AS i ON i.invoice_id = r.invoice_id
 ),
+salesman AS (
+    -- Prices include VAT (the tax SalesMan puts in an invoice is part of its amount: the VAT of
+    -- a line is line_total * rate / (100 + rate)). SalesMan's price list is not extracted, so
+    -- its lines carry no product_key; price_list_id says which entry a line came from.
+    SELECT
+        'salesman:' || i.source_id || ':' || l.spec_id AS line_key,
+        i.invoice_key,
+        'salesman' AS source,
+        l.line_number,
+        CAST(NULL AS VARCHAR) AS product_key,
+        l.price_list_id AS source_product_id,
+        l.name,
+        CAST(l.quantity * l.multiplier AS DECIMAL(18, 4)) AS quantity,
+        l.unit,
+        CAST(NULL AS VARCHAR) AS unit_code,
+        CAST(l.price AS DECIMAL(18, 4)) AS price,
+        CAST(l.price AS DECIMAL(18, 4)) AS price_before_discount,
+        CAST(0 AS DECIMAL(18, 4)) AS discount_rate,
+        CAST(0 AS DECIMAL(18, 2)) AS discount_amount,
+        CAST(l.vat_rate AS DECIMAL(18, 4)) AS tax_rate,
+        CAST(round(l.line_total * l.vat_rate / (100 + l.vat_rate), 2) AS DECIMAL(18, 2))
+            AS tax_amount,
+        l.line_total,
+        i.currency
+    FROM staging.salesman_deal_lines AS l
+    JOIN marts.invoices AS i ON i.source = 'salesman' AND i.deal_ref = l.deal_id
+    WHERE l.deal_invoice_numbers = 1
+),
 apipay_items AS (
     SELECT invoice_id, currency, unnest(cart_items) AS it FROM staging.apipay_invoices
 ),
@@ -86,5 +114,7 @@ apipay AS (
     LEFT JOIN staging.apipay_units AS u ON u.unit_id = a.it.unit_id
 )
 SELECT * FROM bitrix
+UNION ALL BY NAME
+SELECT * FROM salesman
 UNION ALL BY NAME
 SELECT * FROM apipay
