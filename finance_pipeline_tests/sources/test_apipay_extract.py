@@ -429,3 +429,53 @@ def test_payer_lands_whether_named_phone_or_phone_number(harness, legacy):
     assert dict(items) == {
         str(i.id): len(i.cart_items) for i in harness.world.apipay_invoices.values()
     }
+
+
+def test_staging_reads_the_read_shape_and_the_old_create_shape(tmp_path):
+    """`items` (openapi 2.1 InvoiceItem, decimal strings, a line discount) and the create
+    request's `cart_items` (landed by older versions) both become typed cart items."""
+    from finance_pipeline.models import discover_models
+    from finance_pipeline.models.assets import build_model
+    from finance_pipeline.warehouse.landing import raw_table_ddl
+
+    new = {
+        "id": 1, "amount": "3500.00", "status": "paid", "phone": "87001234567",
+        "created_at": "2026-01-10T12:00:00+00:00",
+        "items": [
+            {"id": 11, "invoice_id": 1, "catalog_item_id": 42, "name": "Кофе", "price": "1500.00",
+             "count": 2, "unit_id": 1, "discount": None},
+            {"id": 12, "invoice_id": 1, "catalog_item_id": None, "name": "Доставка",
+             "price": "600.00", "count": 1, "unit_id": 6, "discount": "100.00"},
+        ],
+    }
+    old = {
+        "id": 2, "amount": "4500.00", "status": "paid", "phone_number": "87007654321",
+        "created_at": "2025-01-10T12:00:00Z",
+        "cart_items": [
+            {"Name": "Кофе", "Price": 1500, "Count": 2, "NomenclatureId": 12345,
+             "Type": "CATALOGUE", "UnitId": 1, "NomenclatureHistoryId": 67890},
+            {"Name": "Печенье", "Price": 500, "Count": 3, "NomenclatureId": -2,
+             "Type": "FAST_SALE", "UnitId": 1},
+        ],
+    }
+    models = {model.table: model for model in discover_models()}
+    with duckdb.connect(str(tmp_path / "w.duckdb")) as conn:
+        conn.execute(raw_table_ddl("apipay_invoices"))
+        for payload in (new, old):
+            conn.execute(
+                "INSERT INTO raw.apipay_invoices VALUES (?, ?, 'h', now(), 'r', now(), now(), NULL)",
+                [str(payload["id"]), json.dumps(payload, ensure_ascii=False)],
+            )
+        build_model(conn, models["staging.apipay_invoices"])
+        rows = {
+            invoice_id: (phone, items, errors)
+            for invoice_id, phone, items, errors in conn.execute(
+                """SELECT invoice_id, phone_number,
+                          list_transform(cart_items, lambda it: [it.catalog_item_id,
+                              CAST(it.line_total AS VARCHAR), it.unit_id]),
+                          _parse_errors
+                   FROM staging.apipay_invoices"""
+            ).fetchall()
+        }
+    assert rows["1"] == ("87001234567", [["42", "3000.00", "1"], [None, "500.00", "6"]], [])
+    assert rows["2"] == ("87007654321", [["12345", "3000.00", "1"], [None, "1500.00", "1"]], [])
