@@ -1,5 +1,24 @@
 -- description: SalesMan invoice/info of each invoice record: VAT, invoice type, payment flag, bank account, responsible user. One row per live record.
--- columns: invoice_id VARCHAR record id (crid) | number VARCHAR | amount DECIMAL | vat_amount DECIMAL НДС | invoice_type VARCHAR SalesMan "tip" | is_paid BOOLEAN "do" = on | bank_account_id VARCHAR "rs" | user_id VARCHAR | currency VARCHAR ISO code | _parse_errors VARCHAR[]
+-- key: invoice_id
+-- columns:
+--   invoice_id       VARCHAR                   record id (crid)
+--   number           VARCHAR                   invoice number
+--   created_at       TIMESTAMP WITH TIME ZONE  when created (UTC)
+--   plan_date        DATE                      payment due
+--   paid_date        DATE                      date of payment
+--   contract         VARCHAR                   contract named on the invoice
+--   amount           DECIMAL(18,2)             amount incl. VAT
+--   vat_amount       DECIMAL(18,2)             НДС
+--   client_id        VARCHAR                   SalesMan client id (clid)
+--   deal_id          VARCHAR                   SalesMan deal the invoice belongs to
+--   invoice_type     VARCHAR                   SalesMan "tip"
+--   bank_account_id  VARCHAR                   "rs"
+--   user_id          VARCHAR                   SalesMan user who issued the invoice
+--   is_paid          BOOLEAN                   "do" = on
+--   currency         VARCHAR                   ISO code
+--   currency_label   VARCHAR                   currency as SalesMan labels it
+--   template_title   VARCHAR                   print template used
+--   _parse_errors    VARCHAR[]                 fields present in the raw payload but unparsable (their typed value is NULL)
 --
 -- Time zone: `datum` is a naive Moscow local timestamp (stored as UTC). `valuta` "р." is the
 -- rouble; idcurrency 0 means the account's own currency (RUB). Numbers parsed from their JSON
