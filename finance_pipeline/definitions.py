@@ -12,6 +12,7 @@ from finance_pipeline.config import SOURCES, load_settings
 from finance_pipeline.freshness import with_mart_freshness
 from finance_pipeline.http.masking import install_log_masking
 from finance_pipeline.models.assets import sql_models_asset
+from finance_pipeline.report.assets import finance_report
 from finance_pipeline.schedules import build_schedules, build_sensors
 from finance_pipeline.sources import adesk, apipay, bitrix24, salesman
 from finance_pipeline.sources.extraction import source_assets
@@ -41,7 +42,7 @@ def build_definitions() -> dg.Definitions:
         package = SOURCE_PACKAGES[source]
         resources[source] = package.build_resource(settings)
         raw_assets.append(source_assets(source, package.ENTITIES))
-    models = list(with_mart_freshness([sql_models_asset()]))
+    models = [*with_mart_freshness([sql_models_asset()]), finance_report]
 
     source_jobs = [
         dg.define_asset_job(
