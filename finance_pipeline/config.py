@@ -26,16 +26,22 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_WAREHOUSE = "data/warehouse.duckdb"
 SANDBOX_WAREHOUSE = "data/sandbox.duckdb"
 
-# Conservative client-side limits. Bitrix24 documents a leaky bucket of 50 with a drain of 2/s
-# per webhook; we keep two requests of headroom for clock skew and other tools on the portal.
-# The others publish no numbers, so we stay well below what such APIs usually tolerate.
+# Client-side caps (<SOURCE>_RATE_LIMIT / <SOURCE>_RATE_BURST override them). Bitrix24 documents
+# a leaky bucket of 50 with a drain of 2/s per webhook: that is its limit, never exceeded, with two
+# requests of headroom for clock skew and other tools on the portal. The others publish no usable
+# number: their limiter learns the account's limit (http/ratelimit.py), starting at START_RATES
+# and never going above the cap.
 DEFAULT_RATE_LIMITS: dict[str, RateLimit] = {
     "bitrix24": RateLimit(rate=2.0, burst=48),
-    "salesman": RateLimit(rate=3.0, burst=5),
-    "adesk": RateLimit(rate=5.0, burst=10),
-    # ApiPay documents 60 requests per minute per API key (errors.md, "Rate Limiting").
-    "apipay": RateLimit(rate=1.0, burst=50),
+    "salesman": RateLimit(rate=20.0, burst=20),
+    "adesk": RateLimit(rate=20.0, burst=20),
+    "apipay": RateLimit(rate=20.0, burst=20),
 }
+
+# Where learning starts on an account nothing was learned about yet: the fixed rates used before
+# the limiter learned (SalesMan, Adesk), ApiPay's documented 60 requests per minute per API key
+# (errors.md, "Rate Limiting").
+START_RATES: dict[str, float] = {"salesman": 3.0, "adesk": 5.0, "apipay": 1.0}
 
 SOURCES = ("bitrix24", "salesman", "adesk", "apipay")
 
@@ -142,21 +148,25 @@ def _get(env: Mapping[str, str], name: str) -> str | None:
 
 
 def _rate_limit(env: Mapping[str, str], source: str) -> RateLimit:
-    """Optional overrides: <SOURCE>_RATE_LIMIT (req/s) and <SOURCE>_RATE_BURST."""
+    """Optional overrides: <SOURCE>_RATE_LIMIT (req/s, the cap), <SOURCE>_RATE_BURST and
+    <SOURCE>_RATE_START (req/s of a first run, before the limiter learned the account's rate)."""
     default = DEFAULT_RATE_LIMITS[source]
     prefix = source.upper()
-    rate, burst = default.rate, default.burst
+    rate, burst, start = default.rate, default.burst, default.start
     raw_rate, raw_burst = _get(env, f"{prefix}_RATE_LIMIT"), _get(env, f"{prefix}_RATE_BURST")
+    raw_start = _get(env, f"{prefix}_RATE_START")
     try:
         if raw_rate is not None:
             rate = float(raw_rate)
         if raw_burst is not None:
             burst = int(raw_burst)
-        return RateLimit(rate=rate, burst=burst)
+        if raw_start is not None:
+            start = float(raw_start)
+        return RateLimit(rate=rate, burst=burst, start=start)
     except ValueError as exc:
         raise ConfigError(
-            f"{prefix}_RATE_LIMIT/{prefix}_RATE_BURST",
-            "must be a positive number of requests per second and a positive whole burst",
+            f"{prefix}_RATE_LIMIT/{prefix}_RATE_BURST/{prefix}_RATE_START",
+            "must be positive numbers of requests per second and a positive whole burst",
         ) from exc
 
 

@@ -16,9 +16,15 @@ import httpx
 from pydantic import Field
 
 from finance_pipeline.config import DEFAULT_RATE_LIMITS, Mode, Settings
-from finance_pipeline.http.client import ApiClient, Classifier, RetryPolicy
+from finance_pipeline.http.client import (
+    ApiClient,
+    CalledMethods,
+    Classifier,
+    MethodLoads,
+    RetryPolicy,
+)
 from finance_pipeline.http.masking import register_secret
-from finance_pipeline.http.ratelimit import LeakyBucket, RateLimit
+from finance_pipeline.http.ratelimit import AdaptiveLimiter, LimiterPolicy, RateLimit
 from finance_pipeline.http.stats import RequestStats
 
 
@@ -27,6 +33,11 @@ class SourceResource(dg.ConfigurableResource):
 
     rate_limit: float = Field(default=2.0, gt=0, description="Sustained requests per second.")
     rate_burst: int = Field(default=1, ge=1, description="Requests that may be sent back to back.")
+    rate_start: float | None = Field(
+        default=None,
+        gt=0,
+        description="Requests per second of a first run, before the account's rate is learned.",
+    )
     timeout_seconds: float = Field(default=60.0, gt=0, description="Per-request timeout.")
     max_attempts: int = Field(default=6, ge=1, le=20, description="Attempts before giving up.")
     retry_base_delay: float = Field(default=0.5, ge=0, description="First backoff delay (s).")
@@ -61,6 +72,10 @@ class SourceResource(dg.ConfigurableResource):
         return self.base_url()
 
     classify: ClassVar[Classifier | None] = None
+    # How the limiter learns this API's limit below the `rate_limit` cap (see ratelimit.py).
+    limiter_policy: ClassVar[LimiterPolicy] = LimiterPolicy()
+    called_methods: ClassVar[CalledMethods | None] = None
+    method_loads: ClassVar[MethodLoads | None] = None
 
     # --- shared -----------------------------------------------------------------------------
     def setup_for_execution(self, context: dg.InitResourceContext) -> None:
@@ -69,9 +84,15 @@ class SourceResource(dg.ConfigurableResource):
         if self.is_configured():
             self.validate_config()
 
-    def limiter(self) -> LeakyBucket:
-        limit = RateLimit(rate=self.rate_limit, burst=self.rate_burst)
-        return LeakyBucket.for_account(self.source, self.account_key(), limit)
+    def limiter(self) -> AdaptiveLimiter:
+        cap = RateLimit(rate=self.rate_limit, burst=self.rate_burst, start=self.rate_start)
+        return AdaptiveLimiter(
+            self.source,
+            self.account_key(),
+            cap,
+            type(self).limiter_policy,
+            max_pause=self.retry_max_delay,
+        )
 
     def transport(self) -> httpx.BaseTransport | None:
         if not self.sandbox:
@@ -96,6 +117,8 @@ class SourceResource(dg.ConfigurableResource):
             auth_headers=self.auth_headers(),
             auth_params=self.auth_params(),
             classify=type(self).classify,
+            called_methods=type(self).called_methods,
+            method_loads=type(self).method_loads,
             transport=self.transport(),
             stats=stats,
         )
@@ -124,14 +147,21 @@ def resource_for_settings(
     if settings.mode is Mode.sandbox:
         limit = DEFAULT_RATE_LIMITS[source]
         return resource_cls(
-            **sandbox(), sandbox=True, rate_limit=limit.rate, rate_burst=limit.burst
+            **sandbox(),
+            sandbox=True,
+            rate_limit=limit.rate,
+            rate_burst=limit.burst,
+            rate_start=limit.start,
         )
     configured = getattr(settings, source)
     if configured is None:
         limit = DEFAULT_RATE_LIMITS[source]
-        return resource_cls(**unconfigured, rate_limit=limit.rate, rate_burst=limit.burst)
+        return resource_cls(
+            **unconfigured, rate_limit=limit.rate, rate_burst=limit.burst, rate_start=limit.start
+        )
     return resource_cls(
         **live(configured),
         rate_limit=configured.rate_limit.rate,
         rate_burst=configured.rate_limit.burst,
+        rate_start=configured.rate_limit.start,
     )

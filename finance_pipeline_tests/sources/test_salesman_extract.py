@@ -18,7 +18,7 @@ import dagster as dg
 import duckdb
 import pytest
 
-from finance_pipeline.config import load_settings
+from finance_pipeline.config import DEFAULT_RATE_LIMITS, START_RATES, load_settings
 from finance_pipeline.http.errors import AuthenticationError, ConfigError
 from finance_pipeline.http.paging import PagingReport
 from finance_pipeline.sandbox.core import (
@@ -50,6 +50,7 @@ def make_resource(servers: SandboxServers, **overrides: Any) -> SalesmanResource
         "api_key": CREDS["api_key"],
         "rate_limit": 500,
         "rate_burst": 100,
+        "rate_start": 500,
         "retry_base_delay": 0.01,
         **overrides,
     }
@@ -265,7 +266,10 @@ def test_build_resource_per_mode(sandbox: Sandbox, warehouse) -> None:
     )
     assert isinstance(live.api_key, dg.EnvVar) and isinstance(live.login, dg.EnvVar)
     assert live.crm_base_url == "https://crm.example.ru" and not live.sandbox
-    assert (live.rate_limit, live.rate_burst) == (3.0, 5)
+    cap = DEFAULT_RATE_LIMITS["salesman"]
+    assert (live.rate_limit, live.rate_burst) == (cap.rate, cap.burst)
+    # No setting for the start: the limiter learns from SalesMan's own starting rate.
+    assert live.rate_start is None and live.limiter().learned_rate() == START_RATES["salesman"]
 
     unconfigured = build_resource(load_settings({"FINANCE_PIPELINE_MODE": "live"}))
     assert not unconfigured.is_configured()

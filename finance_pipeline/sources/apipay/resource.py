@@ -13,7 +13,7 @@ from typing import Any, ClassVar
 import httpx
 from pydantic import Field
 
-from finance_pipeline.config import check_base_url
+from finance_pipeline.config import START_RATES, check_base_url
 from finance_pipeline.http.client import Classification
 from finance_pipeline.http.errors import (
     AuthenticationError,
@@ -23,6 +23,7 @@ from finance_pipeline.http.errors import (
     ServerError,
     ThrottledError,
 )
+from finance_pipeline.http.ratelimit import LimiterPolicy
 from finance_pipeline.sources.resource_base import SourceResource
 
 DEFAULT_BASE_URL = "https://bpapi.bazarbay.site/api/v1"
@@ -114,3 +115,6 @@ class ApipayResource(SourceResource):
         return f"{self.base_url()}\0{self.api_key.strip()}"
 
     classify = staticmethod(classify_apipay)
+    # errors.md says 60/minute per key, the answers announce X-RateLimit-*: start at the
+    # documented rate and follow what the server announces (the setting caps it).
+    limiter_policy = LimiterPolicy(start_rate=START_RATES["apipay"])

@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 import httpx
 from pydantic import Field
 
-from finance_pipeline.config import DEFAULT_RATE_LIMITS, check_base_url
+from finance_pipeline.config import DEFAULT_RATE_LIMITS, START_RATES, check_base_url
 from finance_pipeline.http.client import Classification
 from finance_pipeline.http.errors import (
     AuthenticationError,
@@ -28,6 +28,7 @@ from finance_pipeline.http.errors import (
     ThrottledError,
 )
 from finance_pipeline.http.masking import mask
+from finance_pipeline.http.ratelimit import LimiterPolicy
 from finance_pipeline.sources.resource_base import SourceResource
 
 _DEFAULTS = DEFAULT_RATE_LIMITS["salesman"]
@@ -170,3 +171,5 @@ class SalesmanResource(SourceResource):
         return f"{self.base_url()}\0{self.api_key.strip()}"
 
     classify = staticmethod(classify_salesman)
+    # SalesMan documents no limit: learn the account's, starting from the old fixed guess.
+    limiter_policy = LimiterPolicy(start_rate=START_RATES["salesman"])
