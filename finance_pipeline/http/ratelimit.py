@@ -11,8 +11,11 @@ multiprocess executor runs each asset in its own process), through small files g
 * `AdaptiveLimiter` - per account, or per method where the API limits each method on its own
   (Adesk: "the method gets blocked"). It honours what the server says (`Retry-After` in seconds
   or as an HTTP date, `X-RateLimit-Remaining/Reset`, Bitrix24's per-method `operating` time) by
-  pausing the scope it concerns, and learns what the server does not say: it slows down on a
-  throttled answer and probes upward while none come. Requests are spaced evenly at the
+  pausing the scope it concerns, and learns what the server does not say: it probes upward
+  while no throttle comes (x1.5 a second at full demand, like TCP's slow start), and once one
+  came it bisects between the highest rate that passed and the lowest that was throttled,
+  settling within 8% below the server's limit and staying there (the next run too); a throttle at a rate that passed
+  before starts over from 0.8 of it. Requests are spaced evenly at the
   learned rate (a burst of one): any T seconds then hold at most rate * T + 1 requests, which
   fits a server counting a sliding or a fixed window of any length as well as a leaky bucket,
   whatever burst it allows. A bigger burst could overrun a window we do not know.
@@ -247,17 +250,29 @@ class LimiterPolicy(BaseModel):
         default=None, gt=0, description="Rate of the first run, before anything is learned."
     )
     min_rate: float = Field(default=0.05, gt=0, description="Never slower than this.")
-    decrease: float = Field(default=0.8, gt=0, lt=1, description="Rate kept after a throttle.")
-    increase: float = Field(
-        default=1.1, gt=1, description="Rate step of a probe once the server pushed back."
+    floor_share: float = Field(
+        default=0.1,
+        ge=0,
+        le=1,
+        description=(
+            "Throttles never push the rate below this share of the start rate: throttles that "
+            "do not follow our rate (another client on the account) must not stall a run; the "
+            "server's own pauses (Retry-After) still apply in full."
+        ),
     )
+    decrease: float = Field(default=0.8, gt=0, lt=1, description="Rate kept after a throttle.")
     slow_start: float = Field(
         default=1.5,
         gt=1,
         description="Rate step of a probe before the server ever pushed back (a first run).",
     )
-    headroom: float = Field(
-        default=0.94, gt=0, le=1, description="Share of the lowest throttled rate probed up to."
+    resolution: float = Field(
+        default=0.08,
+        gt=0,
+        description=(
+            "After a push-back, probes bisect between the highest rate proven unthrottled and "
+            "the lowest throttled one, until they are this close (a share of the rate)."
+        ),
     )
     probe_seconds: float = Field(
         default=1.0, gt=0, description="Unthrottled seconds at full rate before each probe step."
@@ -290,10 +305,12 @@ class _ScopeState:
     rate: float
     ceiling: float | None = None  # lowest rate the server throttled, and when
     ceiling_at: float = 0.0
+    proven: float | None = None  # highest rate sustained a probe period without a throttle
     plateau: float | None = None  # rate at which the server said "0 remaining", and when
     plateau_at: float = 0.0
     paused_until: float = 0.0
-    credit: float = 0.0  # unthrottled, rate-bound requests since the last probe step
+    credit: float = 0.0  # unthrottled, rate-bound requests since the last probe step ...
+    credit_since: float = 0.0  # ... counted from this time
     decreased_at: float = 0.0
     sent: list[float] = field(default_factory=list)
     operating: list[list[float]] = field(default_factory=list)  # [time, seconds] (per request)
@@ -461,21 +478,21 @@ class AdaptiveLimiter:
         if state.plateau is not None and now - state.plateau_at > self.policy.forget_after:
             state.plateau = None
 
-    def _observed_rate(self, state: _ScopeState) -> float | None:
-        """Requests per second actually sent lately (the rate the server saw)."""
-        recent = state.sent[-8:]
-        if len(recent) < 3 or recent[-1] <= recent[0]:
-            return None
-        return (len(recent) - 1) / (recent[-1] - recent[0])
-
     def _on_throttle(self, state: _ScopeState, signals: LimitSignals, now: float) -> float:
         if self.policy.adaptive and now - state.decreased_at > max(1.0, self._interval(state.rate)):
             # One decrease per second: requests already in flight at the old rate are throttled
             # by the same overshoot and must not cut the rate again.
-            offending = min(state.rate, self._observed_rate(state) or state.rate)
+            offending = state.rate
             state.ceiling = min(state.ceiling or offending, offending)
             state.ceiling_at = now
-            state.rate = max(self.policy.min_rate, offending * self.policy.decrease)
+            if state.proven is not None and state.proven < offending:
+                state.rate = state.proven  # back to the highest rate known to pass
+            else:
+                # Throttled at a rate that passed before: the limit moved (or someone else uses
+                # the account); start over from below.
+                state.proven = None
+                floor = max(self.policy.min_rate, self._start_rate() * self.policy.floor_share)
+                state.rate = max(min(floor, state.rate), offending * self.policy.decrease)
             state.credit = 0.0
             state.decreased_at = now
         pause = signals.retry_after
@@ -505,18 +522,29 @@ class AdaptiveLimiter:
             return pause
         if not self.policy.adaptive or not rate_bound:
             return None  # not held by our limit: going faster would not have helped
+        if state.credit == 0:
+            state.credit_since = now
         state.credit += 1
-        if state.credit >= max(1.0, state.rate * self.policy.probe_seconds):
+        if state.credit >= max(2.0, state.rate * self.policy.probe_seconds):
+            # What the server saw is what passed: the rate actually sent (a request slower than
+            # the interval sends below the nominal rate), not the nominal one.
+            elapsed = now - state.credit_since
+            sent_rate = (state.credit - 1) / elapsed if elapsed > 0 else state.rate
             state.credit = 0.0
-            # Like TCP's slow start: big steps until the first push-back, careful ones after.
-            careful = state.ceiling is not None or state.plateau is not None
-            step = self.policy.increase if careful else self.policy.slow_start
-            target = min(self.cap.rate, state.rate * step)
-            if state.ceiling is not None:
-                target = min(target, state.ceiling * self.policy.headroom)
+            if sent_rate < state.rate * 0.9:
+                return None  # not really running at the rate: no evidence for more
+            state.proven = max(state.proven or 0.0, min(state.rate, sent_rate))
+            if state.ceiling is None:
+                # Like TCP's slow start: big steps until the first push-back.
+                target = state.rate * self.policy.slow_start
+            elif state.ceiling > state.rate * (1 + self.policy.resolution):
+                # Bisect between what passed and what was throttled.
+                target = (state.rate + state.ceiling) / 2
+            else:
+                target = state.rate  # as close to the limit as we dare
             if state.plateau is not None:
                 target = min(target, state.plateau)
-            state.rate = max(state.rate, target)  # a probe never slows down
+            state.rate = max(state.rate, min(self.cap.rate, target))  # a probe never slows down
         return None
 
     def _on_operating(self, load: MethodLoad, now: float) -> float | None:

@@ -19,6 +19,7 @@ from finance_pipeline.http.ratelimit import (
     LimitSignals,
     MethodLoad,
     RateLimit,
+    Reservation,
     parse_retry_after,
     signals_from_headers,
 )
@@ -139,16 +140,33 @@ def test_requests_are_spaced_to_fit_any_window(tmp_path: Path) -> None:
     assert _max_in_window(stamps, 0.45) <= 5
 
 
-def test_throttle_slows_down_and_probing_stops_below_the_throttled_rate(tmp_path: Path) -> None:
+def test_throttle_slows_down_and_probing_bisects_below_the_throttled_rate(tmp_path: Path) -> None:
     limiter = _limiter(tmp_path, start_rate=10.0)
     reservation = limiter.acquire()
     limiter.observe(reservation, LimitSignals(), throttled=True)
     after_throttle = limiter.learned_rate()
     assert after_throttle == pytest.approx(8.0)  # decrease 0.8
-    for _ in range(200):  # rate-bound answers without a throttle: probe upward
-        reservation.rate_bound = True
-        limiter.observe(reservation, LimitSignals(), throttled=False)
-    assert after_throttle < limiter.learned_rate() <= 10.0 * 0.96
+    reservation.rate_bound = True
+
+    def answer(times: int) -> None:
+        for _ in range(times):
+            limiter.observe(reservation, LimitSignals(), throttled=False)
+
+    def throttle() -> None:
+        with limiter._state("") as state:
+            state.decreased_at = 0.0  # as if a second had passed since the last decrease
+        limiter.observe(reservation, LimitSignals(), throttled=True)
+
+    answer(8)  # a second's worth at 8/s passed: 8 is proven, bisect towards 10
+    assert limiter.learned_rate() == pytest.approx(9.0)
+    throttle()
+    assert limiter.learned_rate() == pytest.approx(8.0)  # back to the highest rate that passed
+    answer(200)
+    # Bisecting between 8 (passed) and 9 (throttled) until within 8%: 8.5, then it stays.
+    assert limiter.learned_rate() == pytest.approx(8.5)
+    throttle()
+    # Throttled at a rate that had passed: the limit moved, start over from below.
+    assert limiter.learned_rate() == pytest.approx(8.5 * 0.8)
 
 
 def test_probing_needs_requests_held_by_the_limit(tmp_path: Path) -> None:
@@ -254,3 +272,13 @@ def test_bitrix24_operating_time_pauses_the_method_not_the_portal(
     assert time.monotonic() - started < 0.2  # other methods keep going
     limiter.acquire(heavy)
     assert time.monotonic() - started >= 0.3
+
+
+def test_throttles_unrelated_to_our_rate_do_not_stall_a_run(tmp_path: Path) -> None:
+    limiter = _limiter(tmp_path, start_rate=20.0)
+    reservation = Reservation(scopes=[""], waited=0.0, rate_bound=True)
+    for _ in range(30):
+        limiter.observe(reservation, LimitSignals(), throttled=True)
+        with limiter._state("") as state:
+            state.decreased_at = 0.0  # as if a second had passed since the last decrease
+    assert limiter.learned_rate() == pytest.approx(20.0 * 0.1)
