@@ -12,11 +12,11 @@ multiprocess executor runs each asset in its own process), through small files g
   (Adesk: "the method gets blocked"). It honours what the server says (`Retry-After` in seconds
   or as an HTTP date, `X-RateLimit-Remaining/Reset`, Bitrix24's per-method `operating` time) by
   pausing the scope it concerns, and learns what the server does not say: it probes upward
-  while no throttle comes (x1.5 a second at full demand, like TCP's slow start), and once one
+  while no throttle comes (x1.5 per 2 s at full demand, like TCP's slow start), and once one
   came it bisects between the highest rate that passed and the lowest that was throttled,
-  settling within 8% below the server's limit and staying there (the next run too); a throttle at a rate that passed
-  before starts over from 0.8 of it. Requests are spaced evenly at the
-  learned rate (a burst of one): any T seconds then hold at most rate * T + 1 requests, which
+  settling within 8% below the server's limit and staying there (the next run too); a throttle
+  at a rate that passed before steps down to 0.9 of it and bisects again. Requests are spaced
+  evenly at the learned rate (a burst of one): any T seconds then hold at most rate * T + 1 requests, which
   fits a server counting a sliding or a fixed window of any length as well as a leaky bucket,
   whatever burst it allows. A bigger burst could overrun a window we do not know.
 
@@ -39,7 +39,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -260,7 +260,12 @@ class LimiterPolicy(BaseModel):
             "server's own pauses (Retry-After) still apply in full."
         ),
     )
-    decrease: float = Field(default=0.8, gt=0, lt=1, description="Rate kept after a throttle.")
+    decrease: float = Field(
+        default=0.8, gt=0, lt=1, description="Rate kept after a throttle, nothing proven below."
+    )
+    edge_decrease: float = Field(
+        default=0.9, gt=0, lt=1, description="Rate kept after a throttle at a proven rate."
+    )
     slow_start: float = Field(
         default=1.5,
         gt=1,
@@ -275,7 +280,7 @@ class LimiterPolicy(BaseModel):
         ),
     )
     probe_seconds: float = Field(
-        default=1.0, gt=0, description="Unthrottled seconds at full rate before each probe step."
+        default=2.0, gt=0, description="Unthrottled seconds at full rate before each probe step."
     )
     forget_after: float = Field(
         default=86_400.0, gt=0, description="Seconds after which a learned ceiling is re-probed."
@@ -423,20 +428,23 @@ class AdaptiveLimiter:
             waited += delay
 
     def _try_reserve(self, scopes: list[str]) -> tuple[float, bool]:
-        """0 when reserved in every scope, else (seconds to wait, whether the rate caused it)."""
-        now = time.time()
-        # Check every scope first, reserve only when all admit: a request held back by one
-        # method's pause must not use up another scope's window.
-        for scope in scopes:
-            with self._state(scope) as state:
+        """0 when reserved in every scope, else (seconds to wait, whether the rate caused it).
+
+        All the scopes' files stay locked from the check to the reservation (taken in one
+        order, so two requests never wait on each other's locks): two threads or processes
+        must not both see a free slot and both take it. A request held back by one scope
+        reserves nothing in the others."""
+        with ExitStack() as stack:
+            states = [(scope, stack.enter_context(self._state(scope))) for scope in sorted(set(scopes))]
+            now = time.time()
+            for scope, state in states:
                 if state.paused_until > now:
                     return state.paused_until - now, False
                 if self.policy.adaptive and not scope.startswith(_OPERATING):
                     wait = self._window_wait(state, now)
                     if wait > 0:
                         return wait, True
-        for scope in scopes:
-            with self._state(scope) as state:
+            for _, state in states:
                 state.sent = [*state.sent[-(_LOG_SIZE - 1):], now]
         return 0.0, False
 
@@ -485,13 +493,16 @@ class AdaptiveLimiter:
             offending = state.rate
             state.ceiling = min(state.ceiling or offending, offending)
             state.ceiling_at = now
+            floor = max(self.policy.min_rate, self._start_rate() * self.policy.floor_share)
             if state.proven is not None and state.proven < offending:
                 state.rate = state.proven  # back to the highest rate known to pass
-            else:
-                # Throttled at a rate that passed before: the limit moved (or someone else uses
-                # the account); start over from below.
+            elif state.proven is not None:
+                # Throttled at a rate that had passed: at the edge of the limit (network jitter
+                # moves requests into one window) or the limit moved. Step down a little and
+                # bisect again.
                 state.proven = None
-                floor = max(self.policy.min_rate, self._start_rate() * self.policy.floor_share)
+                state.rate = max(min(floor, state.rate), offending * self.policy.edge_decrease)
+            else:
                 state.rate = max(min(floor, state.rate), offending * self.policy.decrease)
             state.credit = 0.0
             state.decreased_at = now
