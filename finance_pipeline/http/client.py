@@ -196,7 +196,8 @@ class ApiClient:
                 if isinstance(error, ThrottledError):
                     self.stats.add(throttled=1)
                     # The limiter already paused the scope for what the server asked (or one
-                    # window); a throttle repeated on retry also backs off exponentially.
+                    # request interval); a throttle repeated on retry also backs off
+                    # exponentially.
                     pause = getattr(error, "pause", None) or 0.0
                     backoff = self.retry.delay(attempt, None) if attempt > 1 else 0.0
                     delay = min(self.retry.max_delay, max(pause, backoff))
