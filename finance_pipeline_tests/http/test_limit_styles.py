@@ -82,8 +82,9 @@ def assert_learned(sandbox: Sandbox, source: str, resource: SourceResource,
     # push one request into the previous window.
     assert second_throttled <= 1, f"{source} run 2: {second_throttled} throttled"
     assert sandbox.counters[source]["throttled"] == first_throttled + second_throttled
-    # Run 2 starts at the learned rate: close to the server's, not the starting guess.
-    max_seconds = max_seconds or len(calls) / LIMIT * 1.3
+    # Run 2 starts at the learned rate: close to the server's, not the starting guess (half of
+    # it: run 2 would take twice the floor). 1.5x leaves room for a loaded CI machine.
+    max_seconds = max_seconds or len(calls) / LIMIT * 1.5
     assert seconds <= max_seconds, f"{source} run 2 took {seconds:.1f} s, allowed {max_seconds:.1f} s"
 
 
