@@ -1,7 +1,8 @@
 """One factory turns an entity description into a Dagster extraction asset, for every source.
 
-An `EntitySpec` says how to fetch an entity's pages (`fetch`), how to recognise a record (`id_of`)
-and, for incremental syncs, which field is its cursor (`cursor_of`). The asset built here does
+An `EntitySpec` says how to fetch an entity's pages (`fetch`), where a record's id is
+(`id_paths`, JSON paths DuckDB reads when landing) and, for incremental syncs, which field is its
+cursor (`cursor_of`). The asset built here does
 the rest the same way for all four sources: choose full or incremental, stream pages to the
 stager, land them in one transaction together with the new cursor, and report metadata.
 """
@@ -102,7 +103,10 @@ class EntitySpec:
     entity: str
     description: str
     fetch: Callable[[ExtractContext], Iterator[list[dict[str, Any]]]]
-    id_of: Callable[[dict[str, Any]], Any] = lambda row: row.get("id")
+    # JSON paths of the record's id, the first one present wins (see warehouse.landing.id_sql):
+    # ("$.id",) is row.get("id"); ("$.id", "$.crid") is row.get("id", row.get("crid")).
+    # Declarative so that DuckDB, not Python, reads every record's id when landing.
+    id_paths: tuple[str, ...] = ("$.id",)
     # The record's change marker (an ISO timestamp/date string). None: the API cannot filter by
     # change, so every run is a full, complete read.
     cursor_of: Callable[[dict[str, Any]], str | None] | None = None
@@ -125,6 +129,22 @@ class EntitySpec:
 def _parse_cursor(value: str) -> datetime:
     parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def _page_cursor(
+    cursor_of: Callable[[dict[str, Any]], str | None], rows: list[dict[str, Any]]
+) -> str | None:
+    """The latest cursor value of one page (each value parsed once)."""
+    values = [value for value in map(cursor_of, rows) if value]
+    return max(values, key=_parse_cursor) if values else None
+
+
+def _later_cursor(current: str | None, candidate: str | None) -> str | None:
+    if not candidate:
+        return current
+    if current is None or _parse_cursor(candidate) > _parse_cursor(current):
+        return candidate
+    return current
 
 
 def run_extraction(
@@ -155,7 +175,7 @@ def run_extraction(
 
     stats = RequestStats()
     new_cursor = state.cursor
-    with resource.client(stats) as client, PageStager(spec.id_of) as stager:
+    with resource.client(stats) as client, PageStager(spec.id_paths) as stager:
         ctx = ExtractContext(
             client=client,
             resource=resource,
@@ -169,14 +189,8 @@ def run_extraction(
         for rows in spec.fetch(ctx):
             stager.add(rows)
             if spec.cursor_of is not None:
-                for row in rows:
-                    value = spec.cursor_of(row)
-                    if value and (new_cursor is None or _parse_cursor(value) > _parse_cursor(new_cursor)):
-                        new_cursor = value
-        if ctx.new_cursor and (
-            new_cursor is None or _parse_cursor(ctx.new_cursor) > _parse_cursor(new_cursor)
-        ):
-            new_cursor = ctx.new_cursor
+                new_cursor = _later_cursor(new_cursor, _page_cursor(spec.cursor_of, rows))
+        new_cursor = _later_cursor(new_cursor, ctx.new_cursor)
         with warehouse.connection() as conn:
             result = land(
                 conn,

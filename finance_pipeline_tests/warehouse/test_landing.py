@@ -17,7 +17,7 @@ from finance_pipeline.warehouse.state import read_state
 
 
 def _land(conn, rows, *, complete=True, run="run-1", cursor=None, scope=None, scope_path=None, deleted=()):
-    with PageStager(lambda r: r["id"]) as stager:
+    with PageStager(("$.id",)) as stager:
         for page in rows:
             stager.add(page)
         if scope:
@@ -127,7 +127,7 @@ def test_a_failure_inside_landing_leaves_everything_as_before(tmp_path: Path, mo
 
 
 def test_staging_folders_of_dead_processes_are_swept(tmp_path, monkeypatch):
-    """A run killed with SIGKILL leaves its Parquet staging folder; the next stager removes
+    """A run killed with SIGKILL leaves its staging folder; the next stager removes
     it, and leaves the folders of processes that are still running."""
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()
@@ -139,7 +139,7 @@ def test_staging_folders_of_dead_processes_are_swept(tmp_path, monkeypatch):
     unrelated = tmp_path / "finance_stage_notapid"
     unrelated.mkdir()
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
-    with PageStager(lambda row: row["id"]) as stager:
+    with PageStager() as stager:
         stager.add([{"id": 1}])
         assert stager.path.parent.name.startswith(f"finance_stage_{os.getpid()}_")
         assert stager.path.parent.exists()
