@@ -134,8 +134,9 @@ def _parse_cursor(value: str) -> datetime:
 def _page_cursor(
     cursor_of: Callable[[dict[str, Any]], str | None], rows: list[dict[str, Any]]
 ) -> str | None:
-    """The latest cursor value of one page (each value parsed once)."""
-    values = [value for value in map(cursor_of, rows) if value]
+    """The latest cursor value of one page. Each distinct value is parsed once (a page of
+    movements has a handful of dates); on a tie the first one seen wins, as before."""
+    values = [value for value in dict.fromkeys(map(cursor_of, rows)) if value]
     return max(values, key=_parse_cursor) if values else None
 
 

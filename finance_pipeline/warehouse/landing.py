@@ -80,7 +80,7 @@ def id_sql(id_paths: Sequence[str], payload: str = "payload") -> str:
     listed = ", ".join(f"'{p}'" for p in id_paths)
     # json_extract with a list parses the payload once; a missing key is SQL NULL, a key with a
     # null value the JSON text 'null', so the first non-NULL entry is the first present key.
-    return f"list_filter(json_extract({payload}, [{listed}]), v -> v IS NOT NULL)[1]"
+    return f"list_filter(json_extract({payload}, [{listed}]), lambda v: v IS NOT NULL)[1]"
 
 
 def raw_table_ddl(table: str) -> str:
