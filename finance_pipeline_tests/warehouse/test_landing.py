@@ -315,3 +315,18 @@ def test_a_killed_landing_leaves_nothing_half_written(tmp_path: Path, monkeypatc
     again = _land(conn, [[{"id": 1, "v": "a"}, {"id": 2, "v": "b"}]], cursor="c2")
     assert (again.inserted, again.updated, again.unchanged) == (0, 0, 2)
     assert list(tmp_path.glob("finance_stage_*")) == []
+
+
+def test_the_session_settings_the_landing_changes_are_restored(tmp_path: Path) -> None:
+    """The merge turns off insertion order and pins join sides for its own statements only:
+    the connection the caller gets back behaves as before, also after a failed landing."""
+    conn = duckdb.connect(str(tmp_path / "w.duckdb"))
+    conn.execute("SET disabled_optimizers = 'statistics_propagation'")
+    settings = "SELECT current_setting('disabled_optimizers'), current_setting('preserve_insertion_order')"
+    before = conn.execute(settings).fetchone()
+    _land(conn, [[{"id": 1, "v": "a"}]])
+    _land(conn, [[{"id": 1, "v": "b"}, {"id": 2, "v": "c"}]])  # insert and update paths
+    assert conn.execute(settings).fetchone() == before
+    with pytest.raises(ValueError):
+        _land(conn, [[{"id": 3}, {"v": "no id"}]])
+    assert conn.execute(settings).fetchone() == before
