@@ -2,9 +2,9 @@
 
 An `EntitySpec` says how to fetch an entity's pages (`fetch`), where a record's id is
 (`id_paths`, JSON paths DuckDB reads when landing) and, for incremental syncs, which field is its
-cursor (`cursor_of`). The asset built here does
-the rest the same way for all four sources: choose full or incremental, stream pages to the
-stager, land them in one transaction together with the new cursor, and report metadata.
+cursor (`cursor_of`). The asset built here does the rest the same way for all four sources:
+choose full or incremental, stream pages to the stager, land them in one transaction together
+with the new cursor, and report metadata.
 """
 
 # No `from __future__ import annotations` here: Dagster 1.13 reads the asset function's annotations
