@@ -1,6 +1,6 @@
 """The four sandbox APIs on 127.0.0.1 for benchmarks, in a process of their own.
 
-Like `python -m finance_pipeline.sandbox serve` (same settings from FINANCE_SANDBOX_*, same
+Like `python -m finance_sandbox serve` (same settings from FINANCE_SANDBOX_*, same
 `WorldSize.scaled`, same servers, same live-mode environment), plus what a load test needs and
 the CLI does not take: server-side rate limits (`--server-rate`/`--server-burst`, applied to all
 four APIs), and machine-readable output: one JSON line when the servers are up
@@ -20,10 +20,10 @@ import sys
 import threading
 import time
 
-from finance_pipeline.sandbox import sandbox_settings_from_env
-from finance_pipeline.sandbox.__main__ import live_environment
-from finance_pipeline.sandbox.core import SOURCES, Sandbox, ServerRateLimit
-from finance_pipeline.sandbox.world import WorldSize
+from finance_sandbox import sandbox_settings_from_env
+from finance_sandbox.__main__ import live_environment
+from finance_sandbox.core import SOURCES, Sandbox, ServerRateLimit
+from finance_sandbox.world import WorldSize
 
 
 def _peak_rss_mb() -> float:

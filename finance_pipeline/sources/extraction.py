@@ -126,7 +126,7 @@ class EntitySpec:
         return dg.AssetKey(["raw", self.table])
 
 
-def _parse_cursor(value: str) -> datetime:
+def parse_cursor(value: str) -> datetime:
     parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
@@ -137,13 +137,13 @@ def _page_cursor(
     """The latest cursor value of one page. Each distinct value is parsed once (a page of
     movements has a handful of dates); on a tie the first one seen wins, as before."""
     values = [value for value in dict.fromkeys(map(cursor_of, rows)) if value]
-    return max(values, key=_parse_cursor) if values else None
+    return max(values, key=parse_cursor) if values else None
 
 
 def _later_cursor(current: str | None, candidate: str | None) -> str | None:
     if not candidate:
         return current
-    if current is None or _parse_cursor(candidate) > _parse_cursor(current):
+    if current is None or parse_cursor(candidate) > parse_cursor(current):
         return candidate
     return current
 
@@ -170,7 +170,7 @@ def run_extraction(
     elif full or state.cursor is None:
         since = None
     else:
-        since = _parse_cursor(state.cursor) - spec.lookback
+        since = parse_cursor(state.cursor) - spec.lookback
     mode = "full" if full else ("from start_date" if start_date else "incremental")
     log(f"{spec.source} {spec.entity}: {mode} sync" + (f" since {since.isoformat()}" if since else ""))
 
@@ -217,7 +217,7 @@ def run_extraction(
     return metadata
 
 
-def _in_dependency_order(specs: list[EntitySpec]) -> list[EntitySpec]:
+def in_dependency_order(specs: list[EntitySpec]) -> list[EntitySpec]:
     """Entities that read another entity's raw table come after it (product rows after invoices)."""
     by_name = {spec.entity: spec for spec in specs}
     ordered: list[EntitySpec] = []
@@ -245,7 +245,7 @@ def source_assets(source: str, specs: list[EntitySpec]) -> dg.AssetsDefinition:
     processes. One entity failing does not stop the others: they land, then the step fails
     naming what did not.
     """
-    ordered = _in_dependency_order(specs)
+    ordered = in_dependency_order(specs)
     asset_specs = [
         dg.AssetSpec(
             key=spec.key,

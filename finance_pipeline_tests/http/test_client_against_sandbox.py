@@ -17,7 +17,7 @@ import pytest
 from finance_pipeline.config import load_settings
 from finance_pipeline.http.client import ApiClient
 from finance_pipeline.http.errors import ApiError, AuthenticationError, ServerError
-from finance_pipeline.sandbox.core import SANDBOX_CREDENTIALS, FaultPlan, Sandbox, SandboxServers
+from finance_sandbox.core import SANDBOX_CREDENTIALS, FaultPlan, Sandbox, SandboxServers
 
 SECRETS = {
     "bitrix24": SANDBOX_CREDENTIALS["bitrix24"]["webhook_key"],
@@ -69,11 +69,11 @@ def live_env(servers: SandboxServers, **overrides: str) -> dict[str, str]:
 
 
 def make_client(source: str, env: dict[str, str], monkeypatch: pytest.MonkeyPatch, **fields: Any) -> ApiClient:
-    from finance_pipeline.definitions import SOURCE_PACKAGES
+    from finance_pipeline.sources.registry import BY_NAME
 
     for key, value in env.items():
         monkeypatch.setenv(key, value)
-    resource = SOURCE_PACKAGES[source].build_resource(load_settings(env))
+    resource = BY_NAME[source].resource(load_settings(env))
     resource = resource.model_copy(update={"retry_base_delay": 0.01, "retry_max_delay": 0.05, **fields})
     # Resolves the EnvVar secrets exactly as a Dagster run does.
     return resource.process_config_and_initialize().client()
@@ -139,7 +139,7 @@ def test_client_rate_limit_keeps_the_emulated_bitrix24_from_ever_throttling(
     import concurrent.futures
 
     client = make_client("bitrix24", live_env(servers), monkeypatch, rate_limit=20.0, rate_burst=10)
-    from finance_pipeline.sandbox.core import ServerRateLimit
+    from finance_sandbox.core import ServerRateLimit
 
     sandbox.settings.rate_limits["bitrix24"] = ServerRateLimit(rate=20.0, burst=12)
     with concurrent.futures.ThreadPoolExecutor(8) as pool:

@@ -22,7 +22,7 @@ import pytest
 from finance_pipeline.checks.invoicing import CHECKS
 from finance_pipeline.models import discover_models, in_build_order
 from finance_pipeline.models.assets import build_model
-from finance_pipeline.sandbox.world import World
+from finance_sandbox.world import World
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 MSK = timezone(timedelta(hours=3))

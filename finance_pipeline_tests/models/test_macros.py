@@ -1,5 +1,5 @@
 """The normalisation macros of models/macros/normalize.sql: tax ids agree with
-finance_pipeline/sandbox/taxids.py, names of one company in every system's spelling meet, phones
+finance_sandbox/taxids.py, names of one company in every system's spelling meet, phones
 and SKUs fold to one form. In-memory DuckDB, no warehouse: fast."""
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ import duckdb
 import pytest
 
 from finance_pipeline.models import MODELS_DIR
-from finance_pipeline.sandbox import taxids
-from finance_pipeline.sandbox.world import World, WorldSize
+from finance_sandbox import taxids
+from finance_sandbox.world import World, WorldSize
 
 
 @pytest.fixture(scope="module")

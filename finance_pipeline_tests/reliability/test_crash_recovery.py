@@ -42,7 +42,7 @@ from reliability_kit import (
     truth_ids,
 )
 
-from finance_pipeline.sandbox.core import Sandbox, SandboxServers
+from finance_sandbox.core import Sandbox, SandboxServers
 
 pytestmark = pytest.mark.timeout(240)
 

@@ -14,12 +14,12 @@ from finance_pipeline.http.errors import (
     PaymentRequiredError,
     RequestRejectedError,
 )
-from finance_pipeline.sandbox.core import SANDBOX_CREDENTIALS, FaultPlan, ServerRateLimit
-from finance_pipeline.sandbox.world import AdeskContractorRequisite
 from finance_pipeline.sources.adesk import ENTITIES, AdeskResource
-from finance_pipeline.sources.adesk.assets import TRANSACTIONS_LOOKBACK
+from finance_pipeline.sources.adesk.entities import TRANSACTIONS_LOOKBACK
 from finance_pipeline.sources.extraction import ExtractConfig, run_extraction
 from finance_pipeline.warehouse.resource import WarehouseResource
+from finance_sandbox.core import SANDBOX_CREDENTIALS, FaultPlan, ServerRateLimit
+from finance_sandbox.world import AdeskContractorRequisite
 
 TOKEN = SANDBOX_CREDENTIALS["adesk"]["api_token"]
 SPECS = {spec.entity: spec for spec in ENTITIES}

@@ -14,7 +14,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from finance_pipeline.sources.salesman.assets import invoice_key
+from finance_pipeline.sources.salesman.entities import invoice_key
 from finance_pipeline.warehouse.landing import PageStager, content_hash, land, payload_text
 from finance_pipeline.warehouse.state import read_state
 
@@ -278,11 +278,9 @@ _KILLED_LANDING = """
 import os, signal, sys
 import duckdb
 import finance_pipeline.warehouse.landing as landing
-from finance_pipeline.sources.salesman.assets import invoice_key
-from finance_pipeline.warehouse.landing import PageStager, content_hash, land, payload_text
+from finance_pipeline.warehouse.landing import PageStager, land
 
 conn = duckdb.connect(sys.argv[1])
-real = landing._count
 
 def killed(c, sql):  # SIGKILL after the merge statements ran, before COMMIT
     os.kill(os.getpid(), signal.SIGKILL)

@@ -2,7 +2,7 @@
 --
 -- Counterparty resolution (marts.counterparties) and the product catalog (marts.products) match
 -- records from different systems by these keys, so each macro states exactly what it folds.
--- The tax-id algorithms are the ones of finance_pipeline/sandbox/taxids.py (tested to agree in
+-- The tax-id algorithms are the ones of finance_sandbox/taxids.py (tested to agree in
 -- finance_pipeline_tests/models/test_macros.py).
 
 -- ---------------------------------------------------------------------------------------------

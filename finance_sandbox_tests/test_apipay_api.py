@@ -13,8 +13,8 @@ from decimal import Decimal
 import httpx
 import pytest
 
-from finance_pipeline.sandbox.core import SANDBOX_CREDENTIALS, FaultPlan, ServerRateLimit
-from finance_pipeline.sandbox.world import ApipayRefund
+from finance_sandbox.core import SANDBOX_CREDENTIALS, FaultPlan, ServerRateLimit
+from finance_sandbox.world import ApipayRefund
 
 KEY = SANDBOX_CREDENTIALS["apipay"]["api_key"]
 HEADERS = {"X-API-Key": KEY, "Accept": "application/json"}

@@ -8,9 +8,9 @@ import time
 import httpx
 import pytest
 
-from finance_pipeline.sandbox.bitrix24 import php_parse_str, resolve_references
-from finance_pipeline.sandbox.core import FaultPlan, ServerRateLimit
-from finance_pipeline.sources.bitrix24.assets import http_build_query
+from finance_pipeline.sources.bitrix24.batch import http_build_query
+from finance_sandbox.bitrix24 import php_parse_str, resolve_references
+from finance_sandbox.core import FaultPlan, ServerRateLimit
 
 ISO = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\+03:00$")
 

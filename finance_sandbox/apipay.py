@@ -44,14 +44,14 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any, ClassVar
 
-from finance_pipeline.sandbox.core import (
+from finance_sandbox.core import (
     SANDBOX_CREDENTIALS,
     Emulator,
     SandboxRequest,
     SandboxResponse,
     ServerRateLimit,
 )
-from finance_pipeline.sandbox.world import ApipayCartItem, ApipayInvoice, ApipayRefund
+from finance_sandbox.world import ApipayCartItem, ApipayInvoice, ApipayRefund
 
 BASE_PATH = "/api/v1"
 STATUSES = (

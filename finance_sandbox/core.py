@@ -23,7 +23,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 import httpx
 
-from finance_pipeline.sandbox.world import World, WorldSize
+from finance_sandbox.world import World, WorldSize
 
 SOURCES = ("bitrix24", "salesman", "adesk", "apipay")
 
@@ -46,10 +46,10 @@ SANDBOX_BASE_PATHS = {
 }
 
 EMULATORS = {
-    "bitrix24": "finance_pipeline.sandbox.bitrix24:Bitrix24Emulator",
-    "salesman": "finance_pipeline.sandbox.salesman:SalesmanEmulator",
-    "adesk": "finance_pipeline.sandbox.adesk:AdeskEmulator",
-    "apipay": "finance_pipeline.sandbox.apipay:ApipayEmulator",
+    "bitrix24": "finance_sandbox.bitrix24:Bitrix24Emulator",
+    "salesman": "finance_sandbox.salesman:SalesmanEmulator",
+    "adesk": "finance_sandbox.adesk:AdeskEmulator",
+    "apipay": "finance_sandbox.apipay:ApipayEmulator",
 }
 
 

@@ -16,14 +16,14 @@ from typing import Any
 import httpx
 import pytest
 
-from finance_pipeline.sandbox.core import (
+from finance_sandbox.core import (
     SANDBOX_CREDENTIALS,
     FaultPlan,
     Sandbox,
     SandboxServers,
     ServerRateLimit,
 )
-from finance_pipeline.sandbox.world import WorldSize
+from finance_sandbox.world import WorldSize
 
 CREDS = SANDBOX_CREDENTIALS["salesman"]
 AUTH = {"apikey": CREDS["api_key"], "login": CREDS["login"]}

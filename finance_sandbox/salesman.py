@@ -37,14 +37,14 @@ from datetime import date, datetime, time
 from decimal import Decimal
 from typing import Any, ClassVar
 
-from finance_pipeline.sandbox.core import (
+from finance_sandbox.core import (
     SANDBOX_CREDENTIALS,
     Emulator,
     SandboxRequest,
     SandboxResponse,
     ServerRateLimit,
 )
-from finance_pipeline.sandbox.world import SalesmanInvoice
+from finance_sandbox.world import SalesmanInvoice
 
 PAGE_SIZE = 200  # "установлен лимит в 200 записей на страницу"
 API_PREFIX = "/developer/v3/"

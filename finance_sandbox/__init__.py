@@ -1,4 +1,4 @@
-"""Emulators of the four APIs over one synthetic business (see core.py and world.py).
+"""Emulators of the four APIs over one synthetic business (see core.py and the world package).
 
 `get_sandbox()` is the process-wide sandbox the pipeline talks to in sandbox mode. Its size,
 latency and seed come from FINANCE_SANDBOX_* variables so the demo, tests and benchmarks can
@@ -15,8 +15,8 @@ _sandbox = None
 
 
 def sandbox_settings_from_env():
-    from finance_pipeline.sandbox.core import SandboxSettings
-    from finance_pipeline.sandbox.world import WorldSize
+    from finance_sandbox.core import SandboxSettings
+    from finance_sandbox.world import WorldSize
 
     scale = float(os.environ.get("FINANCE_SANDBOX_SCALE", "1"))
     seed = int(os.environ.get("FINANCE_SANDBOX_SEED", "42"))
@@ -43,7 +43,7 @@ def get_sandbox():
     global _sandbox
     with _lock:
         if _sandbox is None:
-            from finance_pipeline.sandbox.core import Sandbox
+            from finance_sandbox.core import Sandbox
 
             _sandbox = Sandbox(sandbox_settings_from_env())
         return _sandbox

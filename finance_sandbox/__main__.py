@@ -1,9 +1,9 @@
-"""`python -m finance_pipeline.sandbox serve`: the four emulated APIs as real HTTP servers.
+"""`python -m finance_sandbox serve`: the four emulated APIs as real HTTP servers.
 
 Prints the environment to export so the pipeline can run in live mode against them, which is how
 to try the live path (and its error handling) by hand:
 
-    python -m finance_pipeline.sandbox serve --scale 10 --latency 0.05 --fault-rate 0.1
+    python -m finance_sandbox serve --scale 10 --latency 0.05 --fault-rate 0.1
 """
 
 from __future__ import annotations
@@ -15,9 +15,9 @@ import signal
 import sys
 import threading
 
-from finance_pipeline.sandbox import sandbox_settings_from_env
-from finance_pipeline.sandbox.core import SANDBOX_CREDENTIALS, SOURCES, FaultPlan, Sandbox
-from finance_pipeline.sandbox.world import WorldSize
+from finance_sandbox import sandbox_settings_from_env
+from finance_sandbox.core import SANDBOX_CREDENTIALS, SOURCES, FaultPlan, Sandbox
+from finance_sandbox.world import WorldSize
 
 
 def live_environment(base_urls: dict[str, str]) -> dict[str, str]:
@@ -37,7 +37,7 @@ def live_environment(base_urls: dict[str, str]) -> dict[str, str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m finance_pipeline.sandbox")
+    parser = argparse.ArgumentParser(prog="python -m finance_sandbox")
     sub = parser.add_subparsers(dest="command", required=True)
     serve = sub.add_parser("serve", help="serve the four APIs on 127.0.0.1")
     serve.add_argument("--host", default="127.0.0.1")
