@@ -124,7 +124,7 @@ def _process_exists(pid: int) -> bool:
 
 def sweep_orphaned_stages(parent: Path) -> list[Path]:
     """Remove staging folders whose process is gone: a run killed with SIGKILL (or OOM) cannot
-    clean up after itself, and its Parquet files may be large. Folders are named
+    clean up after itself, and its staging files may be large. Folders are named
     finance_stage_<pid>_*; those of live processes are left alone."""
     removed = []
     for path in parent.glob(f"{STAGE_PREFIX}*_*"):
