@@ -1,9 +1,10 @@
 """One factory turns an entity description into a Dagster extraction asset, for every source.
 
-An `EntitySpec` says how to fetch an entity's pages (`fetch`), how to recognise a record (`id_of`)
-and, for incremental syncs, which field is its cursor (`cursor_of`). The asset built here does
-the rest the same way for all four sources: choose full or incremental, stream pages to the
-stager, land them in one transaction together with the new cursor, and report metadata.
+An `EntitySpec` says how to fetch an entity's pages (`fetch`), where a record's id is
+(`id_paths`, JSON paths DuckDB reads when landing) and, for incremental syncs, which field is its
+cursor (`cursor_of`). The asset built here does the rest the same way for all four sources:
+choose full or incremental, stream pages to the stager, land them in one transaction together
+with the new cursor, and report metadata.
 """
 
 # No `from __future__ import annotations` here: Dagster 1.13 reads the asset function's annotations
@@ -102,7 +103,10 @@ class EntitySpec:
     entity: str
     description: str
     fetch: Callable[[ExtractContext], Iterator[list[dict[str, Any]]]]
-    id_of: Callable[[dict[str, Any]], Any] = lambda row: row.get("id")
+    # JSON paths of the record's id, the first one present wins (see warehouse.landing.id_sql):
+    # ("$.id",) is row.get("id"); ("$.id", "$.crid") is row.get("id", row.get("crid")).
+    # Declarative so that DuckDB, not Python, reads every record's id when landing.
+    id_paths: tuple[str, ...] = ("$.id",)
     # The record's change marker (an ISO timestamp/date string). None: the API cannot filter by
     # change, so every run is a full, complete read.
     cursor_of: Callable[[dict[str, Any]], str | None] | None = None
@@ -125,6 +129,23 @@ class EntitySpec:
 def parse_cursor(value: str) -> datetime:
     parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def _page_cursor(
+    cursor_of: Callable[[dict[str, Any]], str | None], rows: list[dict[str, Any]]
+) -> str | None:
+    """The latest cursor value of one page. Each distinct value is parsed once (a page of
+    movements has a handful of dates); on a tie the first one seen wins, as before."""
+    values = [value for value in dict.fromkeys(map(cursor_of, rows)) if value]
+    return max(values, key=parse_cursor) if values else None
+
+
+def _later_cursor(current: str | None, candidate: str | None) -> str | None:
+    if not candidate:
+        return current
+    if current is None or parse_cursor(candidate) > parse_cursor(current):
+        return candidate
+    return current
 
 
 def run_extraction(
@@ -155,7 +176,7 @@ def run_extraction(
 
     stats = RequestStats()
     new_cursor = state.cursor
-    with resource.client(stats) as client, PageStager(spec.id_of) as stager:
+    with resource.client(stats) as client, PageStager(spec.id_paths) as stager:
         ctx = ExtractContext(
             client=client,
             resource=resource,
@@ -169,14 +190,8 @@ def run_extraction(
         for rows in spec.fetch(ctx):
             stager.add(rows)
             if spec.cursor_of is not None:
-                for row in rows:
-                    value = spec.cursor_of(row)
-                    if value and (new_cursor is None or parse_cursor(value) > parse_cursor(new_cursor)):
-                        new_cursor = value
-        if ctx.new_cursor and (
-            new_cursor is None or parse_cursor(ctx.new_cursor) > parse_cursor(new_cursor)
-        ):
-            new_cursor = ctx.new_cursor
+                new_cursor = _later_cursor(new_cursor, _page_cursor(spec.cursor_of, rows))
+        new_cursor = _later_cursor(new_cursor, ctx.new_cursor)
         with warehouse.connection() as conn:
             result = land(
                 conn,

@@ -25,6 +25,7 @@ from finance_pipeline.sources.extraction import EntitySpec, ExtractConfig, run_e
 from finance_pipeline.sources.registry import BY_NAME, SOURCE_NAMES
 from finance_pipeline.sources.resource_base import SourceResource
 from finance_pipeline.warehouse.resource import WarehouseResource
+from finance_sandbox.apipay_catalog import APIPAY_UNITS
 from finance_sandbox.core import (
     SANDBOX_CREDENTIALS,
     Sandbox,
@@ -111,6 +112,9 @@ def truth_ids(world: World) -> dict[str, set[str]]:
     out["bitrix24_invoice_product_rows"] = {
         str(row.id) for invoice in world.bitrix_invoices.values() for row in invoice.rows
     }
+    # ApiPay's catalog and units are ApiPay's own (ids of their own, a fixed list of units).
+    out["apipay_catalog_items"] = {str(i) for i in world.apipay_nomenclature}
+    out["apipay_units"] = {str(unit.id) for unit in APIPAY_UNITS}
     return out
 
 

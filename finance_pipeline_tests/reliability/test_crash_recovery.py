@@ -175,7 +175,7 @@ def test_sigkill_mid_sync_leaves_whole_entities_and_the_next_run_completes(rig: 
     for table in first:
         assert content[f"raw.{table}"] == content_after_first[f"raw.{table}"], table
 
-    # The killed runs could not remove their Parquet staging folders...
+    # The killed runs could not remove their staging folders...
     tmp = Path(rig.env["TMPDIR"])
     orphans = list(tmp.glob("finance_stage_*"))
     assert orphans, "the kills left no staging folder: the sweep below proves nothing"

@@ -3,21 +3,24 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import subprocess
 import sys
 import tempfile
+import tracemalloc
 from pathlib import Path
 
 import duckdb
 import pytest
 
-from finance_pipeline.warehouse.landing import PageStager, land
+from finance_pipeline.sources.salesman.entities import invoice_key
+from finance_pipeline.warehouse.landing import PageStager, content_hash, land, payload_text
 from finance_pipeline.warehouse.state import read_state
 
 
 def _land(conn, rows, *, complete=True, run="run-1", cursor=None, scope=None, scope_path=None, deleted=()):
-    with PageStager(lambda r: r["id"]) as stager:
+    with PageStager(("$.id",)) as stager:
         for page in rows:
             stager.add(page)
         if scope:
@@ -127,7 +130,7 @@ def test_a_failure_inside_landing_leaves_everything_as_before(tmp_path: Path, mo
 
 
 def test_staging_folders_of_dead_processes_are_swept(tmp_path, monkeypatch):
-    """A run killed with SIGKILL leaves its Parquet staging folder; the next stager removes
+    """A run killed with SIGKILL leaves its staging folder; the next stager removes
     it, and leaves the folders of processes that are still running."""
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()
@@ -139,10 +142,189 @@ def test_staging_folders_of_dead_processes_are_swept(tmp_path, monkeypatch):
     unrelated = tmp_path / "finance_stage_notapid"
     unrelated.mkdir()
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
-    with PageStager(lambda row: row["id"]) as stager:
+    with PageStager() as stager:
         stager.add([{"id": 1}])
         assert stager.path.parent.name.startswith(f"finance_stage_{os.getpid()}_")
         assert stager.path.parent.exists()
     assert not orphan.exists()
     assert alive.exists() and unrelated.exists()
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted([alive.name, unrelated.name])
+
+
+# --- the DuckDB-side path: ids, hashes and payloads read by DuckDB from the staged text -----
+
+
+def _land_with(conn, pages, id_paths, *, table="t_items", complete=True, cursor=None):
+    with PageStager(id_paths) as stager:
+        for page in pages:
+            stager.add(page)
+        return land(
+            conn,
+            table=table,
+            stager=stager,
+            run_id="run",
+            entity=table,
+            new_cursor=cursor,
+            complete_snapshot=complete,
+        )
+
+
+def test_payloads_are_stored_as_received_and_hashed_as_before(tmp_path: Path) -> None:
+    """Numbers sent as strings stay strings, text with tabs, newlines, quotes and Cyrillic
+    survives byte for byte, and content_hash is the md5 of the same compact JSON the earlier
+    stager hashed (so rows landed before this path keep their hashes)."""
+    conn = duckdb.connect(str(tmp_path / "w.duckdb"))
+    rows = [
+        {"id": 1, "amount": "1500.50", "count": "3", "note": "tab\there\nline \"q\" \\ Жук ☃"},
+        {"id": "A-2", "amount": 1500.5, "big": 123456789012345678901234567890, "none": None},
+        {"id": 3, "nested": {"b": [1, {"c": "d"}], "a": True}, "empty": "", "u": "\u2028"},
+    ]
+    _land_with(conn, [rows], ("$.id",))
+    stored = dict(conn.execute("SELECT id, payload::VARCHAR FROM raw.t_items").fetchall())
+    hashes = dict(conn.execute("SELECT id, content_hash FROM raw.t_items").fetchall())
+    for row in rows:
+        expected = json.dumps(row, ensure_ascii=False, separators=(",", ":"))
+        assert stored[str(row["id"])] == expected
+        assert hashes[str(row["id"])] == content_hash(expected) == content_hash(payload_text(row))
+        assert json.loads(stored[str(row["id"])]) == row
+
+
+def test_ids_follow_the_same_rule_as_the_python_id_functions(tmp_path: Path) -> None:
+    """("$.id", "$.crid") is SalesMan's invoice_key: a present id wins, else crid; numbers
+    and strings give the text str() gives."""
+    conn = duckdb.connect(str(tmp_path / "w.duckdb"))
+    rows = [
+        {"id": 10, "crid": 99, "v": "a"},
+        {"crid": 11, "v": "b"},
+        {"id": "12", "v": "c"},
+        {"crid": "x-13", "v": "d"},
+        {"id": 12345678901234567, "v": "e"},
+    ]
+    _land_with(conn, [rows], ("$.id", "$.crid"))
+    landed = {r[0] for r in conn.execute("SELECT id FROM raw.t_items").fetchall()}
+    assert landed == {invoice_key(row) for row in rows}
+    assert landed == {"10", "11", "12", "x-13", "12345678901234567"}
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [{"v": "no id at all"}, {"id": None, "crid": 5}, {"id": ""}, {"id": {"n": 1}}, {"id": [1]}],
+)
+def test_a_record_without_a_usable_id_fails_the_landing_and_writes_nothing(tmp_path: Path, bad) -> None:
+    conn = duckdb.connect(str(tmp_path / "w.duckdb"))
+    _land_with(conn, [[{"id": 1, "v": "a"}]], ("$.id", "$.crid"), cursor="c1")
+    before = conn.execute("SELECT * FROM raw.t_items ORDER BY id").fetchall()
+    with pytest.raises(ValueError, match="record without an id") as info:
+        _land_with(conn, [[{"id": 2, "v": "b"}], [bad]], ("$.id", "$.crid"), cursor="c2")
+    assert json.dumps(bad, ensure_ascii=False, separators=(",", ":"))[:30] in str(info.value)
+    assert conn.execute("SELECT * FROM raw.t_items ORDER BY id").fetchall() == before
+    assert read_state(conn, "t_items").cursor == "c1"
+
+
+def test_id_paths_are_checked_before_anything_is_fetched() -> None:
+    for bad in [(), ("id",), ("$.id'; DROP TABLE x; --",), ("$[0]",)]:
+        with pytest.raises(ValueError):
+            PageStager(bad)
+
+
+def test_the_last_version_wins_within_a_page_too(tmp_path: Path) -> None:
+    conn = duckdb.connect(str(tmp_path / "w.duckdb"))
+    result = _land_with(
+        conn, [[{"id": 1, "v": "first"}, {"id": 2, "v": "x"}, {"id": 1, "v": "second"}]], ("$.id",)
+    )
+    assert result.fetched == 2 and _live(conn) == {"1": "second", "2": "x"}
+
+
+def test_a_reappearing_record_is_kept_in_history_as_reappeared(tmp_path: Path) -> None:
+    conn = duckdb.connect(str(tmp_path / "w.duckdb"))
+    _land(conn, [[{"id": 1, "v": "a"}, {"id": 2, "v": "b"}]])
+    _land(conn, [[{"id": 1, "v": "a"}]], complete=True)
+    back = _land(conn, [[{"id": 1, "v": "a"}, {"id": 2, "v": "b2"}]])
+    assert back.undeleted == 1 and _live(conn) == {"1": "a", "2": "b2"}
+    history = conn.execute(
+        "SELECT id, payload->>'$.v', replaced_because FROM raw.t_items__history"
+    ).fetchall()
+    assert history == [("2", "b", "reappeared")]
+
+
+def test_staging_holds_no_page_in_python_memory(tmp_path: Path, monkeypatch) -> None:
+    """Pages go to the staging file as they arrive: staging 40 MB of records keeps Python's
+    allocations at about one page, and the rows all land."""
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    filler = "ж" * 1000
+
+    def page(n: int) -> list[dict]:
+        return [{"id": n * 100 + i, "text": filler, "n": i} for i in range(100)]
+
+    conn = duckdb.connect(str(tmp_path / "w.duckdb"))
+    with PageStager() as stager:
+        tracemalloc.start()
+        try:
+            for n in range(200):  # 20,000 records of ~2 KB each as UTF-8
+                stager.add(page(n))
+            _, peak = tracemalloc.get_traced_memory()
+        finally:
+            tracemalloc.stop()
+        assert stager.path.stat().st_size > 40_000_000
+        result = land(
+            conn, table="t_items", stager=stager, run_id="r", entity="t_items",
+            new_cursor=None, complete_snapshot=True,
+        )
+    assert peak < 5_000_000, f"staging kept {peak / 1e6:.1f} MB in Python"
+    assert result.inserted == 20_000
+
+
+_KILLED_LANDING = """
+import os, signal, sys
+import duckdb
+import finance_pipeline.warehouse.landing as landing
+from finance_pipeline.warehouse.landing import PageStager, land
+
+conn = duckdb.connect(sys.argv[1])
+
+def killed(c, sql):  # SIGKILL after the merge statements ran, before COMMIT
+    os.kill(os.getpid(), signal.SIGKILL)
+
+landing._count = killed
+stager = PageStager()
+stager.add([{"id": 1, "v": "CHANGED"}, {"id": 3, "v": "new"}])
+land(conn, table="t_items", stager=stager, run_id="killed", entity="t_items",
+     new_cursor="c2", complete_snapshot=True)
+"""
+
+
+def test_a_killed_landing_leaves_nothing_half_written(tmp_path: Path, monkeypatch) -> None:
+    """SIGKILL inside the landing transaction (merge done, not committed): the file opens
+    with the rows, history and cursor of before; the next stager sweeps the staging folder."""
+    db = tmp_path / "w.duckdb"
+    conn = duckdb.connect(str(db))
+    _land(conn, [[{"id": 1, "v": "a"}, {"id": 2, "v": "b"}]], cursor="c1")
+    before = conn.execute("SELECT * FROM raw.t_items ORDER BY id").fetchall()
+    conn.close()
+    env = {**os.environ, "TMPDIR": str(tmp_path)}
+    killed = subprocess.run([sys.executable, "-c", _KILLED_LANDING, str(db)], env=env, check=False)
+    assert killed.returncode == -9
+    assert list(tmp_path.glob("finance_stage_*")), "the killed run left no staging folder"
+    conn = duckdb.connect(str(db))
+    assert conn.execute("SELECT * FROM raw.t_items ORDER BY id").fetchall() == before
+    assert conn.execute("SELECT count(*) FROM raw.t_items__history").fetchone()[0] == 0
+    assert read_state(conn, "t_items").cursor == "c1"
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    again = _land(conn, [[{"id": 1, "v": "a"}, {"id": 2, "v": "b"}]], cursor="c2")
+    assert (again.inserted, again.updated, again.unchanged) == (0, 0, 2)
+    assert list(tmp_path.glob("finance_stage_*")) == []
+
+
+def test_the_session_settings_the_landing_changes_are_restored(tmp_path: Path) -> None:
+    """The merge turns off insertion order and pins join sides for its own statements only:
+    the connection the caller gets back behaves as before, also after a failed landing."""
+    conn = duckdb.connect(str(tmp_path / "w.duckdb"))
+    conn.execute("SET disabled_optimizers = 'statistics_propagation'")
+    settings = "SELECT current_setting('disabled_optimizers'), current_setting('preserve_insertion_order')"
+    before = conn.execute(settings).fetchone()
+    _land(conn, [[{"id": 1, "v": "a"}]])
+    _land(conn, [[{"id": 1, "v": "b"}, {"id": 2, "v": "c"}]])  # insert and update paths
+    assert conn.execute(settings).fetchone() == before
+    with pytest.raises(ValueError):
+        _land(conn, [[{"id": 3}, {"v": "no id"}]])
+    assert conn.execute(settings).fetchone() == before

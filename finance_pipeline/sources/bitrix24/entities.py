@@ -183,7 +183,6 @@ ENTITIES: list[EntitySpec] = [
             "camelCase fields, amounts as numbers, dates with the portal's offset."
         ),
         fetch=fetch_invoices,
-        id_of=lambda row: row.get("id"),
         cursor_of=_record_cursor("updatedTime"),
         lookback=INVOICE_LOOKBACK,
     ),
@@ -195,7 +194,6 @@ ENTITIES: list[EntitySpec] = [
             "re-read for invoices that changed, deleted with their invoice."
         ),
         fetch=fetch_product_rows,
-        id_of=lambda row: row.get("id"),
         cursor_of=lambda row: None,  # the cursor is a watermark of raw.bitrix24_invoices
         scope_json_path="$.ownerId",
         reads=("invoices",),
@@ -205,7 +203,7 @@ ENTITIES: list[EntitySpec] = [
         entity="companies",
         description="Bitrix24 companies (crm.company.list) with their phones and e-mails.",
         fetch=fetch_companies,
-        id_of=lambda row: row.get("ID"),
+        id_paths=("$.ID",),
         cursor_of=_record_cursor("DATE_MODIFY"),
         lookback=CLASSIC_LOOKBACK,
     ),
@@ -214,7 +212,7 @@ ENTITIES: list[EntitySpec] = [
         entity="requisites",
         description="Requisites (ИНН/КПП/ОГРН) of Bitrix24 companies (crm.requisite.list).",
         fetch=fetch_requisites,
-        id_of=lambda row: row.get("ID"),
+        id_paths=("$.ID",),
         cursor_of=_record_cursor("DATE_MODIFY", "DATE_CREATE"),
         lookback=CLASSIC_LOOKBACK,
     ),
@@ -223,7 +221,7 @@ ENTITIES: list[EntitySpec] = [
         entity="products",
         description="Bitrix24 catalog products (crm.product.list).",
         fetch=fetch_products,
-        id_of=lambda row: row.get("ID"),
+        id_paths=("$.ID",),
         cursor_of=_record_cursor("TIMESTAMP_X", "DATE_CREATE"),
         lookback=CLASSIC_LOOKBACK,
     ),

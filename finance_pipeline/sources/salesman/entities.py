@@ -378,10 +378,6 @@ def fetch_invoice_details(ctx: ExtractContext) -> Iterator[Rows]:
     ctx.report_deleted(gone)
 
 
-def _details_id(row: dict[str, Any]) -> Any:
-    return row.get("crid")
-
-
 INVOICES = EntitySpec(
     source=SOURCE,
     entity="invoices",
@@ -392,7 +388,7 @@ INVOICES = EntitySpec(
         "unpaid invoice and invoices paid since then; a full refresh marks deletions."
     ),
     fetch=fetch_invoices,
-    id_of=invoice_key,
+    id_paths=("$.id", "$.crid"),  # invoice_key: the same rule
     cursor_of=invoice_cursor,
     lookback=LOOKBACK,
 )
@@ -407,7 +403,7 @@ DETAILS = EntitySpec(
         "invoices new or changed in raw.salesman_invoices since their details were read."
     ),
     fetch=fetch_invoice_details,
-    id_of=_details_id,
+    id_paths=("$.crid",),
     cursor_of=details_cursor,
     reads=("invoices",),
 )
