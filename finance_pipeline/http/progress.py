@@ -20,8 +20,8 @@ REPORT_EVERY_SECONDS = 4.0
 
 
 class ProgressReporter:
-    """Says `what: <text>, about <eta> left` at the first step and whenever `interval` seconds
-    have passed since the last line."""
+    """Says `what: <text>` at the first step, then `what: <text>, about <eta> left` whenever
+    `interval` seconds have passed since the last line."""
 
     def __init__(
         self,
@@ -43,7 +43,9 @@ class ProgressReporter:
         now = self.clock()
         if self.last_said is not None and now - self.last_said < self.interval:
             return False
-        eta = estimate_left(now - self.started, done, total)
+        # No estimate on the first line: one step (often the slowest, opening the connection)
+        # is no pace to go by.
+        eta = estimate_left(now - self.started, done, total) if self.last_said else None
         self.say(f"{self.what}: {text}" + (f", about {eta} left" if eta else ""))
         self.last_said = now
         return True
