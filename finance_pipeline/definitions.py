@@ -35,10 +35,15 @@ def load_environment(env: Mapping[str, str] | None = None) -> Settings:
     env = dict(environment() if env is None else env)
     if resolve_mode(env) is Mode.sandbox:
         # Imported here only: live deployments never load the sandbox.
-        from finance_sandbox.link import mount_sandbox, sandbox_environment
+        from finance_sandbox.link import mount_sandbox, sandbox_environment, sandbox_rate_limits
 
         mount_sandbox()
-        env = {**env, **sandbox_environment(), "FINANCE_PIPELINE_MODE": Mode.sandbox.value}
+        env = {
+            **sandbox_rate_limits(),
+            **env,
+            **sandbox_environment(),
+            "FINANCE_PIPELINE_MODE": Mode.sandbox.value,
+        }
     return load_settings(env)
 
 

@@ -219,9 +219,10 @@ def _day(name: str, value: Any) -> datetime | None:
 
 class SalesmanEmulator(Emulator):
     source: ClassVar[str] = "salesman"
-    # SalesMan publishes no limit; the sandbox assumes a cloud front-end allowing 5 requests a
-    # second with bursts of 10 per API key (the client's defaults stay below that).
-    default_rate_limit: ClassVar[ServerRateLimit] = ServerRateLimit(rate=5.0, burst=10)
+    # SalesMan publishes no limit; the sandbox assumes a cloud front-end allowing 20 requests a
+    # second with bursts of 20 per API key (the client's live defaults stay far below that; in
+    # sandbox mode the client keeps just below it, finance_sandbox/link.py).
+    default_rate_limit: ClassVar[ServerRateLimit] = ServerRateLimit(rate=20.0, burst=20)
 
     # --- request parsing ------------------------------------------------------------------
     @staticmethod

@@ -3,8 +3,8 @@
 Every source turns one API answer into a `Page` (its rows, the cursor of the next page or None,
 and the total the API claims, if it says). The loop does the rest the same way for all four:
 stops at the end (a short or empty page, never a count), refuses to loop forever on a broken
-server cursor (a page that repeats the previous one), reports progress as "page N of M", and
-warns when the rows received disagree with the total the API announced.
+server cursor (a page that repeats the previous one), reports progress as "page N of M" with
+the time left (`http/progress.py`: at least every few seconds), and warns when the rows received disagree with the total the API announced.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from finance_pipeline.http.errors import BadResponseError
+from finance_pipeline.http.progress import ProgressReporter
 
 log = logging.getLogger("finance_pipeline.paging")
 
@@ -50,10 +51,10 @@ def iter_pages(
     row_key: Callable[[dict[str, Any]], Any] = lambda row: row.get("id"),
     report: PagingReport | None = None,
     progress: Progress | None = None,
-    progress_every: int = 20,
 ) -> Iterator[list[dict[str, Any]]]:
     """Yield the rows of each page until the API says there is no next page."""
     report = report if report is not None else PagingReport()
+    reporter = ProgressReporter(progress, f"{source} {endpoint}") if progress else None
     cursor = first
     previous_keys: tuple[Any, ...] | None = None
     while cursor is not None:
@@ -72,9 +73,8 @@ def iter_pages(
         report.rows += len(page.rows)
         if page.total is not None:
             report.announced_total = page.total
-        if progress and (report.pages == 1 or report.pages % progress_every == 0):
-            of = f" of {page.pages_total}" if page.pages_total else ""
-            progress(f"{source} {endpoint}: page {report.pages}{of}, {report.rows} rows so far")
+        if reporter is not None:
+            report_page(reporter, report, page)
         if page.rows:
             yield page.rows
         cursor = page.next
@@ -87,6 +87,17 @@ def iter_pages(
         )
         report.warnings.append(message)
         log.warning(message)
+
+
+def report_page(reporter: ProgressReporter, report: PagingReport, page: Page) -> None:
+    """ "page N of M, R rows so far" with the time left by the page count, else by the rows
+    the API announced."""
+    of = f" of {page.pages_total}" if page.pages_total else ""
+    text = f"page {report.pages}{of}, {report.rows} rows so far"
+    if page.pages_total:
+        reporter.step(text, report.pages, page.pages_total)
+    else:
+        reporter.step(text, report.rows, report.announced_total)
 
 
 # --- next-page rules, one per paging style -------------------------------------------------

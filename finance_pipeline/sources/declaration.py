@@ -21,6 +21,7 @@ from urllib.parse import urlsplit
 import dagster as dg
 
 from finance_pipeline.errors import ConfigError
+from finance_pipeline.http.errors import ApiError, AuthenticationError, PaymentRequiredError
 from finance_pipeline.http.masking import mask
 from finance_pipeline.http.ratelimit import RateLimit
 
@@ -76,6 +77,17 @@ def token_validator(hint: str) -> Validator:
     return validate
 
 
+def _credential_noun(variable: str) -> str:
+    """ADESK_API_TOKEN -> "API token", BITRIX24_WEBHOOK_URL -> "webhook URL"."""
+    words = variable.split("_")[1:]
+    spelled = {"API": "API", "URL": "URL"}
+    return " ".join(spelled.get(word, word.lower()) for word in words)
+
+
+def _joined(names: Sequence[str]) -> str:
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+
+
 @dataclass(frozen=True)
 class EnvVariable:
     """One environment variable of a source and the resource field it fills."""
@@ -119,6 +131,27 @@ class SourceDeclaration:
     @property
     def required_variables(self) -> tuple[EnvVariable, ...]:
         return tuple(v for v in self.variables if v.required)
+
+    @property
+    def credential_variables(self) -> tuple[EnvVariable, ...]:
+        """The variables holding this source's credentials (the secret ones)."""
+        return tuple(v for v in self.variables if v.secret)
+
+    def refusal(self, error: ApiError) -> str | None:
+        """What to say when the API refused the whole account, naming the variables to fix;
+        None when `error` is not such a refusal (every further request would be refused too,
+        so the caller stops the source after the first)."""
+        # An error inside a 200 answer (SalesMan's "error 400" body) says its own code.
+        status = f" (HTTP {error.status})" if error.status and error.status >= 400 else ""
+        said = f"{status} on {error.endpoint}: {error.detail}"
+        if isinstance(error, AuthenticationError):
+            names = [v.name for v in self.credential_variables]
+            fixes = " and ".join(f"{name} to a valid {_credential_noun(name)}" for name in names)
+            verb = "was" if len(names) == 1 else "were"
+            return mask(f"{_joined(names)} {verb} refused by {self.title}{said}. Set {fixes}")
+        if isinstance(error, PaymentRequiredError):
+            return mask(f"{self.title} refused the account{said}. {error.hint}")
+        return None
 
     def resource(self, settings: Settings) -> SourceResource:
         """This source's resource for the loaded settings.

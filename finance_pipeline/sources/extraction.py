@@ -20,6 +20,7 @@ import dagster as dg
 from pydantic import Field
 
 from finance_pipeline.http.client import ApiClient
+from finance_pipeline.http.errors import ApiError
 from finance_pipeline.http.masking import mask
 from finance_pipeline.http.paging import PagingReport
 from finance_pipeline.http.stats import RequestStats
@@ -277,8 +278,13 @@ def source_assets(source: str, specs: list[EntitySpec]) -> dg.AssetsDefinition:
                     yield dg.MaterializeResult(asset_key=spec.key, metadata={"skipped": reason})
             return
         failed: dict[str, str] = {}
+        refused: str | None = None
         for spec in ordered:
             if spec.key not in selected:
+                continue
+            if refused is not None:
+                # The account was refused: every further request would be refused the same way.
+                failed[spec.entity] = "not requested (the credentials were refused)"
                 continue
             blocked = [name for name in spec.reads if name in failed]
             if blocked:
@@ -295,15 +301,30 @@ def source_assets(source: str, specs: list[EntitySpec]) -> dg.AssetsDefinition:
                 )
             except Exception as exc:
                 failed[spec.entity] = mask(exc)
+                refused = resource.declaration.refusal(exc) if isinstance(exc, ApiError) else None
+                if refused is not None:
+                    context.log.error(f"{source}: {refused}; its other entities are not requested")
+                    continue
                 context.log.error(f"{source} {spec.entity} failed; table left as it was: {mask(exc)}")
                 continue
             yield dg.MaterializeResult(asset_key=spec.key, metadata=metadata)
         if failed:
-            lines = "\n".join(f"- {entity}: {why}" for entity, why in failed.items())
-            raise dg.Failure(
-                description=f"{source}: {len(failed)} entit{'y' if len(failed) == 1 else 'ies'} "
-                f"failed (their raw tables are unchanged):\n{lines}",
-                metadata={"failed_entities": list(failed)},
-            )
+            raise _extraction_failure(source, failed, refused)
 
     return _extract
+
+
+def _extraction_failure(source: str, failed: dict[str, str], refused: str | None) -> dg.Failure:
+    """The step's failure: what to fix first when the account was refused, then each entity
+    (the entities never requested after a refusal on one line)."""
+    not_requested = [e for e, why in failed.items() if why.startswith("not requested")]
+    lines = [f"- {entity}: {why}" for entity, why in failed.items() if entity not in not_requested]
+    if not_requested:
+        lines.append(f"- not requested after the refusal: {', '.join(not_requested)}")
+    headline = f"{source}: {refused}.\n" if refused else ""
+    count = f"{len(failed)} entit{'y' if len(failed) == 1 else 'ies'}"
+    return dg.Failure(
+        description=f"{headline}{source}: {count} failed (their raw tables are unchanged):\n"
+        + "\n".join(lines),
+        metadata={"failed_entities": list(failed)},
+    )

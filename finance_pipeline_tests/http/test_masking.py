@@ -36,3 +36,21 @@ def test_errors_and_log_records_are_masked(caplog) -> None:
         logger.info("calling with %s", "apikey-visible-0001")
     assert "apikey-visible-0001" not in caplog.text
     assert "***" in caplog.text
+
+
+def test_a_webhook_url_secret_keeps_its_host_readable() -> None:
+    """Which portal failed is what a reader needs; only the key inside the URL is the secret."""
+    register_secret("https://portal.bitrix24.ru/rest/1/w3bh00kKey77/")
+    masked = mask("POST https://portal.bitrix24.ru/rest/1/w3bh00kKey77/batch: 401")
+    assert masked == "POST https://portal.bitrix24.ru/rest/1/***/batch: 401"
+    # The key alone (a request line without the host, a repr) is masked too.
+    assert mask("key=w3bh00kKey77 path /rest/1/w3bh00kKey77/x") == "key=*** path /rest/1/***/x"
+
+
+def test_a_url_secret_of_unknown_shape_keeps_only_scheme_and_host() -> None:
+    secret = "https://hook-user:pa55w0rd9@hooks.example.com/in/t0k3nValue42?sig=s1gnature9"
+    register_secret(secret)
+    masked = mask(f"calling {secret} failed")
+    assert masked == "calling https://***@hooks.example.com/***?*** failed"
+    for part in ("pa55w0rd9", "t0k3nValue42", "s1gnature9"):
+        assert part not in mask(f"{part} alone")

@@ -3,6 +3,7 @@ incremental syncs, idempotency, request counts and error reporting."""
 
 from __future__ import annotations
 
+import math
 from datetime import timedelta
 
 import duckdb
@@ -16,6 +17,7 @@ from finance_pipeline.http.errors import (
 )
 from finance_pipeline.sources.adesk import ENTITIES, AdeskResource
 from finance_pipeline.sources.adesk.entities import TRANSACTIONS_LOOKBACK
+from finance_pipeline.sources.adesk.resource import MAX_PAGE_LENGTH
 from finance_pipeline.sources.extraction import ExtractConfig, run_extraction
 from finance_pipeline.warehouse.resource import WarehouseResource
 from finance_sandbox.core import SANDBOX_CREDENTIALS, FaultPlan, ServerRateLimit
@@ -122,7 +124,9 @@ def test_full_sync_lands_every_record_and_a_rerun_changes_nothing(resource, ware
         i: r.contractor_id for i, r in world.adesk_contractor_requisites.items()
     }
     # One request per list; requisites one per contractor plus the contractor list.
-    assert result["transactions"]["http_requests"] == 1  # the largest page holds the small world
+    # Pages of the largest size the client asks for, and no more.
+    pages = math.ceil(len(world.adesk_transactions) / MAX_PAGE_LENGTH)
+    assert result["transactions"]["http_requests"] == pages
     assert result["contractor_requisites"]["http_requests"] == len(world.adesk_contractors) + 1
 
     # The same sync again: nothing changes, and each entity costs at most two requests.

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 
+from finance_sandbox.world.behaviour import payment_moment
 from finance_sandbox.world.names import DEAL_TITLES, dmy, rub_text
 from finance_sandbox.world.records import (
     CENT,
@@ -153,7 +154,9 @@ class Bitrix24Invoicing:
         start_stage = inv.stage_id
         if fresh:
             r = rng.random()
-            fate = "P" if r < 0.7 else "D" if r < 0.82 else "N" if r < 0.87 else "S"
+            # Paid (unless the customer never pays: behaviour.payment_moment), declined, or
+            # left as a draft.
+            fate = "P" if r < 0.85 else "D" if r < 0.95 else "N"
             if fate == "N":
                 return None
             sent = inv.created_time + timedelta(minutes=rng.randint(5, 240))
@@ -161,8 +164,12 @@ class Bitrix24Invoicing:
                 return None
             self._set_bitrix_stage(inv, STAGE_SENT, sent)
             if fate in ("P", "D"):
-                when = sent + self._delay(7 if fate == "P" else 12)
-                if when <= horizon:
+                when = (
+                    payment_moment(rng, sent, inv.closedate)
+                    if fate == "P"
+                    else sent + self._delay(12)
+                )
+                if when is not None and when <= horizon:
                     self._set_bitrix_stage(inv, STAGE_PAID if fate == "P" else STAGE_DECLINED, when)
         else:
             lo = max(inv.moved_time, self._period_start)

@@ -15,6 +15,7 @@ from itertools import accumulate
 from typing import Any
 
 from finance_sandbox.world.apipay_invoicing import ApipayInvoicing
+from finance_sandbox.world.behaviour import sales_days
 from finance_sandbox.world.bitrix24_invoicing import Bitrix24Invoicing
 from finance_sandbox.world.evolution import Deleted, Evolution
 from finance_sandbox.world.ledger import Ledger
@@ -296,14 +297,14 @@ class World(
     # -----------------------------------------------------------------------------------------
 
     def _moments(self, n: int, lo: datetime, hi: datetime, tz: timezone) -> list[datetime]:
-        """n sorted business-hours moments in (lo, hi], in time zone tz."""
+        """n sorted business-hours moments in (lo, hi], in time zone tz, on days drawn by the
+        season and the day of the week (behaviour.sales_days)."""
         rng = self._rng
         first = lo.astimezone(tz).date()
         span = (hi.astimezone(tz).date() - first).days
         total = max(1, int((hi - lo).total_seconds()))
         out = []
-        for _ in range(n):
-            d = first + timedelta(days=rng.randint(0, span))
+        for d in sales_days(rng, first, span, n):
             t = datetime(d.year, d.month, d.day, 9, tzinfo=tz) + timedelta(
                 seconds=rng.randrange(36000)
             )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+from finance_sandbox.world.behaviour import payment_moment
 from finance_sandbox.world.names import DEAL_TITLES, dmy, rub_text
 from finance_sandbox.world.records import (
     MSK,
@@ -72,11 +73,10 @@ class SalesmanInvoicing:
         rng = self._rng
         created_at = inv.date_create.replace(tzinfo=MSK)
         if fresh:
-            if rng.random() >= 0.72:
+            paid_at = payment_moment(rng, created_at, inv.date_plan)
+            if paid_at is None or paid_at > horizon:
                 return []
-            when = created_at + self._delay(6)
-            if when > horizon:
-                return []
+            when = paid_at
         else:
             lo = max(created_at, self._period_start)
             if lo >= horizon or rng.random() >= 0.25 * self._period_weeks:

@@ -52,6 +52,7 @@ from typing import Any
 
 from finance_pipeline.http.errors import BadResponseError, NotFoundError
 from finance_pipeline.http.paging import Page, PagingReport, iter_pages, next_start, pages_for
+from finance_pipeline.http.progress import ProgressReporter
 from finance_pipeline.sources.adesk.resource import MAX_PAGE_LENGTH
 from finance_pipeline.sources.extraction import EntitySpec, ExtractContext
 
@@ -354,6 +355,7 @@ def fetch_contractor_requisites(ctx: ExtractContext) -> Iterator[list[dict[str, 
     ctx.declare_complete_for(gone)  # deleted contractors have no requisites left
     endpoint = "/v1/contractor/<id>/requisites"
     vanished: list[int] = []
+    reporter = ProgressReporter(ctx.progress, "adesk contractor_requisites")
     for n, contractor_id in enumerate(to_read, start=1):
 
         def fetch(_: object, contractor_id: int = contractor_id) -> Page:
@@ -378,8 +380,7 @@ def fetch_contractor_requisites(ctx: ExtractContext) -> Iterator[list[dict[str, 
             vanished.append(contractor_id)  # deleted since it was listed: no requisites left
         _merge(report, ctx.report)
         ctx.declare_complete_for([contractor_id])
-        if n % 50 == 0:
-            ctx.progress(f"adesk contractor_requisites: {n} of {len(to_read)} contractors read")
+        reporter.step(f"{n} of {len(to_read)} contractors read", n, len(to_read))
     if vanished:
         if len(vanished) == len(to_read):
             raise NotFoundError(

@@ -35,6 +35,7 @@ from typing import Any
 
 from finance_pipeline.http.errors import BadResponseError, NotFoundError
 from finance_pipeline.http.paging import Page, PagingReport, iter_pages, next_page_number
+from finance_pipeline.http.progress import ProgressReporter
 from finance_pipeline.sources.extraction import EntitySpec, ExtractContext
 
 SOURCE = "salesman"
@@ -346,6 +347,7 @@ def fetch_invoice_details(ctx: ExtractContext) -> Iterator[Rows]:
         ctx.progress("salesman invoice/info: no new or changed invoices")
         return
     ctx.progress(f"salesman invoice/info: {len(ids)} invoices to read")
+    reporter = ProgressReporter(ctx.progress, "salesman invoice/info")
     batch: Rows = []
     gone: list[str] = []
     for done, key in enumerate(ids, start=1):
@@ -359,8 +361,7 @@ def fetch_invoice_details(ctx: ExtractContext) -> Iterator[Rows]:
         if len(batch) >= DETAILS_BATCH:
             yield batch
             batch = []
-        if done % 100 == 0:
-            ctx.progress(f"salesman invoice/info: {done} of {len(ids)}")
+        reporter.step(f"{done} of {len(ids)} invoices read", done, len(ids))
     if batch:
         yield batch
     if len(gone) > GONE_TOLERANCE and len(gone) * 10 > len(ids):
