@@ -296,7 +296,9 @@ class SalesmanEmulator(Emulator):
         if ord_ not in ORDER_COLUMNS:
             ord_ = "datum_credit"
         descending = params.get("first") != "old"
-        active = _as_bool(params.get("active"))
+        variant = self.sandbox.variant(self.source)
+        active = _read_active(_as_bool(params.get("active")), variant.salesman_active)
+        page_size = variant.page_cap or PAGE_SIZE  # the account's num_client setting
         bounds = {
             column: (
                 _day(f"{name}Start", params.get(f"{name}Start")),
@@ -311,6 +313,8 @@ class SalesmanEmulator(Emulator):
         iduser = _as_int(params.get("iduser"))
         if iduser <= 0 and params.get("user"):
             iduser = USERS.get(str(params["user"]), -1)
+        # Without `iduser` the list holds what the login may see (ServerVariant).
+        visible = variant.salesman_visible_users if iduser == 0 else None
         clid, did = _as_int(params.get("clid")), _as_int(params.get("did"))
         word = str(params.get("word") or "").lower()
         client_word = str(params.get("client") or "").lower()
@@ -325,6 +329,8 @@ class SalesmanEmulator(Emulator):
                 continue
             if (iduser > 0 and inv.iduser != iduser) or iduser < 0:
                 continue
+            if visible is not None and inv.iduser not in visible:
+                continue
             if (clid > 0 and inv.clid != clid) or (did > 0 and inv.did != did):
                 continue
             client = self._client_title(inv)
@@ -338,12 +344,12 @@ class SalesmanEmulator(Emulator):
             rows.append(inv)
         rows.sort(key=lambda inv: _sort_key(inv, ord_), reverse=descending)
         count = len(rows)
-        chunk = rows[(page - 1) * PAGE_SIZE : page * PAGE_SIZE]
+        chunk = rows[(page - 1) * page_size : page * page_size]
         groups = self._groups()
-        data = [self._list_record(inv, groups) for inv in chunk]
+        data = [self._list_record(inv, groups, variant.salesman_acs_credit) for inv in chunk]
         answer_params: dict[str, Any] = {
             "page": page,
-            "pageall": math.ceil(count / PAGE_SIZE),
+            "pageall": math.ceil(count / page_size),
             "ord": ord_,
             "tuda": "DESC" if descending else "",
             "valuta": VALUTA,
@@ -366,7 +372,9 @@ class SalesmanEmulator(Emulator):
         client = self.world.salesman_clients.get(inv.clid)
         return client.title if client is not None else inv.client
 
-    def _list_record(self, inv: SalesmanInvoice, groups: _Groups) -> dict[str, Any]:
+    def _list_record(
+        self, inv: SalesmanInvoice, groups: _Groups, acs_credit: bool = True
+    ) -> dict[str, Any]:
         group = groups.parts.get((inv.invoice, inv.did), [inv])
         count = len(group)
         group_sum = sum((i.summa for i in group), Decimal(0))
@@ -390,10 +398,11 @@ class SalesmanEmulator(Emulator):
             "summaf": num_format(inv.summa),
             "summa": php_number(inv.summa),
             "color": None if inv.paid else "redbg-sublite",
-            "ddo": True if inv.paid else None,
+            # Invoice::list(): an unpaid row says `do: true` when the login lacks acs_credit.
+            "ddo": True if inv.paid or not acs_credit else None,
             "warning": None,
-            "do": True if inv.paid else None,
-            "cando": None if inv.paid else True,
+            "do": True if inv.paid or not acs_credit else None,
+            "cando": None if inv.paid or not acs_credit else True,
             "view": 1,
             "clid": inv.clid,
             "client": self._client_title(inv),
@@ -470,6 +479,15 @@ class SalesmanEmulator(Emulator):
 
     def _drift(self) -> bool:
         return self.sandbox.fault_plan(self.source).drift
+
+
+def _read_active(active: bool | None, reading: str) -> bool | None:
+    """The paid filter `active` means under ServerVariant.salesman_active (None: no filter)."""
+    if reading == "ignored":
+        return None  # invoice.php `case 'list'` never reads it
+    if reading == "default_unpaid" and active is None:
+        return False  # "(true / false - по умолчанию)": unpaid unless asked otherwise
+    return active
 
 
 def _as_bool_lenient(value: Any) -> bool:
