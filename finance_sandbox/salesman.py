@@ -281,6 +281,8 @@ class SalesmanEmulator(Emulator):
                 return SandboxResponse.json(self._list(params))
             if method == "invoice" and action == "info":
                 return SandboxResponse.json(self._info(params))
+            if method == "user" and action == "list":
+                return SandboxResponse.json(self._users())
         except _Rejected as rejected:
             return SandboxResponse.json(error_body(rejected.code, rejected.text))
         # Other methods of the API (client, deal, ...) and other invoice requests (add, do,
@@ -426,6 +428,19 @@ class SalesmanEmulator(Emulator):
             for optional in ("dole", "warning", "view"):
                 record.pop(optional, None)
         return record
+
+    # --- user/list ---------------------------------------------------------------------------
+    def _users(self) -> dict[str, Any]:
+        """developer/v3/methods/user.php `case 'list'`: every user of the account, whoever
+        asks (no visibility rule), as `{"data": [{iduser, uid, oid, title, login, email,
+        active}]}` (`active` is the user's `secrty` flag)."""
+        return {
+            "data": [
+                {"iduser": iduser, "uid": None, "oid": None, "title": login.split("@")[0],
+                 "login": login, "email": login, "active": "yes"}
+                for login, iduser in USERS.items()
+            ]
+        }
 
     # --- invoice/info ----------------------------------------------------------------------
     def _info(self, params: dict[str, Any]) -> dict[str, Any]:

@@ -135,3 +135,13 @@ def test_salesman_visibility_scoped_to_the_login_unless_iduser(sandbox) -> None:
     scoped = salesman(sandbox)["count"]
     others = sum(salesman(sandbox, iduser=user)["count"] for user in (22, 25))
     assert 0 < scoped < everything and scoped + others == everything
+
+
+def test_salesman_user_list_names_every_user_whoever_asks(sandbox) -> None:
+    creds = SANDBOX_CREDENTIALS["salesman"]
+    headers = {"apikey": creds["api_key"], "login": creds["login"],
+               "content-type": "application/json"}
+    sandbox.set_variant("salesman", ServerVariant(salesman_visible_users=(20,)))
+    with client(sandbox, "salesman") as api:
+        users = api.post("/developer/v3/user/list", headers=headers, content="{}").json()["data"]
+    assert {user["iduser"] for user in users} == {20, 22, 25}

@@ -17,7 +17,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "finance_pipeline_tests" / "reliability"))
 
-from reliability_kit import (  # noqa: E402
+from reliability_kit import (
     environment,
     live_env,
     live_ids,
@@ -28,9 +28,9 @@ from reliability_kit import (  # noqa: E402
     with_overrides,
 )
 
-from finance_pipeline.warehouse.resource import WarehouseResource  # noqa: E402
-from finance_sandbox.core import ServerVariant  # noqa: E402
-from finance_sandbox.world import WorldSize  # noqa: E402
+from finance_pipeline.warehouse.resource import WarehouseResource
+from finance_sandbox.core import ServerVariant
+from finance_sandbox.world import WorldSize
 
 LISTS = {"adesk": "transactions", "apipay": "invoices", "salesman": "invoices"}
 CAPS = {"adesk": 100, "apipay": 30, "salesman": 50}
