@@ -47,7 +47,8 @@ class Page:
     rows: list[Row]
     next: Any | None = None  # only for `ReferencePaginator` (the source decides the next page)
     total: int | None = None  # the source's own count of the whole list, if it gives one
-    pages_total: int | None = None  # the server's own page count, if it gives one
+    # The server's own page count, if it gives one (never one computed from our page size).
+    pages_total: int | None = None
 
 
 @dataclass
