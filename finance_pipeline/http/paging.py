@@ -373,17 +373,3 @@ def iter_pages(
 def pages_for(total: int | None, page_size: int) -> int | None:
     return None if total is None else max(1, math.ceil(total / page_size))
 
-
-# --- the old next-page rules, until every source reads through a paginator ---------------------
-
-
-def next_page_number(current: int, rows: int, page_size: int) -> int | None:
-    if rows == 0 or rows < page_size:
-        return None
-    return current + 1
-
-
-def next_start(start: int, rows: int, length: int) -> int | None:
-    if rows == 0 or rows < length:
-        return None
-    return start + rows
