@@ -10,9 +10,10 @@ import dagster as dg
 import duckdb
 import pytest
 
-from finance_pipeline.config import DEFAULT_RATE_LIMITS, Mode, load_settings
+from finance_pipeline.config import Mode, load_settings
+from finance_pipeline.definitions import load_environment
 from finance_pipeline.http.errors import AuthenticationError
-from finance_pipeline.sources.apipay import ENTITIES, ApipayResource, build_resource
+from finance_pipeline.sources.apipay import ENTITIES, SOURCE, ApipayResource
 from finance_pipeline.sources.extraction import ExtractConfig, run_extraction, source_assets
 from finance_pipeline.warehouse.resource import WarehouseResource
 from finance_sandbox.core import SANDBOX_CREDENTIALS, FaultPlan, ServerRateLimit
@@ -339,19 +340,18 @@ def test_schema_drift_lands_what_the_api_sent(harness):
 
 
 def test_build_resource_for_each_mode():
-    sandbox_resource = build_resource(load_settings({"FINANCE_PIPELINE_MODE": "sandbox"}))
-    assert sandbox_resource.sandbox and sandbox_resource.is_configured()
+    sandbox_resource = SOURCE.resource(load_environment({"FINANCE_PIPELINE_MODE": "sandbox"}))
+    assert sandbox_resource.is_configured()
     assert sandbox_resource.base_url() == "http://apipay.sandbox/api/v1"
-    assert sandbox_resource.rate_limit == DEFAULT_RATE_LIMITS["apipay"].rate
+    assert sandbox_resource.rate_limit == SOURCE.rate_limit.rate
 
     live = load_settings({"FINANCE_PIPELINE_MODE": "live", "APIPAY_API_KEY": "live-key-123456"})
     assert live.mode is Mode.live
-    resource = build_resource(live)
+    resource = SOURCE.resource(live)
     assert isinstance(resource.api_key, dg.EnvVar) or "APIPAY_API_KEY" in repr(resource)
-    assert not resource.sandbox
     assert resource.api_base_url == "https://bpapi.bazarbay.site/api/v1"
 
-    unconfigured = build_resource(load_settings({"FINANCE_PIPELINE_MODE": "live"}))
+    unconfigured = SOURCE.resource(load_settings({"FINANCE_PIPELINE_MODE": "live"}))
     assert not unconfigured.is_configured()
     assert "APIPAY_API_KEY" in unconfigured.not_configured_reason()
 

@@ -19,17 +19,19 @@ import duckdb
 import pytest
 
 from finance_pipeline.config import load_settings
-from finance_pipeline.http.errors import AuthenticationError, ConfigError
+from finance_pipeline.definitions import load_environment
+from finance_pipeline.errors import ConfigError
+from finance_pipeline.http.errors import AuthenticationError
 from finance_pipeline.http.paging import PagingReport
 from finance_pipeline.sources.extraction import ExtractConfig, run_extraction
 from finance_pipeline.sources.salesman import (
     DETAILS,
     ENTITIES,
     INVOICES,
+    SOURCE,
     SalesmanResource,
-    build_resource,
 )
-from finance_pipeline.sources.salesman.assets import LOOKBACK, list_invoices
+from finance_pipeline.sources.salesman.entities import LOOKBACK, list_invoices
 from finance_pipeline.warehouse.resource import WarehouseResource
 from finance_sandbox.core import (
     SANDBOX_CREDENTIALS,
@@ -255,13 +257,13 @@ def test_wrong_credentials_fail_clearly(servers, resource, warehouse, wrong: str
 
 
 def test_build_resource_per_mode(sandbox: Sandbox, warehouse) -> None:
-    in_sandbox = build_resource(load_settings({}))
-    assert in_sandbox.sandbox and in_sandbox.is_configured()
+    in_sandbox = SOURCE.resource(load_environment({}))
+    assert in_sandbox.is_configured()
     assert in_sandbox.base_url() == "http://salesman.sandbox"
     metadata = sync(INVOICES, in_sandbox, warehouse)  # in-process transport
     assert metadata["rows_live"] == len(sandbox.world.salesman_invoices)
 
-    live = build_resource(
+    live = SOURCE.resource(
         load_settings(
             {
                 "SALESMAN_BASE_URL": "https://crm.example.ru/",
@@ -271,10 +273,10 @@ def test_build_resource_per_mode(sandbox: Sandbox, warehouse) -> None:
         )
     )
     assert isinstance(live.api_key, dg.EnvVar) and isinstance(live.login, dg.EnvVar)
-    assert live.crm_base_url == "https://crm.example.ru" and not live.sandbox
+    assert live.crm_base_url == "https://crm.example.ru"
     assert (live.rate_limit, live.rate_burst) == (3.0, 5)
 
-    unconfigured = build_resource(load_settings({"FINANCE_PIPELINE_MODE": "live"}))
+    unconfigured = SOURCE.resource(load_settings({"FINANCE_PIPELINE_MODE": "live"}))
     assert not unconfigured.is_configured()
     assert "SALESMAN_API_KEY" in unconfigured.not_configured_reason()
 

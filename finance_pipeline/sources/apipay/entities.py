@@ -98,7 +98,7 @@ from finance_pipeline.http.paging import (
     PagingReport,
     read_pages,
 )
-from finance_pipeline.sources.extraction import EntitySpec, ExtractContext, _parse_cursor
+from finance_pipeline.sources.extraction import EntitySpec, ExtractContext, parse_cursor
 
 SOURCE = "apipay"
 PER_PAGE = 100  # the documented maximum of per_page (1-100)
@@ -225,7 +225,7 @@ def fetch_invoices(ctx: ExtractContext) -> Iterator[list[dict[str, Any]]]:
     since_day = _day(ctx.since)
     anchor = ctx.since
     if ctx.state.cursor:
-        anchor = max(anchor, _parse_cursor(ctx.state.cursor))
+        anchor = max(anchor, parse_cursor(ctx.state.cursor))
     window_day = min(since_day, _day(anchor - REFUND_WINDOW))
 
     # 1. Created recently (the lookback is already subtracted from the cursor).
@@ -292,9 +292,9 @@ def _refund_window_day(ctx: ExtractContext) -> date:
     )
     newest, oldest_open = rows[0] if rows else (None, None)
     if newest:
-        day = min(day, _day(_parse_cursor(newest) - REFUND_LOOKBACK))
+        day = min(day, _day(parse_cursor(newest) - REFUND_LOOKBACK))
     if oldest_open:
-        day = min(day, _day(_parse_cursor(oldest_open)))
+        day = min(day, _day(parse_cursor(oldest_open)))
     return day
 
 

@@ -1,4 +1,4 @@
-"""Bitrix24 entities and how they are read with as few requests as the API allows.
+"""The Bitrix24 batch keyset engine: lists read with as few requests as the API allows.
 
 Bitrix24 pages are fixed at 50 records and a portal takes 2 requests/s (burst 50), but one
 `batch` request runs up to 50 list commands, so the floor is ceil(rows / 2500) requests per
@@ -39,37 +39,17 @@ Counts size reads, short pages end them
     and a low one shows as a full last page and is read on. A count that disagrees with the
     rows is reported as a warning in the asset's metadata.
 
-Product rows
-    crm.item.productrow.list needs `=ownerType` and `=ownerId`; `=ownerId` takes an array, so a
-    chain reads the rows of a chunk of up to 500 invoices (kept well below PHP's max_input_vars
-    per command) in row-id order. The first round assumes few rows per invoice (the history of
-    the raw table when there is one, else 1), so its pages come back full and its counted last
-    pages tell the rest per chunk; the second round reads that rest (plus a page), packed.
-
-Incremental syncs
-    Invoices: `>=updatedTime` since the cursor minus `INVOICE_LOOKBACK`. Any change of a smart
-    invoice (stage, amount, rows, title) moves `updatedTime`, so the lookback is only for clock
-    skew and writes committing late. Companies: `>=DATE_MODIFY`; products: `>=TIMESTAMP_X`;
-    requisites: `>=DATE_MODIFY` or `>=DATE_CREATE` (a requisite's DATE_MODIFY stays empty until
-    its first edit). Product rows: re-read for every invoice whose raw row changed (`changed_at`)
-    since the product-row cursor (a watermark of raw.bitrix24_invoices.changed_at); those
-    invoices are declared complete, so their vanished rows are marked deleted, and the rows of
-    invoices deleted upstream are marked deleted too.
-
-    Missed until the next full refresh: deletions of invoices, companies, requisites and
-    products (Bitrix24 lists have no tombstones and these methods no deletion feed), and edits
-    that do not move the change timestamp (none known for these entities).
+The paging interface: `full_scan(ctx, call, label)` and `filtered_scan(ctx, calls, label)`
+yield pages (lists of records); `Scan(client, windows).pages(ctx, endpoint)` is what both use.
 """
 
 from __future__ import annotations
 
 import math
 import threading
-import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime, timedelta
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote_plus
 
@@ -82,19 +62,13 @@ from finance_pipeline.sources.bitrix24.resource import (
     error_class,
     hint_for,
 )
-from finance_pipeline.sources.extraction import EntitySpec, ExtractContext, _parse_cursor
+from finance_pipeline.sources.extraction import ExtractContext
 
 SOURCE = "bitrix24"
 PAGE = 50  # Bitrix24's fixed page size
 BATCH = 50  # commands per batch (the documented maximum)
 BATCH_ROWS = PAGE * BATCH
-INVOICE_ENTITY_TYPE_ID = 31
-OWNER_TYPE = "SI"  # product rows of smart invoices
-OWNERS_PER_COMMAND = 500
-INVOICE_LOOKBACK = timedelta(minutes=10)
-CLASSIC_LOOKBACK = timedelta(minutes=10)
 MAX_PARALLEL = 8
-DEFAULT_ROWS_PER_INVOICE = 1.0  # first-round assumption when the warehouse has no history
 
 
 # --- PHP query strings for batch commands ---------------------------------------------------
@@ -626,296 +600,9 @@ def filtered_scan(ctx: ExtractContext, calls: list[ListCall], label: str,
     yield from scan.pages(ctx, calls[0].method)
 
 
-# --- entities ---------------------------------------------------------------------------------
-
-INVOICE_CALL = ListCall(
-    "crm.item.list", {"entityTypeId": INVOICE_ENTITY_TYPE_ID, "select": ["*"]}, {}, "id", "items"
-)
-COMPANY_CALL = ListCall(
-    "crm.company.list", {"select": ["*", "UF_*", "PHONE", "EMAIL", "WEB", "IM"]}, {}, "ID", None
-)
-REQUISITE_CALL = ListCall("crm.requisite.list", {"select": ["*", "UF_*"]}, {}, "ID", None)
-PRODUCT_CALL = ListCall("crm.product.list", {"select": ["*"]}, {}, "ID", None)
-
-
-def _since_text(ctx: ExtractContext) -> str:
-    assert ctx.since is not None
-    return ctx.since.astimezone(UTC).isoformat(timespec="seconds")
-
-
-def _read(ctx: ExtractContext, call: ListCall, changed_fields: tuple[str, ...], label: str,
-          stats: ScanStats | None = None) -> Iterator[list[dict[str, Any]]]:
-    if ctx.since is None:
-        yield from full_scan(ctx, call, label, stats)
-        return
-    since = _since_text(ctx)
-    calls = [
-        ListCall(call.method, call.params, {**call.filter, f">={name}": since}, call.id_field,
-                 call.rows_key)
-        for name in changed_fields
-    ]
-    yield from filtered_scan(ctx, calls, label, stats)
-
-
-def fetch_invoices(ctx: ExtractContext) -> Iterator[list[dict[str, Any]]]:
-    yield from _read(ctx, INVOICE_CALL, ("updatedTime",), "invoices")
-
-
-def fetch_companies(ctx: ExtractContext) -> Iterator[list[dict[str, Any]]]:
-    yield from _read(ctx, COMPANY_CALL, ("DATE_MODIFY",), "companies")
-
-
-def fetch_requisites(ctx: ExtractContext) -> Iterator[list[dict[str, Any]]]:
-    yield from _read(ctx, REQUISITE_CALL, ("DATE_MODIFY", "DATE_CREATE"), "requisites")
-
-
-def fetch_products(ctx: ExtractContext) -> Iterator[list[dict[str, Any]]]:
-    yield from _read(ctx, PRODUCT_CALL, ("TIMESTAMP_X",), "products")
-
-
-# --- product rows ---------------------------------------------------------------------------
-
-ROW_CALL = ListCall(
-    "crm.item.productrow.list", {}, {"=ownerType": OWNER_TYPE}, "id", "productRows"
-)
-
-
-def _rows_per_invoice(ctx: ExtractContext) -> float:
-    """Rows per invoice seen by earlier syncs; a low first guess keeps first pages full."""
-    counts = ctx.query(
-        "SELECT (SELECT count(*) FROM raw.bitrix24_invoice_product_rows WHERE deleted_at IS NULL),"
-        " (SELECT count(*) FROM raw.bitrix24_invoices WHERE deleted_at IS NULL)"
-    )
-    if counts and counts[0][0] and counts[0][1] and counts[0][1] >= 50:
-        return max(0.2, float(counts[0][0]) / float(counts[0][1]))
-    return DEFAULT_ROWS_PER_INVOICE
-
-
-def product_row_windows(invoice_ids: list[int], per_invoice: float) -> list[Window]:
-    ids = sorted(set(invoice_ids))
-    windows = []
-    for i in range(0, len(ids), OWNERS_PER_COMMAND):
-        chunk = ids[i : i + OWNERS_PER_COMMAND]
-        windows.append(
-            Window(ROW_CALL, est=max(1.0, per_invoice * len(chunk)), extra={"=ownerId": chunk})
-        )
-    return windows
-
-
-def fetch_product_rows(ctx: ExtractContext, stats: ScanStats | None = None
-                       ) -> Iterator[list[dict[str, Any]]]:
-    watermark = ctx.query("SELECT max(changed_at) FROM raw.bitrix24_invoices")
-    if watermark and watermark[0][0] is not None:
-        ctx.new_cursor = _iso(watermark[0][0])
-    if ctx.since is None:
-        live = ctx.query("SELECT id FROM raw.bitrix24_invoices WHERE deleted_at IS NULL")
-        ids = [int(r[0]) for r in live]
-        gone: list[int] = []
-    else:
-        since = ctx.since
-        changed = ctx.query(
-            "SELECT id, deleted_at IS NOT NULL FROM raw.bitrix24_invoices WHERE changed_at > ?",
-            [since],
-        )
-        ids = [int(r[0]) for r in changed if not r[1]]
-        gone = [int(r[0]) for r in changed if r[1]]
-        # Every row of these invoices was read (or they no longer exist): missing rows of
-        # theirs in the warehouse were deleted upstream.
-        ctx.declare_complete_for(ids + gone)
-    ctx.progress(
-        f"bitrix24 product rows: {len(ids)} invoices to read"
-        + (f", {len(gone)} deleted" if gone else "")
-    )
-    if not ids:
-        if ctx.since is None and not (watermark and watermark[0][0] is not None):
-            ctx.progress("bitrix24 product rows: raw.bitrix24_invoices is empty; sync invoices first")
-        return
-    windows = product_row_windows(ids, _rows_per_invoice(ctx))
-    scan = Scan(ctx.client, windows, label="product rows", stats=stats)
-    yield from scan.pages(ctx, ROW_CALL.method)
-
-
-def _iso(value: Any) -> str:
-    if isinstance(value, datetime):
-        moment = value if value.tzinfo else value.replace(tzinfo=UTC)
-        return moment.astimezone(UTC).isoformat()
-    return str(value)
-
-
-def _record_cursor(*names: str) -> Callable[[dict[str, Any]], str | None]:
-    def cursor_of(row: dict[str, Any]) -> str | None:
-        values = [row.get(n) for n in names]
-        present = [v for v in values if isinstance(v, str) and v]
-        if not present:
-            return None
-        return max(present, key=_parse_cursor)
-
-    return cursor_of
-
-
-ENTITIES: list[EntitySpec] = [
-    EntitySpec(
-        source=SOURCE,
-        entity="invoices",
-        description=(
-            "Bitrix24 smart invoices (crm.item.list, entityTypeId 31) as the API returns them: "
-            "camelCase fields, amounts as numbers, dates with the portal's offset."
-        ),
-        fetch=fetch_invoices,
-        id_of=lambda row: row.get("id"),
-        cursor_of=_record_cursor("updatedTime"),
-        lookback=INVOICE_LOOKBACK,
-    ),
-    EntitySpec(
-        source=SOURCE,
-        entity="invoice_product_rows",
-        description=(
-            "Product rows of the smart invoices (crm.item.productrow.list, ownerType SI); "
-            "re-read for invoices that changed, deleted with their invoice."
-        ),
-        fetch=fetch_product_rows,
-        id_of=lambda row: row.get("id"),
-        cursor_of=lambda row: None,  # the cursor is a watermark of raw.bitrix24_invoices
-        scope_json_path="$.ownerId",
-        reads=("invoices",),
-    ),
-    EntitySpec(
-        source=SOURCE,
-        entity="companies",
-        description="Bitrix24 companies (crm.company.list) with their phones and e-mails.",
-        fetch=fetch_companies,
-        id_of=lambda row: row.get("ID"),
-        cursor_of=_record_cursor("DATE_MODIFY"),
-        lookback=CLASSIC_LOOKBACK,
-    ),
-    EntitySpec(
-        source=SOURCE,
-        entity="requisites",
-        description="Requisites (ИНН/КПП/ОГРН) of Bitrix24 companies (crm.requisite.list).",
-        fetch=fetch_requisites,
-        id_of=lambda row: row.get("ID"),
-        cursor_of=_record_cursor("DATE_MODIFY", "DATE_CREATE"),
-        lookback=CLASSIC_LOOKBACK,
-    ),
-    EntitySpec(
-        source=SOURCE,
-        entity="products",
-        description="Bitrix24 catalog products (crm.product.list).",
-        fetch=fetch_products,
-        id_of=lambda row: row.get("ID"),
-        cursor_of=_record_cursor("TIMESTAMP_X", "DATE_CREATE"),
-        lookback=CLASSIC_LOOKBACK,
-    ),
-]
-
-
 def _shape(value: Any) -> str:
     if isinstance(value, dict):
         return "an object with keys " + ", ".join(sorted(map(str, value))[:8])
     if isinstance(value, list):
         return f"a list of {len(value)}"
     return type(value).__name__
-
-
-# --- benchmark helper -------------------------------------------------------------------------
-
-
-@dataclass
-class InvoiceSyncStats:
-    """What a full invoice sync cost. Iterates as (requests, rows, throttled, seconds)."""
-
-    requests: int
-    rows: int
-    throttled: int
-    seconds: float
-    per_entity: dict[str, dict[str, float]] = field(default_factory=dict)
-
-    def __iter__(self) -> Iterator[Any]:
-        return iter((self.requests, self.rows, self.throttled, self.seconds))
-
-
-def run_invoice_sync_benchmark(
-    sandbox: Any,
-    *,
-    warehouse_path: str | None = None,
-    entities: tuple[str, ...] = ("invoices", "invoice_product_rows"),
-    base_url: str | None = None,
-) -> InvoiceSyncStats:
-    """Run a full sync of the invoices (and their product rows) against `sandbox`.
-
-    `sandbox` is a finance_sandbox.core.Sandbox. Without `base_url` the requests go
-    through its in-process transport (installed process-wide for the run); with `base_url`
-    (e.g. `servers.base_urls["bitrix24"]`) over real HTTP. Requests are what the client sent,
-    throttled answers what the sandbox refused with QUERY_LIMIT_EXCEEDED, seconds the wall time
-    of the whole run (extraction and landing). `per_entity` has, per entity, the requests, rows,
-    the minimum ceil(rows / 2500), the wall seconds and `fetch_seconds` (time spent fetching,
-    without the landing in DuckDB).
-    """
-    import tempfile
-    from pathlib import Path
-
-    from finance_pipeline.sources.bitrix24 import Bitrix24Resource, sandbox_webhook_url
-    from finance_pipeline.sources.extraction import ExtractConfig, run_extraction
-    from finance_pipeline.warehouse.resource import WarehouseResource
-    from finance_sandbox import set_sandbox
-
-    fetch_seconds: dict[str, float] = {}
-
-    def timed(spec: EntitySpec) -> EntitySpec:
-        def fetch(ctx: ExtractContext) -> Iterator[list[dict[str, Any]]]:
-            pages = spec.fetch(ctx)
-            while True:
-                started = time.monotonic()
-                try:
-                    rows = next(pages)
-                except StopIteration:
-                    return
-                finally:
-                    fetch_seconds[spec.entity] = (
-                        fetch_seconds.get(spec.entity, 0.0) + time.monotonic() - started
-                    )
-                yield rows
-
-        return replace(spec, fetch=fetch)
-
-    specs = {spec.entity: timed(spec) for spec in ENTITIES}
-    tmp = None
-    if warehouse_path is None:
-        tmp = tempfile.TemporaryDirectory(prefix="bitrix24_bench_")
-        warehouse_path = str(Path(tmp.name) / "bench.duckdb")
-    if base_url is None:
-        set_sandbox(sandbox)
-        resource = Bitrix24Resource(webhook_url=sandbox_webhook_url(), sandbox=True)
-    else:
-        resource = Bitrix24Resource(webhook_url=base_url)
-    warehouse = WarehouseResource(path=warehouse_path)
-    counters = sandbox.counters["bitrix24"]
-    throttled_before = counters["throttled"]
-    per_entity: dict[str, dict[str, float]] = {}
-    started = time.monotonic()
-    try:
-        for name in entities:
-            entity_started = time.monotonic()
-            meta = run_extraction(
-                specs[name], resource=resource, warehouse=warehouse,
-                config=ExtractConfig(full_refresh=True), run_id=f"bench-{name}", log=lambda m: None,
-            )
-            per_entity[name] = {
-                "requests": meta["http_requests"],
-                "rows": meta["rows_fetched"],
-                "throttled": meta["http_throttled"],
-                "minimum_requests": math.ceil(meta["rows_fetched"] / BATCH_ROWS),
-                "seconds": round(time.monotonic() - entity_started, 3),
-                "fetch_seconds": round(fetch_seconds.get(name, 0.0), 3),
-            }
-    finally:
-        if tmp is not None:
-            tmp.cleanup()
-    seconds = time.monotonic() - started
-    return InvoiceSyncStats(
-        requests=int(sum(v["requests"] for v in per_entity.values())),
-        rows=int(sum(v["rows"] for v in per_entity.values())),
-        throttled=int(counters["throttled"] - throttled_before),
-        seconds=round(seconds, 3),
-        per_entity=per_entity,
-    )
