@@ -316,6 +316,8 @@ class SalesmanEmulator(Emulator):
                 return SandboxResponse.json(self._list(params, USERS[login]))
             if method == "invoice" and action == "info":
                 return SandboxResponse.json(self._info(params))
+            if method == "user" and action == "list":
+                return SandboxResponse.json(self._users())
         except _Rejected as rejected:
             return SandboxResponse.json(error_body(rejected.code, rejected.text))
         # Other methods of the API (client, deal, ...) and other invoice requests (add, do,
@@ -348,6 +350,9 @@ class SalesmanEmulator(Emulator):
             ord_ = "datum_credit"
         descending = params.get("first") != "old"
         paid_states = _pay_filter(params)
+        variant = self.sandbox.variant(self.source)
+        active = _read_active(_as_bool(params.get("active")), variant.salesman_active)
+        page_size = variant.page_cap or PAGE_SIZE  # the account's num_client setting
         bounds = {
             column: (
                 _day(f"{name}Start", params.get(f"{name}Start")),
@@ -365,7 +370,14 @@ class SalesmanEmulator(Emulator):
             # dateStart (which breaks the query anyway) it is `datum > ''`: every row.
             bounds["datum"] = (None, None)
         iduser = _as_int(params.get("iduser"))
-        visible = (iduser,) if iduser > 0 else TEAMS.get(caller, (caller,))
+        # Without `iduser` the list holds what the login may see: its team (Invoice::list()
+        # get_people), or what ServerVariant.salesman_visible_users says.
+        if iduser > 0:
+            visible: tuple[int, ...] = (iduser,)
+        elif variant.salesman_visible_users is not None:
+            visible = variant.salesman_visible_users
+        else:
+            visible = TEAMS.get(caller, (caller,))
         clid, did = _as_int(params.get("clid")), _as_int(params.get("did"))
         word = str(params.get("word") or "").lower()
         client_word = str(params.get("client") or "").lower()
@@ -373,6 +385,8 @@ class SalesmanEmulator(Emulator):
         rows = []
         for inv in self.world.salesman_invoices.values():
             if inv.paid not in paid_states:
+                continue
+            if active is not None and inv.paid != active:
                 continue
             if not all(
                 _within(_column(inv, column), lo, hi) for column, (lo, hi) in bounds.items()
@@ -393,12 +407,12 @@ class SalesmanEmulator(Emulator):
             rows.append(inv)
         rows.sort(key=lambda inv: _sort_key(inv, ord_), reverse=descending)
         count = len(rows)
-        chunk = rows[(page - 1) * PAGE_SIZE : page * PAGE_SIZE]
+        chunk = rows[(page - 1) * page_size : page * page_size]
         groups = self._groups()
-        data = [self._list_record(inv, groups) for inv in chunk]
+        data = [self._list_record(inv, groups, variant.salesman_acs_credit) for inv in chunk]
         answer_params: dict[str, Any] = {
             "page": page,
-            "pageall": math.ceil(count / PAGE_SIZE),
+            "pageall": math.ceil(count / page_size),
             "ord": ord_,
             "tuda": "DESC" if descending else "",
             "valuta": VALUTA,
@@ -421,7 +435,9 @@ class SalesmanEmulator(Emulator):
         client = self.world.salesman_clients.get(inv.clid)
         return client.title if client is not None else inv.client
 
-    def _list_record(self, inv: SalesmanInvoice, groups: _Groups) -> dict[str, Any]:
+    def _list_record(
+        self, inv: SalesmanInvoice, groups: _Groups, acs_credit: bool = True
+    ) -> dict[str, Any]:
         group = groups.parts.get((inv.invoice, inv.did), [inv])
         count = len(group)
         group_sum = sum((i.summa for i in group), Decimal(0))
@@ -445,10 +461,11 @@ class SalesmanEmulator(Emulator):
             "summaf": num_format(inv.summa),
             "summa": php_number(inv.summa),
             "color": None if inv.paid else "redbg-sublite",
-            "ddo": True if inv.paid else None,
+            # Invoice::list(): an unpaid row says `do: true` when the login lacks acs_credit.
+            "ddo": True if inv.paid or not acs_credit else None,
             "warning": None,
-            "do": True if inv.paid else None,
-            "cando": None if inv.paid else True,
+            "do": True if inv.paid or not acs_credit else None,
+            "cando": None if inv.paid or not acs_credit else True,
             "view": 1,
             "clid": inv.clid,
             "client": self._client_title(inv),
@@ -472,6 +489,19 @@ class SalesmanEmulator(Emulator):
             for optional in ("dole", "warning", "view"):
                 record.pop(optional, None)
         return record
+
+    # --- user/list ---------------------------------------------------------------------------
+    def _users(self) -> dict[str, Any]:
+        """developer/v3/methods/user.php `case 'list'`: every user of the account, whoever
+        asks (no visibility rule), as `{"data": [{iduser, uid, oid, title, login, email,
+        active}]}` (`active` is the user's `secrty` flag)."""
+        return {
+            "data": [
+                {"iduser": iduser, "uid": None, "oid": None, "title": login.split("@")[0],
+                 "login": login, "email": login, "active": "yes"}
+                for login, iduser in USERS.items()
+            ]
+        }
 
     # --- invoice/info ----------------------------------------------------------------------
     def _info(self, params: dict[str, Any]) -> dict[str, Any]:
@@ -668,6 +698,38 @@ def _pay_filter(params: dict[str, Any]) -> set[bool]:
         if on != off:
             allowed &= {on}
     return allowed
+
+
+def _read_active(active: bool | None, reading: str) -> bool | None:
+    """The paid filter `active` means under ServerVariant.salesman_active (None: no filter)."""
+    if reading == "ignored":
+        return None  # invoice.php `case 'list'` never reads it
+    if reading == "default_unpaid" and active is None:
+        return False  # "(true / false - по умолчанию)": unpaid unless asked otherwise
+    return active
+
+
+def _as_bool(value: Any) -> bool | None:
+    """A documented bool parameter: true/false, "true"/"false", 1/0; None when absent."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int):
+        return bool(value)
+    text = str(value).strip().lower()
+    if text in ("true", "1", "yes", "on"):
+        return True
+    if text in ("false", "0", "no", "off"):
+        return False
+    raise _Rejected(400, f"Не правильный запрос: active = {str(value)[:40]!r}")
+
+
+def _as_bool_lenient(value: Any) -> bool:
+    try:
+        return bool(_as_bool(value))
+    except _Rejected:
+        return False
 
 
 def _column(inv: SalesmanInvoice, column: str) -> datetime | None:

@@ -5,9 +5,11 @@
 --   Bitrix24 smart-invoice stages (DT31_<category>:<code>): N new -> draft, S sent -> issued,
 --     P paid -> paid, D declined -> cancelled; any other (custom) stage -> NULL, flagged by the
 --     status_mapped check.
---   SalesMan: the `do` flag of each record, 'paid' / 'unpaid' (see below for split invoices).
---   ApiPay: pending -> issued, paid -> paid, cancelling and cancelled -> cancelled, expired ->
---     expired, partially_refunded -> partially_refunded, refunded -> refunded.
+--   SalesMan: each record's paid state ('paid' / 'unpaid', staging is_paid: `color` null; see
+--     below for split invoices).
+--   ApiPay: processing and pending -> issued, paid -> paid (refunded when is_fully_refunded),
+--     cancelling and cancelled -> cancelled, expired -> expired, partially_refunded ->
+--     partially_refunded, refunded -> refunded.
 --
 -- SalesMan partial payments: SalesMan splits a partially paid invoice into records with the
 -- same number (and deal): the paid record keeps the paid part, a new unpaid record holds the
@@ -164,7 +166,11 @@ apipay AS (
     FROM staging.apipay_invoices AS i
     CROSS JOIN LATERAL (
         SELECT
+            -- A full refund is status `refunded` in our doc, `paid` with is_fully_refunded in
+            -- ApiPay's OpenAPI 2.1.0 ("Статуса refunded НЕ существует"): both read as refunded.
+            CASE WHEN i.status = 'paid' AND i.is_fully_refunded THEN 'refunded' ELSE
             CASE i.status
+                WHEN 'processing' THEN 'issued'
                 WHEN 'pending' THEN 'issued'
                 WHEN 'paid' THEN 'paid'
                 WHEN 'cancelling' THEN 'cancelled'
@@ -172,7 +178,7 @@ apipay AS (
                 WHEN 'expired' THEN 'expired'
                 WHEN 'partially_refunded' THEN 'partially_refunded'
                 WHEN 'refunded' THEN 'refunded'
-            END AS status,
+            END END AS status,
             i.status IN ('paid', 'partially_refunded', 'refunded') AS is_paid
     ) AS s
     LEFT JOIN refunds AS r ON r.invoice_id = i.invoice_id
