@@ -67,6 +67,7 @@ from finance_pipeline.http.paging import (
     SinglePagePaginator,
     read_pages,
 )
+from finance_pipeline.sources.adesk.reconcile import AdeskTransactionsPlan
 from finance_pipeline.sources.adesk.resource import MAX_PAGE_LENGTH
 from finance_pipeline.sources.extraction import EntitySpec, ExtractContext
 
@@ -428,6 +429,9 @@ ENTITIES: list[EntitySpec] = [
         fetch_transactions,
         cursor_of=transaction_cursor,
         lookback=TRANSACTIONS_LOOKBACK,
+        # Re-read periods are complete for their days (adesk/reconcile.py).
+        scope_json_path="$.date",
+        reconcile=AdeskTransactionsPlan,
     ),
     _spec(
         "transaction_categories",
