@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 from finance_pipeline.http.errors import BadResponseError
 from finance_pipeline.http.stats import RequestStats
 from finance_pipeline.warehouse.landing import PageStager, land
+from finance_pipeline.warehouse.state import STATE_DDL
 
 if TYPE_CHECKING:
     from finance_pipeline.sources.extraction import EntitySpec, ExtractContext
@@ -131,10 +132,8 @@ def reconcile(
                 ctx = make_context(client, stager)
                 before = stats.requests
                 differences = plan.differences(ctx, verification)
-                rolling_rows: Iterator[list[dict[str, Any]]] = iter(())
                 if round_ == 0 and incremental:
-                    rolling_rows = plan.rolling(ctx, verification)
-                    for rows in rolling_rows:
+                    for rows in plan.rolling(ctx, verification):
                         stager.add(rows)
                     verification.rolling_requests += stats.requests - before
                 if not differences and stager.rows == 0 and stager.scope_ids == 0:
@@ -159,9 +158,8 @@ def reconcile(
                     )
                 verification.repaired_rows += result.inserted + result.updated + result.undeleted
                 verification.marked_deleted += result.deleted
-                if not differences:
-                    continue  # only the rolling slice was landed: compare once more
     verification.requests = stats.requests
+    record(warehouse, spec.table, run_id, verification)
     if verification.unrepaired:
         raise UnrepairedDifferenceError(
             spec.source,
@@ -170,3 +168,18 @@ def reconcile(
             f"rounds: {'; '.join(verification.unrepaired[:10])}",
         )
     return verification
+
+
+def record(warehouse: WarehouseResource, entity: str, run_id: str, verification: Verification) -> None:
+    """Keep the outcome for the `reconciled_with_source` check (checks/reconciliation.py)."""
+    meta = verification.as_metadata()
+    with warehouse.connection() as conn:
+        conn.execute(STATE_DDL)
+        conn.execute(
+            """
+            INSERT OR REPLACE INTO raw._reconciliation
+            VALUES (?, now(), ?, ?, ?, ?, ?, ?)
+            """,
+            [entity, run_id, meta["verification_compared"], meta["verification_differed"],
+             meta["verification_reread"], "; ".join(verification.unrepaired), verification.requests],
+        )

@@ -87,14 +87,14 @@ def latest_balances(path: Path) -> dict[int, Decimal]:
     return {int(r[0]): r[1] for r in rows}
 
 
-@pytest.mark.slow  # ~1 min on a loaded 2-core machine: a full sync, 7 incremental days, models
+@pytest.mark.slow  # ~3 min on a loaded 2-core machine: a full sync, 5 incremental days, models
 def test_adesk_incremental_runs_equal_the_truth_after_every_run(tmp_path: Path) -> None:
     with rig_for("adesk", tmp_path, page_length=1000) as rig:
         world = rig.sandbox.world
         rig.sync("adesk", full=True, run="full")
         recategorised: dict[int, int] = {}  # movement id -> the run that re-categorised it
         saw = {"old deletion": False, "late entry": False, "old edit": False}
-        for day in range(1, 8):
+        for day in range(1, 6):
             before = {tid: (t.amount, t.category_id) for tid, t in world.adesk_transactions.items()}
             change = world.advance(1)
             horizon = world.today().toordinal() - 62
@@ -132,6 +132,7 @@ def test_adesk_incremental_runs_equal_the_truth_after_every_run(tmp_path: Path) 
         assert recategorised, "no movement was re-categorised"
 
 
+@pytest.mark.slow  # ~35 s on a loaded 2-core machine (a full sync first)
 def test_adesk_movement_deleted_months_back_balance_right_after_one_run(tmp_path: Path) -> None:
     """The issue's case: a movement dated months back deleted upstream; after one incremental
     run the account's balance is Adesk's to the cent, the movement is marked deleted, and the
@@ -160,6 +161,7 @@ def test_adesk_movement_deleted_months_back_balance_right_after_one_run(tmp_path
         assert full_requests < 80, f"repair cost {full_requests} requests"
 
 
+@pytest.mark.slow  # ~35 s on a loaded 2-core machine (a full sync first)
 def test_adesk_nothing_changed_costs_at_most_five_verification_requests(tmp_path: Path) -> None:
     with rig_for("adesk", tmp_path, page_length=1000) as rig:
         world = rig.sandbox.world
@@ -171,6 +173,7 @@ def test_adesk_nothing_changed_costs_at_most_five_verification_requests(tmp_path
         assert meta["verification_differed"] == "nothing"
 
 
+@pytest.mark.slow  # ~35 s on a loaded 2-core machine (a full sync first)
 def test_a_difference_that_cannot_be_repaired_fails_loudly(tmp_path: Path) -> None:
     """A source whose figures disagree with its own lists (Adesk reports a balance no movement
     explains): the entity fails with UnrepairedDifferenceError naming the figure."""
@@ -188,6 +191,14 @@ def test_a_difference_that_cannot_be_repaired_fails_loudly(tmp_path: Path) -> No
         finally:
             world._recompute_balances = original
         assert f"balance of account {account.id}" in str(info.value)
+        # ...and the check on the entity fails too, naming the figure.
+        from finance_pipeline.checks import run_check
+        from finance_pipeline.checks.reconciliation import CHECKS
+
+        check = next(c for c in CHECKS if c.table == "staging.adesk_transactions")
+        with duckdb.connect(str(rig.path)) as conn:
+            result = run_check(conn, check)
+        assert not result.passed and f"account {account.id}" in str(result.metadata["sample"])
 
 
 def invoice_keys(path: Path) -> tuple[set[str], set[str]]:
@@ -200,7 +211,7 @@ def invoice_keys(path: Path) -> tuple[set[str], set[str]]:
     return invoices, lines
 
 
-@pytest.mark.slow  # ~40 s: a full sync, 5 incremental days, the models after each
+@pytest.mark.slow  # ~1.5 min loaded: a full sync, 3 incremental days, the models after each
 def test_bitrix24_deletions_are_gone_after_every_incremental_run(tmp_path: Path) -> None:
     """The issue's case: an invoice deleted upstream is gone with its product rows from
     marts.invoices / marts.invoice_lines after the incremental run; companies and requisites
@@ -209,7 +220,7 @@ def test_bitrix24_deletions_are_gone_after_every_incremental_run(tmp_path: Path)
         world = rig.sandbox.world
         rig.sync("bitrix24", full=True, run="full")
         deleted_invoices = 0
-        for day in range(1, 6):
+        for day in range(1, 4):
             change = world.advance(1)
             deleted_invoices += len(change.deleted.get(("bitrix24", "invoices"), []))
             meta = rig.sync("bitrix24", run=f"day-{day}")
