@@ -130,8 +130,8 @@ def reconcile(
         for round_ in range(MAX_ROUNDS + 1):
             with PageStager(spec.id_of) as stager:
                 ctx = make_context(client, stager)
-                before = stats.requests
                 differences = plan.differences(ctx, verification)
+                before = stats.requests
                 if round_ == 0 and incremental:
                     for rows in plan.rolling(ctx, verification):
                         stager.add(rows)
