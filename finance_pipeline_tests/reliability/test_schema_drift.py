@@ -58,7 +58,7 @@ def _garbage_target(source: str, request: SandboxRequest, node: dict[str, Any]) 
         return str(node.get("id", node.get("crid")))
     if source == "adesk" and path.endswith("/v1/transactions") and "bankAccount" in node:
         return str(node["id"])
-    if source == "apipay" and path.endswith("/invoices") and "cart_items" in node:
+    if source == "apipay" and path.endswith("/invoices") and "items" in node:
         return str(node["id"])
     return None
 

@@ -340,3 +340,50 @@ def test_without_figures_a_clamped_answer_past_the_end_ends_the_list(records: in
     ids = [row["id"] for page in list_invoices(ctx, {}, "all") for row in page]
     assert ids == list(range(1, records + 1))
     assert len(server.asked) == server.pages_total + 1  # the pages, then the clamped one
+
+
+def test_details_bring_the_deal_specification_payer_and_currency(
+    resource, warehouse, sandbox: Sandbox
+) -> None:
+    """invoice/info is asked with dealinfo=true: each detail row carries Deal::info (speca,
+    client, payer) and the deal's currency, for no extra request; staging types them."""
+    from decimal import Decimal
+
+    from finance_pipeline.models import discover_models
+    from finance_pipeline.models.assets import build_model
+
+    world = sandbox.world
+    result = sync_all(resource, warehouse)
+    assert result["invoice_details"]["http_requests"] == len(world.salesman_invoices)
+    details = live_rows(warehouse, "salesman_invoice_details")
+    deal_totals: dict[int, Decimal] = {}
+    for inv in world.salesman_invoices.values():
+        deal_totals[inv.did] = deal_totals.get(inv.did, Decimal(0)) + inv.summa
+    foreign = 0
+    for key, row in details.items():
+        inv = world.salesman_invoices[int(key)]
+        deal = row["deal"]
+        assert deal["did"] == inv.did and deal["client"]["clid"] == inv.clid
+        assert deal["payer"]["clid"] in world.salesman_clients
+        spec_total = sum(
+            Decimal(str(x["price"])) * Decimal(str(x["kol"])) * Decimal(x["dop"])
+            for x in deal["speca"]
+        )
+        assert spec_total == deal_totals[inv.did]
+        foreign += bool(row["idcurrency"])
+    assert foreign > 0
+    models = {model.table: model for model in discover_models()}
+    with duckdb.connect(warehouse.path) as conn:
+        for table in ("staging.salesman_invoice_details", "staging.salesman_deal_lines"):
+            build_model(conn, models[table])
+        lines = conn.execute(
+            "SELECT deal_id, sum(line_total), min(deal_invoice_numbers), "
+            "bool_and(len(_parse_errors) = 0) FROM staging.salesman_deal_lines GROUP BY 1"
+        ).fetchall()
+        currencies = dict(conn.execute(
+            "SELECT invoice_id, document_currency FROM staging.salesman_invoice_details"
+        ).fetchall())
+    assert {int(did): total for did, total, _, _ in lines} == deal_totals
+    assert all(numbers == 1 and clean for _, _, numbers, clean in lines)
+    assert None not in currencies.values()
+    assert set(currencies.values()) > {"RUB"}

@@ -1,4 +1,18 @@
-"""ApiPay.kz entities: invoices (`GET /invoices`) and refunds (`GET /refunds`).
+"""ApiPay.kz entities: invoices (`GET /invoices`), refunds (`GET /refunds`), and ApiPay's own
+catalog (`GET /catalog`) and units of measure (`GET /catalog/units`).
+
+Read shapes follow ApiPay's openapi.yaml 2.1 (github.com/bazarbaykz/apipay-docs): an invoice's
+cart is `items` (schema `InvoiceItem`: `id, invoice_id, catalog_item_id, name, price, count,
+unit_id, discount`), the payer is `phone` in a list item (`InvoiceListItem`) and `phone_number`
+in older answers; both land as sent (raw keeps the payload) and staging reads either.
+
+Catalog and units
+    Small reference lists with no change filter: every run reads them whole (a complete
+    snapshot; what vanished is marked deleted). The catalog is read with every status
+    (`statuses[]` active, pending, deleting, deleted, failed): without it ApiPay lists only
+    `active` items, and an old invoice's item may name one deleted since. Units are one
+    request (`{"data": [...]}`, not paged). Unit ids are ApiPay's own: they are never joined to
+    another system's units.
 
 Invoices
     The list can filter by *creation* date only (`date_from`/`date_to`, whole days), not by
@@ -178,9 +192,9 @@ class _Union:
 
 def _read_pages(
     ctx: ExtractContext, path: str, params: list[tuple[str, str]], label: str,
-    report: PagingReport,
+    report: PagingReport, *, per_page: int = PER_PAGE,
 ) -> Iterator[list[dict[str, Any]]]:
-    """Page through one list query (`page`/`per_page`=100), proven complete by its count."""
+    """Page through one list query (`page`/`per_page`), proven complete by its count."""
     endpoint = f"{path} ({label})"
 
     def fetch(paging: dict[str, Any]) -> Page:
@@ -194,7 +208,7 @@ def _read_pages(
         return Page(rows, total=total, pages_total=_as_int(figures.get("last_page")))
 
     yield from read_pages(
-        PageNumberPaginator(PER_PAGE), fetch, source=SOURCE, endpoint=endpoint, report=report,
+        PageNumberPaginator(per_page), fetch, source=SOURCE, endpoint=endpoint, report=report,
         progress=ctx.progress,
     )
 
@@ -337,6 +351,32 @@ def fetch_refunds(ctx: ExtractContext) -> Iterator[list[dict[str, Any]]]:
         ctx.report_deleted(gone)
 
 
+# --- catalog and units ------------------------------------------------------------------------
+
+CATALOG_PER_PAGE = 200  # openapi listCatalogItems: per_page 1..200
+CATALOG_STATUSES = ("active", "pending", "deleting", "deleted", "failed")
+
+
+def fetch_catalog_items(ctx: ExtractContext) -> Iterator[list[dict[str, Any]]]:
+    """Every catalog item of every status, page by page (`{data, links, meta}`)."""
+    endpoint = "catalog"
+    params = [("statuses[]", status) for status in CATALOG_STATUSES]
+    ctx.progress("apipay catalog: reading every item (all statuses)")
+
+    yield from _read_pages(ctx, endpoint, params, "all statuses", ctx.report,
+                           per_page=CATALOG_PER_PAGE)
+
+
+def fetch_units(ctx: ExtractContext) -> Iterator[list[dict[str, Any]]]:
+    """ApiPay's units of measure: one unpaged list."""
+    body = ctx.client.request("GET", "catalog/units", endpoint="catalog/units")
+    rows, _ = _rows_and_meta(body, "catalog/units")
+    ctx.report.pages += 1
+    ctx.report.rows += len(rows)
+    if rows:
+        yield rows
+
+
 # --- specs ------------------------------------------------------------------------------------
 
 ENTITIES: list[EntitySpec] = [
@@ -345,7 +385,7 @@ ENTITIES: list[EntitySpec] = [
         entity="invoices",
         description=(
             "ApiPay.kz invoices (Kaspi Pay, KZT), every status, as GET /invoices returns them "
-            "(amount as the API's decimal string, cart_items, total_refunded)."
+            "(amount as the API's decimal string, the cart as `items`, total_refunded)."
         ),
         fetch=fetch_invoices,
         cursor_of=lambda row: row.get("created_at"),
@@ -363,5 +403,23 @@ ENTITIES: list[EntitySpec] = [
         lookback=REFUND_LOOKBACK,
         # Read to mark the refunds of invoices deleted upstream deleted between full refreshes.
         reads=("invoices",),
+    ),
+    EntitySpec(
+        source=SOURCE,
+        entity="catalog_items",
+        description=(
+            "ApiPay.kz's own product catalog (GET /catalog, every status): name, selling "
+            "price, ApiPay unit id, status. Read whole on every run."
+        ),
+        fetch=fetch_catalog_items,
+    ),
+    EntitySpec(
+        source=SOURCE,
+        entity="units",
+        description=(
+            "ApiPay.kz's own units of measure (GET /catalog/units): id, Russian and Kazakh "
+            "name. Read whole on every run."
+        ),
+        fetch=fetch_units,
     ),
 ]
