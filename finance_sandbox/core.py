@@ -180,15 +180,16 @@ class ServerVariant:
     # `num_client` setting: Invoice::list() `$lines_per_page = $GLOBALS['num_client']`).
     page_cap: int | None = None
     # SalesMan `active` (doc: "(true / false - по умолчанию) только оплаченные или не
-    # оплаченные"): "filter" true=paid/false=unpaid, no value = no filter; "default_unpaid"
-    # as the doc can be read: no value = false = unpaid only; "ignored" as the vendor's server
-    # code does (invoice.php `case 'list'` never reads it).
-    salesman_active: str = "filter"
+    # оплаченные"): "ignored" as the vendor's server code does (invoice.php `case 'list'`
+    # never reads it); "filter" true=paid/false=unpaid, no value = no filter; "default_unpaid"
+    # as the doc can be read: no value = false = unpaid only.
+    salesman_active: str = "ignored"
     # SalesMan: may the API login mark payments (`acs_credit`)? Without it Invoice::list()
     # sets `do`/`ddo` true on UNPAID rows (`else { $do = true; }`): `do` is not "paid".
     salesman_acs_credit: bool = True
     # SalesMan visibility: the users whose invoices the API login sees without `iduser`
-    # (get_people(): himself and his subordinates). None: every invoice.
+    # (get_people(): himself and his subordinates). None: the emulator's teams (the sandbox
+    # login heads every user, so it sees every invoice).
     salesman_visible_users: tuple[int, ...] | None = None
     # Adesk GET /v1/transactions without `status` (no default stated): "completed" | "all".
     adesk_default_status: str = "completed"

@@ -349,9 +349,10 @@ class SalesmanEmulator(Emulator):
         if ord_ not in ORDER_COLUMNS:
             ord_ = "datum_credit"
         descending = params.get("first") != "old"
-        paid_states = _pay_filter(params)
         variant = self.sandbox.variant(self.source)
-        active = _read_active(_as_bool(params.get("active")), variant.salesman_active)
+        paid_states = _pay_filter(params) & _active_filter(
+            params.get("active"), variant.salesman_active
+        )
         page_size = variant.page_cap or PAGE_SIZE  # the account's num_client setting
         bounds = {
             column: (
@@ -370,14 +371,10 @@ class SalesmanEmulator(Emulator):
             # dateStart (which breaks the query anyway) it is `datum > ''`: every row.
             bounds["datum"] = (None, None)
         iduser = _as_int(params.get("iduser"))
-        # Without `iduser` the list holds what the login may see: its team (Invoice::list()
-        # get_people), or what ServerVariant.salesman_visible_users says.
-        if iduser > 0:
-            visible: tuple[int, ...] = (iduser,)
-        elif variant.salesman_visible_users is not None:
-            visible = variant.salesman_visible_users
-        else:
-            visible = TEAMS.get(caller, (caller,))
+        # Without `iduser`: the caller's team, or whom ServerVariant.salesman_visible_users says.
+        visible = (iduser,) if iduser > 0 else (
+            variant.salesman_visible_users or TEAMS.get(caller, (caller,))
+        )
         clid, did = _as_int(params.get("clid")), _as_int(params.get("did"))
         word = str(params.get("word") or "").lower()
         client_word = str(params.get("client") or "").lower()
@@ -385,8 +382,6 @@ class SalesmanEmulator(Emulator):
         rows = []
         for inv in self.world.salesman_invoices.values():
             if inv.paid not in paid_states:
-                continue
-            if active is not None and inv.paid != active:
                 continue
             if not all(
                 _within(_column(inv, column), lo, hi) for column, (lo, hi) in bounds.items()
@@ -684,6 +679,20 @@ class SalesmanEmulator(Emulator):
         return self.sandbox.fault_plan(self.source).drift
 
 
+def _active_filter(value: Any, reading: str) -> set[bool]:
+    """The paid states `active` keeps under ServerVariant.salesman_active: "ignored" (the
+    vendor's code never reads it), "filter" (true = paid, false = unpaid, absent = both),
+    "default_unpaid" (the doc's "(true / false - по умолчанию)": absent = false)."""
+    if reading == "ignored":
+        return {True, False}
+    text = str(value).strip().lower() if value is not None else ""
+    if value is True or text in ("true", "1", "yes", "on"):
+        return {True}
+    if value is False or text in ("false", "0", "no", "off"):
+        return {False}
+    return {False} if reading == "default_unpaid" else {True, False}
+
+
 def _pay_filter(params: dict[str, Any]) -> set[bool]:
     """Invoice::list()'s paid/unpaid filters: `pay1`/`pay2` = "yes" and `pay[on]`/`pay[off]`;
     the `do` values the list keeps. `active` is not among them. Both filters land in the WHERE
@@ -698,38 +707,6 @@ def _pay_filter(params: dict[str, Any]) -> set[bool]:
         if on != off:
             allowed &= {on}
     return allowed
-
-
-def _read_active(active: bool | None, reading: str) -> bool | None:
-    """The paid filter `active` means under ServerVariant.salesman_active (None: no filter)."""
-    if reading == "ignored":
-        return None  # invoice.php `case 'list'` never reads it
-    if reading == "default_unpaid" and active is None:
-        return False  # "(true / false - по умолчанию)": unpaid unless asked otherwise
-    return active
-
-
-def _as_bool(value: Any) -> bool | None:
-    """A documented bool parameter: true/false, "true"/"false", 1/0; None when absent."""
-    if value is None or value == "":
-        return None
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, int):
-        return bool(value)
-    text = str(value).strip().lower()
-    if text in ("true", "1", "yes", "on"):
-        return True
-    if text in ("false", "0", "no", "off"):
-        return False
-    raise _Rejected(400, f"Не правильный запрос: active = {str(value)[:40]!r}")
-
-
-def _as_bool_lenient(value: Any) -> bool:
-    try:
-        return bool(_as_bool(value))
-    except _Rejected:
-        return False
 
 
 def _column(inv: SalesmanInvoice, column: str) -> datetime | None:

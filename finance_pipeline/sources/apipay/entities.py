@@ -192,9 +192,9 @@ class _Union:
 
 def _read_pages(
     ctx: ExtractContext, path: str, params: list[tuple[str, str]], label: str,
-    report: PagingReport,
+    report: PagingReport, *, per_page: int = PER_PAGE,
 ) -> Iterator[list[dict[str, Any]]]:
-    """Page through one list query (`page`/`per_page`=100), proven complete by its count."""
+    """Page through one list query (`page`/`per_page`), proven complete by its count."""
     endpoint = f"{path} ({label})"
 
     def fetch(paging: dict[str, Any]) -> Page:
@@ -208,7 +208,7 @@ def _read_pages(
         return Page(rows, total=total, pages_total=_as_int(figures.get("last_page")))
 
     yield from read_pages(
-        PageNumberPaginator(PER_PAGE), fetch, source=SOURCE, endpoint=endpoint, report=report,
+        PageNumberPaginator(per_page), fetch, source=SOURCE, endpoint=endpoint, report=report,
         progress=ctx.progress,
     )
 
@@ -363,22 +363,8 @@ def fetch_catalog_items(ctx: ExtractContext) -> Iterator[list[dict[str, Any]]]:
     params = [("statuses[]", status) for status in CATALOG_STATUSES]
     ctx.progress("apipay catalog: reading every item (all statuses)")
 
-    def fetch(paging: dict[str, Any]) -> Page:
-        body = ctx.client.request(
-            "GET",
-            "catalog",
-            endpoint=endpoint,
-            params=[*params, *((k, str(v)) for k, v in paging.items())],
-        )
-        rows, meta = _rows_and_meta(body, endpoint)
-        return Page(rows, total=_as_int(meta.get("total")),
-                    pages_total=_as_int(meta.get("last_page")))
-
-    # Paged like the other lists (http/paging.py): ends on the count, a server cap is learned.
-    yield from read_pages(
-        PageNumberPaginator(CATALOG_PER_PAGE), fetch, source=SOURCE, endpoint=endpoint,
-        report=ctx.report, progress=ctx.progress,
-    )
+    yield from _read_pages(ctx, endpoint, params, "all statuses", ctx.report,
+                           per_page=CATALOG_PER_PAGE)
 
 
 def fetch_units(ctx: ExtractContext) -> Iterator[list[dict[str, Any]]]:
