@@ -232,3 +232,22 @@ def test_bitrix24_deletions_are_gone_after_every_incremental_run(tmp_path: Path)
             }, f"day {day}"
             assert meta["bitrix24_invoices"]["verification_compared"].startswith("invoices id list")
         assert deleted_invoices > 0, "the world deleted no invoice"
+
+
+def test_periods_narrow_from_years_to_single_days() -> None:
+    """The bisection's periods: calendar years over a span of years, then halves; children
+    always cover their parent exactly, and every chain ends on single days."""
+    from datetime import date, timedelta
+
+    from finance_pipeline.sources.adesk.reconcile import split
+
+    parent = (date(2023, 3, 5), date(2025, 11, 20))
+    years = split(parent)
+    assert [p[0].year for p in years] == [2023, 2024, 2025]
+    period, steps = years[1], 0
+    while period[0] != period[1]:
+        children = split(period)
+        assert children[0][0] == period[0] and children[-1][1] == period[1]
+        assert all(a[1] + timedelta(days=1) == b[0] for a, b in zip(children, children[1:]))
+        period, steps = children[-1], steps + 1
+    assert steps <= 9  # a leap year's 366 days in at most 9 halvings
