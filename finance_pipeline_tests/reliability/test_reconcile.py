@@ -238,6 +238,7 @@ def test_periods_narrow_from_years_to_single_days() -> None:
     """The bisection's periods: calendar years over a span of years, then halves; children
     always cover their parent exactly, and every chain ends on single days."""
     from datetime import date, timedelta
+    from itertools import pairwise
 
     from finance_pipeline.sources.adesk.reconcile import split
 
@@ -248,6 +249,6 @@ def test_periods_narrow_from_years_to_single_days() -> None:
     while period[0] != period[1]:
         children = split(period)
         assert children[0][0] == period[0] and children[-1][1] == period[1]
-        assert all(a[1] + timedelta(days=1) == b[0] for a, b in zip(children, children[1:]))
+        assert all(a[1] + timedelta(days=1) == b[0] for a, b in pairwise(children))
         period, steps = children[-1], steps + 1
     assert steps <= 9  # a leap year's 366 days in at most 9 halvings
