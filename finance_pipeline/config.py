@@ -233,3 +233,19 @@ def duckdb_temp_directory(env: Mapping[str, str] | None = None) -> str | None:
     """FINANCE_DUCKDB_TEMP_DIRECTORY (default: DuckDB's `<database>.tmp`)."""
     env = os.environ if env is None else env
     return _get(env, TEMP_DIRECTORY_VARIABLE)
+
+
+REVERIFY_DAYS_VARIABLE = "FINANCE_REVERIFY_DAYS"
+DEFAULT_REVERIFY_DAYS = 7
+
+
+def reverify_days(env: Mapping[str, str] | None = None) -> int:
+    """FINANCE_REVERIFY_DAYS (default 7): every record is re-read by the rolling re-verification
+    of incremental runs within this many daily runs (each run re-reads ~1/N of the history)."""
+    env = os.environ if env is None else env
+    raw = (_get(env, REVERIFY_DAYS_VARIABLE) or str(DEFAULT_REVERIFY_DAYS)).strip()
+    if not raw.isdigit() or not 1 <= int(raw) <= 366:
+        raise ConfigError(
+            REVERIFY_DAYS_VARIABLE, f"{raw!r} is not a number of days", "Give 1..366, e.g. 7"
+        )
+    return int(raw)

@@ -81,6 +81,13 @@ STATUSES = (
 SORT_FIELDS = ("id", "amount", "client_name", "status", "created_at")
 PERIODS = ("today", "week", "month", "year")
 REFUND_STATUSES = ("pending", "processing", "completed", "failed")
+# The list filter's `status[]` values per the vendor's OpenAPI 2.1.0 (listInvoices): no
+# `refunded` ("Статуса refunded НЕ существует - полный возврат оставляет paid +
+# is_fully_refunded=true"), and `processing`. Played with ServerVariant.apipay_refunded_status
+# = False.
+VENDOR_FILTER_STATUSES = (
+    "processing", "pending", "cancelling", "paid", "cancelled", "expired", "partially_refunded",
+)
 REFUND_COMPLETED = "completed"
 CATALOG_STATUSES = ("active", "pending", "deleting", "deleted", "failed")
 CATALOG_PER_PAGE_MAX = 200  # openapi listCatalogItems: per_page 1..200, default 50
@@ -307,11 +314,12 @@ class ApipayEmulator(Emulator):
     def _list_invoices(self, request: SandboxRequest) -> SandboxResponse:
         errors: dict[str, list[str]] = {}
         page = self._int_param(request, "page", 1, 1, None, errors)
-        per_page = self._int_param(request, "per_page", 10, 1, 100, errors)
+        per_page = self._served_page_size(
+            self._int_param(request, "per_page", 10, 1, 100, errors))
         search = request.param("search") or ""
         if len(search) > 100:
             errors["search"] = ["The search field must not be greater than 100 characters."]
-        statuses = self._status_array(request, STATUSES, errors)
+        statuses = self._status_array(request, self._filter_statuses(), errors)
         date_from = self._date_param(request, "date_from", errors)
         date_to = self._date_param(request, "date_to", errors)
         if date_from and date_to and date_to < date_from:
@@ -340,7 +348,7 @@ class ApipayEmulator(Emulator):
         world = self.world
         out = []
         for inv in world.apipay_invoices.values():
-            if statuses and inv.status not in statuses:
+            if statuses and self._status_of(inv) not in statuses:
                 continue
             created = inv.created_at.astimezone(UTC).date()
             if date_from and created < date_from:
@@ -404,7 +412,8 @@ class ApipayEmulator(Emulator):
     def _list_refunds(self, request: SandboxRequest) -> SandboxResponse:
         errors: dict[str, list[str]] = {}
         page = self._int_param(request, "page", 1, 1, None, errors)
-        per_page = self._int_param(request, "per_page", 10, 1, 100, errors)
+        per_page = self._served_page_size(
+            self._int_param(request, "per_page", 10, 1, 100, errors))
         statuses = self._status_array(request, REFUND_STATUSES, errors)
         invoice_id: int | None = None
         raw_invoice = request.param("invoice_id")
@@ -470,6 +479,25 @@ class ApipayEmulator(Emulator):
             else:
                 statuses.append(value)
         return tuple(sorted(set(statuses)))
+
+    # -- readings of what the docs leave open (ServerVariant) ----------------------------------
+    def _served_page_size(self, per_page: int) -> int:
+        """`per_page` as served: a server may cap it below what was asked (and below 100)."""
+        cap = self.sandbox.variant(self.source).page_cap
+        return min(per_page, cap) if cap else per_page
+
+    def _refunded_is_a_status(self) -> bool:
+        return self.sandbox.variant(self.source).apipay_refunded_status
+
+    def _filter_statuses(self) -> tuple[str, ...]:
+        return STATUSES if self._refunded_is_a_status() else VENDOR_FILTER_STATUSES
+
+    def _status_of(self, inv: ApipayInvoice) -> str:
+        """The status as served: a full refund is `refunded` (our doc) or stays `paid` with
+        `is_fully_refunded: true` (the vendor's OpenAPI)."""
+        if inv.status == "refunded" and not self._refunded_is_a_status():
+            return "paid"
+        return inv.status
 
     # -- GET /invoices/stats -----------------------------------------------------------------
     def _stats(self, request: SandboxRequest) -> SandboxResponse:
@@ -641,7 +669,7 @@ class ApipayEmulator(Emulator):
             "id": inv.id,
             "kaspi_invoice_id": str(13_234_000_000 + inv.id * 37),
             "amount": _money(inv.amount),
-            "status": inv.status,
+            "status": self._status_of(inv),
             "description": inv.description,
             "external_order_id": inv.external_order_id,
             phone_field: inv.phone_number,
@@ -732,7 +760,7 @@ class ApipayEmulator(Emulator):
                 "amount": _money(inv.amount),
                 "total_refunded": _money(refunded),
                 "is_fully_refunded": inv.status == "refunded",
-                "status": inv.status,
+                "status": self._status_of(inv),
                 "kaspi_invoice_id": str(13_234_000_000 + inv.id * 37),
             },
             "items": [],

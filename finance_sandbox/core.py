@@ -208,12 +208,45 @@ class FaultPlan:
 
 
 @dataclass
+class ServerVariant:
+    """How one emulated server reads what its documentation leaves open (issue 12): the sandbox
+    plays every plausible reading, so tests prove the pipeline is right under each. The
+    defaults are the readings the sandbox has always played; the notes on each reading and the
+    vendor material behind it are in /work/notes/ambiguities.md (and the README's table).
+    """
+
+    # The most rows one list page answers, whatever was asked (a server cap below our page
+    # size): Adesk `length`, ApiPay `per_page`, SalesMan's page size (the account's
+    # `num_client` setting: Invoice::list() `$lines_per_page = $GLOBALS['num_client']`).
+    page_cap: int | None = None
+    # SalesMan `active` (doc: "(true / false - по умолчанию) только оплаченные или не
+    # оплаченные"): "ignored" as the vendor's server code does (invoice.php `case 'list'`
+    # never reads it); "filter" true=paid/false=unpaid, no value = no filter; "default_unpaid"
+    # as the doc can be read: no value = false = unpaid only.
+    salesman_active: str = "ignored"
+    # SalesMan: may the API login mark payments (`acs_credit`)? Without it Invoice::list()
+    # sets `do`/`ddo` true on UNPAID rows (`else { $do = true; }`): `do` is not "paid".
+    salesman_acs_credit: bool = True
+    # SalesMan visibility: the users whose invoices the API login sees without `iduser`
+    # (get_people(): himself and his subordinates). None: the emulator's teams (the sandbox
+    # login heads every user, so it sees every invoice).
+    salesman_visible_users: tuple[int, ...] | None = None
+    # Adesk GET /v1/transactions without `status` (no default stated): "completed" | "all".
+    adesk_default_status: str = "completed"
+    # ApiPay: True (our doc) a full refund is status `refunded`; False (vendor OpenAPI 2.1.0:
+    # "Статуса refunded НЕ существует") it stays `paid` with `is_fully_refunded: true`,
+    # `status[]=refunded` is refused (422) and `processing` is a status.
+    apipay_refunded_status: bool = True
+
+
+@dataclass
 class SandboxSettings:
     size: WorldSize = field(default_factory=WorldSize)
     latency: float = 0.0  # seconds added to every request
     cost_scale: float = 1.0  # multiplier on emulator-reported server costs
     rate_limits: dict[str, ServerRateLimit] = field(default_factory=dict)
     faults: dict[str, FaultPlan] = field(default_factory=dict)
+    variants: dict[str, ServerVariant] = field(default_factory=dict)
 
 
 @dataclass
@@ -250,6 +283,13 @@ class Sandbox:
     # -- configuration helpers -------------------------------------------------------------
     def fault_plan(self, source: str) -> FaultPlan:
         return self.settings.faults.get(source) or FaultPlan()
+
+    def variant(self, source: str) -> ServerVariant:
+        return self.settings.variants.get(source) or ServerVariant()
+
+    def set_variant(self, source: str, variant: ServerVariant) -> None:
+        """Switch how `source`'s server reads its ambiguous documentation (for tests)."""
+        self.settings.variants[source] = variant
 
     def set_faults(self, source: str, plan: FaultPlan) -> None:
         self.settings.faults[source] = plan
@@ -441,7 +481,7 @@ _TOTAL_FIELDS: dict[str, tuple[tuple[str, ...], ...]] = {
     "bitrix24": (("total",), ("result", "result_total", "*")),
     "salesman": (("count",), ("params", "count")),
     "adesk": (("recordsFiltered",),),
-    "apipay": (("meta", "total"),),
+    "apipay": (("meta", "total"), ("total",)),
 }
 
 

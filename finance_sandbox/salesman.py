@@ -317,6 +317,8 @@ class SalesmanEmulator(Emulator):
                 return SandboxResponse.json(self._list(params, USERS[login]))
             if method == "invoice" and action == "info":
                 return SandboxResponse.json(self._info(params))
+            if method == "user" and action == "list":
+                return SandboxResponse.json(self._users())
         except _Rejected as rejected:
             return SandboxResponse.json(error_body(rejected.code, rejected.text))
         # Other methods of the API (client, deal, ...) and other invoice requests (add, do,
@@ -348,7 +350,11 @@ class SalesmanEmulator(Emulator):
         if ord_ not in ORDER_COLUMNS:
             ord_ = "datum_credit"
         descending = params.get("first") != "old"
-        paid_states = _pay_filter(params)
+        variant = self.sandbox.variant(self.source)
+        paid_states = _pay_filter(params) & _active_filter(
+            params.get("active"), variant.salesman_active
+        )
+        page_size = variant.page_cap or PAGE_SIZE  # the account's num_client setting
         bounds = {
             column: (
                 _day(f"{name}Start", params.get(f"{name}Start")),
@@ -366,7 +372,10 @@ class SalesmanEmulator(Emulator):
             # dateStart (which breaks the query anyway) it is `datum > ''`: every row.
             bounds["datum"] = (None, None)
         iduser = _as_int(params.get("iduser"))
-        visible = (iduser,) if iduser > 0 else TEAMS.get(caller, (caller,))
+        # Without `iduser`: the caller's team, or whom ServerVariant.salesman_visible_users says.
+        visible = (iduser,) if iduser > 0 else (
+            variant.salesman_visible_users or TEAMS.get(caller, (caller,))
+        )
         clid, did = _as_int(params.get("clid")), _as_int(params.get("did"))
         word = str(params.get("word") or "").lower()
         client_word = str(params.get("client") or "").lower()
@@ -394,12 +403,12 @@ class SalesmanEmulator(Emulator):
             rows.append(inv)
         rows.sort(key=lambda inv: _sort_key(inv, ord_), reverse=descending)
         count = len(rows)
-        chunk = rows[(page - 1) * PAGE_SIZE : page * PAGE_SIZE]
+        chunk = rows[(page - 1) * page_size : page * page_size]
         groups = self._groups()
-        data = [self._list_record(inv, groups) for inv in chunk]
+        data = [self._list_record(inv, groups, variant.salesman_acs_credit) for inv in chunk]
         answer_params: dict[str, Any] = {
             "page": page,
-            "pageall": math.ceil(count / PAGE_SIZE),
+            "pageall": math.ceil(count / page_size),
             "ord": ord_,
             "tuda": "DESC" if descending else "",
             "valuta": VALUTA,
@@ -422,7 +431,9 @@ class SalesmanEmulator(Emulator):
         client = self.world.salesman_clients.get(inv.clid)
         return client.title if client is not None else inv.client
 
-    def _list_record(self, inv: SalesmanInvoice, groups: _Groups) -> dict[str, Any]:
+    def _list_record(
+        self, inv: SalesmanInvoice, groups: _Groups, acs_credit: bool = True
+    ) -> dict[str, Any]:
         group = groups.parts.get((inv.invoice, inv.did), [inv])
         count = len(group)
         group_sum = sum((i.summa for i in group), Decimal(0))
@@ -446,10 +457,11 @@ class SalesmanEmulator(Emulator):
             "summaf": num_format(inv.summa),
             "summa": php_number(inv.summa),
             "color": None if inv.paid else "redbg-sublite",
-            "ddo": True if inv.paid else None,
+            # Invoice::list(): an unpaid row says `do: true` when the login lacks acs_credit.
+            "ddo": True if inv.paid or not acs_credit else None,
             "warning": None,
-            "do": True if inv.paid else None,
-            "cando": None if inv.paid else True,
+            "do": True if inv.paid or not acs_credit else None,
+            "cando": None if inv.paid or not acs_credit else True,
             "view": 1,
             "clid": inv.clid,
             "client": self._client_title(inv),
@@ -473,6 +485,19 @@ class SalesmanEmulator(Emulator):
             for optional in ("dole", "warning", "view"):
                 record.pop(optional, None)
         return record
+
+    # --- user/list ---------------------------------------------------------------------------
+    def _users(self) -> dict[str, Any]:
+        """developer/v3/methods/user.php `case 'list'`: every user of the account, whoever
+        asks (no visibility rule), as `{"data": [{iduser, uid, oid, title, login, email,
+        active}]}` (`active` is the user's `secrty` flag)."""
+        return {
+            "data": [
+                {"iduser": iduser, "uid": None, "oid": None, "title": login.split("@")[0],
+                 "login": login, "email": login, "active": "yes"}
+                for login, iduser in USERS.items()
+            ]
+        }
 
     # --- invoice/info ----------------------------------------------------------------------
     def _info(self, params: dict[str, Any]) -> dict[str, Any]:
@@ -653,6 +678,20 @@ class SalesmanEmulator(Emulator):
 
     def _drift(self) -> bool:
         return self.sandbox.fault_plan(self.source).drift
+
+
+def _active_filter(value: Any, reading: str) -> set[bool]:
+    """The paid states `active` keeps under ServerVariant.salesman_active: "ignored" (the
+    vendor's code never reads it), "filter" (true = paid, false = unpaid, absent = both),
+    "default_unpaid" (the doc's "(true / false - по умолчанию)": absent = false)."""
+    if reading == "ignored":
+        return {True, False}
+    text = str(value).strip().lower() if value is not None else ""
+    if value is True or text in ("true", "1", "yes", "on"):
+        return {True}
+    if value is False or text in ("false", "0", "no", "off"):
+        return {False}
+    return {False} if reading == "default_unpaid" else {True, False}
 
 
 def _pay_filter(params: dict[str, Any]) -> set[bool]:

@@ -76,3 +76,36 @@ class BadResponseError(ApiError):
         "The service answered with something that is not the documented JSON; "
         "check the base URL (a proxy or login page answers HTML) and retry later."
     )
+
+
+class IncompleteReadError(BadResponseError):
+    """A read that could not be proven complete: the source's own count disagrees with the
+    records received (after a re-count), pages repeat, or a slice of the read failed.
+
+    The one rule behind it ("an unproven read changes nothing"): it is raised before anything
+    is landed, so no record is marked deleted, the cursor does not move and every table stays
+    as it was (`sources.extraction.run_extraction` lands only after the fetch returns).
+    `expected` is the source's count (None when the source gave none), `received` the distinct
+    records read.
+    """
+
+    kind = "incomplete read"
+    default_hint = (
+        "Nothing was changed. Re-run later (records may have changed during the read); if it "
+        "persists the API's count or paging is broken: report it to the vendor"
+    )
+
+    def __init__(
+        self,
+        source: str,
+        endpoint: str,
+        message: str,
+        *,
+        expected: int | None,
+        received: int,
+        hint: str | None = None,
+    ) -> None:
+        self.expected = expected
+        self.received = received
+        counts = f"expected {expected if expected is not None else 'unknown'}, received {received}"
+        super().__init__(source, endpoint, f"{message} ({counts}); nothing was changed", hint=hint)

@@ -117,6 +117,9 @@ class EntitySpec:
     scope_json_path: str | None = None
     # Other raw tables of this source that `fetch` reads (drawn as lineage in the UI).
     reads: tuple[str, ...] = ()
+    # How the landed table is compared with the source's own figures after every run and
+    # repaired (sources/reconcile.py); a factory, since a plan keeps one run's figures.
+    reconcile: Callable[[], Any] | None = None
 
     @property
     def table(self) -> str:
@@ -205,6 +208,12 @@ def run_extraction(
                 scope_json_path=spec.scope_json_path,
                 deleted_ids=ctx.deleted_ids,
             )
+        verification = None
+        if spec.reconcile is not None:
+            verification = _reconcile(
+                spec, resource=resource, warehouse=warehouse, run_id=run_id, log=log,
+                full=full, since=since, cursor=new_cursor,
+            )
     metadata: dict[str, Any] = {
         "sync_mode": mode,
         **result.as_metadata(),
@@ -213,9 +222,47 @@ def run_extraction(
         "cursor": mask(new_cursor or ""),
         "seconds": round(time.monotonic() - started, 3),
     }
+    if verification is not None:
+        metadata.update(verification.as_metadata())
     if ctx.report.warnings:
         metadata["warnings"] = dg.MetadataValue.md("\n".join(f"- {w}" for w in ctx.report.warnings))
     return metadata
+
+
+def _reconcile(
+    spec: EntitySpec,
+    *,
+    resource: SourceResource,
+    warehouse: WarehouseResource,
+    run_id: str,
+    log: Callable[[str], None],
+    full: bool,
+    since: datetime | None,
+    cursor: str | None,
+) -> Any:
+    """Compare the landed table with the source's figures and repair it (sources/reconcile.py)."""
+    from finance_pipeline.sources.reconcile import reconcile
+
+    assert spec.reconcile is not None
+    with warehouse.connection() as conn:
+        state = read_state(conn, spec.table)
+
+    def make_context(client: ApiClient, stager: PageStager) -> ExtractContext:
+        return ExtractContext(
+            client=client, resource=resource, full_refresh=full, since=since, state=state,
+            warehouse=warehouse, progress=log, _stager=stager,
+        )
+
+    verification = reconcile(
+        spec, spec.reconcile(), make_context=make_context, resource=resource,
+        warehouse=warehouse, run_id=run_id, cursor=cursor, incremental=not full,
+    )
+    log(
+        f"{spec.source} {spec.entity}: verified with {verification.requests} requests; "
+        f"{len(verification.differed)} figure(s) differed, {verification.repaired_rows} rows "
+        f"repaired, {verification.marked_deleted} marked deleted"
+    )
+    return verification
 
 
 def in_dependency_order(specs: list[EntitySpec]) -> list[EntitySpec]:

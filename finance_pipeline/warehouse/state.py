@@ -21,6 +21,18 @@ CREATE TABLE IF NOT EXISTS raw._sync_state (
     last_run_id VARCHAR,
     live_rows BIGINT
 );
+-- The last reconciliation of each entity with its source's own figures (sources/reconcile.py);
+-- `unrepaired` non-empty fails the `reconciled_with_source` check (checks/reconciliation.py).
+CREATE TABLE IF NOT EXISTS raw._reconciliation (
+    entity VARCHAR PRIMARY KEY,
+    checked_at TIMESTAMPTZ NOT NULL,
+    run_id VARCHAR NOT NULL,
+    compared VARCHAR NOT NULL,
+    differed VARCHAR NOT NULL,
+    reread VARCHAR NOT NULL,
+    unrepaired VARCHAR NOT NULL,
+    requests BIGINT NOT NULL
+);
 """
 
 

@@ -67,8 +67,8 @@ def test_the_paging_loop_reports_by_time_with_page_n_of_m(
     assert [line.split(": ")[1].split(",")[0] for line in said] == [
         f"page {n}{' of 12' if pages_total else ''}" for n in (1, 4, 7, 10)
     ]
-    # The time left, by the page count or else by the rows the API announced.
+    # The time left, by the page count or else by the records the API announced.
     assert said[1] == (
-        f"adesk /v1/transactions: page 4{' of 12' if pages_total else ''}, 40 rows so far, "
+        f"adesk /v1/transactions: page 4{' of 12' if pages_total else ''}, 40 records so far, "
         "about 12 s left"
     )

@@ -40,7 +40,13 @@ from finance_sandbox.core import (
     SandboxServers,
     ServerRateLimit,
 )
+from finance_sandbox.salesman import USERS
 from finance_sandbox.world import Deleted, World
+
+# Each run first asks how this SalesMan reads its doc (sources/salesman ServerReadings): the
+# list's count without `active`, with active=true and active=false, user/list, and the count of
+# each user's invoices.
+READINGS = 4 + len(USERS)
 
 CREDS = SANDBOX_CREDENTIALS["salesman"]
 
@@ -130,7 +136,7 @@ def test_full_then_incremental_then_full(resource, warehouse, sandbox: Sandbox) 
     invoices = live_rows(warehouse, "salesman_invoices")
     details = live_rows(warehouse, "salesman_invoice_details")
     assert set(invoices) == set(details) == truth_ids(world)
-    assert first["invoices"]["http_requests"] == 1  # one page of up to 200 rows
+    assert first["invoices"]["http_requests"] == READINGS + 1  # one page of up to 200 rows
     assert first["invoice_details"]["http_requests"] == len(world.salesman_invoices)
     for key, row in details.items():
         inv = world.salesman_invoices[int(key)]
@@ -143,7 +149,7 @@ def test_full_then_incremental_then_full(resource, warehouse, sandbox: Sandbox) 
     for metadata in again.values():
         assert metadata["rows_inserted"] == metadata["rows_updated"] == 0
         assert metadata["rows_deleted"] == 0
-    assert again["invoices"]["http_requests"] == 3  # window, unpaid, paid since
+    assert again["invoices"]["http_requests"] == READINGS + 3  # window, unpaid, paid since
     assert again["invoice_details"]["http_requests"] == 0
 
     # The business moves on: new invoices, payments (some partial), plan-date edits; and
@@ -178,7 +184,8 @@ def test_full_then_incremental_then_full(resource, warehouse, sandbox: Sandbox) 
     assert set(invoices) == truth_ids(world) | {str(old_paid)}
     assert step["invoices"]["rows_deleted"] == 2
     changed = step["invoices"]["rows_inserted"] + step["invoices"]["rows_updated"]
-    assert step["invoices"]["http_requests"] <= 3 + 2 + 2  # reads + info checks + did re-reads
+    # readings + reads + info checks + did re-reads
+    assert step["invoices"]["http_requests"] <= READINGS + 3 + 2 + 2
     # Details follow the invoice table: only new/changed invoices are asked for.
     assert step["invoice_details"]["http_requests"] == changed
     details = live_rows(warehouse, "salesman_invoice_details")
@@ -192,7 +199,7 @@ def test_full_then_incremental_then_full(resource, warehouse, sandbox: Sandbox) 
     for metadata in again.values():
         assert metadata["rows_inserted"] == metadata["rows_updated"] == 0
         assert metadata["rows_deleted"] == 0
-    assert again["invoices"]["http_requests"] <= 4
+    assert again["invoices"]["http_requests"] <= READINGS + 4
     assert again["invoice_details"]["http_requests"] == 0
 
     # A full refresh reconciles the rest.
@@ -299,30 +306,47 @@ def test_config_is_validated(field: str, value: str, variable: str) -> None:
 
 class ClampingList:
     """invoice/list of a server that answers a page past the end with its last page (as some
-    PHP paginators do) and says which page it served."""
+    PHP paginators do) and says which page it served; `size` rows a page (the account's
+    num_client), with or without its figures (`count`, `pageall`)."""
 
-    def __init__(self, records: int) -> None:
+    def __init__(self, records: int, size: int = 200, figures: bool = True) -> None:
         self.rows = [{"id": i, "crid": i} for i in range(1, records + 1)]
-        self.pages_total = max(1, -(-records // 200))
+        self.size = size
+        self.pages_total = max(1, -(-records // size))
+        self.figures = figures
         self.asked: list[int] = []
 
     def request(self, method: str, path: str, *, endpoint: str, json_body: dict) -> dict:
         self.asked.append(json_body["offset"])
         page = min(max(int(json_body["offset"]), 1), self.pages_total)
-        data = self.rows[(page - 1) * 200 : page * 200]
+        data = self.rows[(page - 1) * self.size : page * self.size]
+        if not self.figures:
+            return {"data": data, "params": {"page": page}}
         return {"data": data, "params": {"page": page, "pageall": self.pages_total},
                 "count": len(self.rows)}
 
 
+@pytest.mark.parametrize("size", [200, 50])
 @pytest.mark.parametrize("records", [199, 200, 400])
-def test_a_full_last_page_is_probed_and_a_clamped_answer_ends_the_list(records: int) -> None:
-    """The page after a full last page is always asked for (a count never ends a list); a
-    server that answers it with its last page again is at the end, not looping."""
-    server = ClampingList(records)
+def test_the_servers_count_ends_the_list_whatever_its_page_size(records: int, size: int) -> None:
+    """The page size is the account's setting, not the doc's 200: the read ends on the
+    server's own `count` and `pageall`, without a request past the end."""
+    server = ClampingList(records, size)
     ctx = SimpleNamespace(client=server, progress=lambda m: None, report=PagingReport())
     ids = [row["id"] for page in list_invoices(ctx, {}, "all") for row in page]
     assert ids == list(range(1, records + 1))
-    assert len(server.asked) == records // 200 + 1  # the pages, then a short or clamped one
+    assert len(server.asked) == server.pages_total
+
+
+@pytest.mark.parametrize("records", [199, 200, 400])
+def test_without_figures_a_clamped_answer_past_the_end_ends_the_list(records: int) -> None:
+    """With no count the read goes on to the empty page; a server that answers the page past
+    the end with its last page again is at the end, not looping."""
+    server = ClampingList(records, figures=False)
+    ctx = SimpleNamespace(client=server, progress=lambda m: None, report=PagingReport())
+    ids = [row["id"] for page in list_invoices(ctx, {}, "all") for row in page]
+    assert ids == list(range(1, records + 1))
+    assert len(server.asked) == server.pages_total + 1  # the pages, then the clamped one
 
 
 def test_details_bring_the_deal_specification_payer_and_currency(

@@ -189,7 +189,10 @@ class AdeskEmulator(TransactionEndpoints, ReferenceEndpoints, Emulator):
         length = int_param(
             request.param("length"), "length", LIST_DEFAULT_LENGTH, 1, LIST_MAX_LENGTH
         )
-        return start, length
+        # The docs name no maximum for `length`: a server may silently answer fewer rows
+        # (ServerVariant.page_cap, issue 12's "at most 100 rows a page").
+        cap = self.sandbox.variant(self.source).page_cap
+        return start, min(length, cap) if cap else length
 
     # --- rendering --------------------------------------------------------------------------------
 

@@ -361,7 +361,9 @@ class TransactionEndpoints:
         return lambda t: all(check(t) for check in checks)
 
     def _transactions(self, request: SandboxRequest) -> SandboxResponse:
-        status = request.param("status") or "completed"
+        # No default is stated for `status`: the preamble's "no parameter, no filtering" reads
+        # as all, the web app shows completed ones (ServerVariant.adesk_default_status).
+        status = request.param("status") or self.sandbox.variant("adesk").adesk_default_status
         if status not in TXN_STATUSES:
             raise BadParams("status", f"Недопустимое значение параметра status: {status}")
         ttype = request.param("type") or "all"

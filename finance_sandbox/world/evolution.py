@@ -4,6 +4,7 @@ change log of what one step did.
 
 from __future__ import annotations
 
+import random
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from itertools import accumulate
@@ -64,6 +65,14 @@ class ChangeLog:
 class Evolution:
     """Part of `World`: `advance()` and what it changes."""
 
+    # Old history changes too (issue 12): movements dated months back deleted, re-categorised
+    # and re-amounted, late entries dated months back, old Bitrix24 invoices deleted with their
+    # product rows. Off by default so worlds other tests pin keep their sequence; on, it draws
+    # from its own generator (seed, step), so the rest of a step is the same either way.
+    history_churn: bool = False
+    # How far back "old" starts: beyond the 62-day window incremental Adesk reads re-read.
+    OLD_AFTER_DAYS = 70
+
     def advance(self, days: int = 7) -> ChangeLog:
         """Move `now` forward and let the business happen: new invoices and payments, stage
         changes, edits and deletions. Deterministic for a seed and a sequence of calls."""
@@ -103,6 +112,8 @@ class Evolution:
         self._advance_ledger(start, end, days, log)
         self._advance_edits(start, end, days, log)
         self._advance_deletions(end, days, log)
+        if self.history_churn:
+            self._advance_old_history(end, log)
         self._commit_pending(log)
         for rid in self.apipay_refunds:
             if rid not in before_refunds:
@@ -346,3 +357,59 @@ class Evolution:
                 ]:
                     self._delete("adesk", "contractor_requisites", rid, when, log)
                 self._delete("adesk", "contractors", cid, when, log)
+
+    def _advance_old_history(self, end: datetime, log: ChangeLog) -> None:
+        """Changes to records dated months back, which no change marker announces."""
+        main_rng = self._rng
+        self._rng = random.Random(f"{self.seed}:{self.steps}:old-history")
+        try:
+            self._churn_old_history(end, log)
+        finally:
+            self._rng = main_rng
+
+    def _churn_old_history(self, end: datetime, log: ChangeLog) -> None:
+        rng = self._rng
+        when = end - timedelta(hours=rng.randint(1, 20))
+        today = self.today()
+        horizon = today - timedelta(days=self.OLD_AFTER_DAYS)
+        old = [t for t in self._plain_transactions(limit=200)
+               if self.adesk_transactions[t].date < horizon
+               and not self.adesk_transactions[t].is_planned]
+        rng.shuffle(old)
+        # A movement dated months back deleted (a duplicate import found at the audit).
+        if old:
+            self._delete("adesk", "transactions", old.pop(), when, log)
+        # One re-amounted, one re-categorised: neither moves a count; the first moves a balance.
+        if old:
+            txn = self.adesk_transactions[old.pop()]
+            txn.amount = money(to_cents(txn.amount) + rng.randint(1, 500) * 100)
+            txn.updated = max(txn.updated, when.astimezone(MSK))
+            log.add("updated", "adesk", "transactions", txn.id)
+        if old:
+            txn = self.adesk_transactions[old.pop()]
+            choices = [
+                c.id for c in self.categories.values()
+                if c.type == txn.type and c.id != txn.category_id and not c.is_system
+                and not c.is_archived and not c.is_owner_transfer and "налог" not in c.name.lower()
+            ]
+            if choices:
+                txn.category_id = rng.choice(sorted(choices))
+                txn.updated = max(txn.updated, when.astimezone(MSK))
+                log.add("updated", "adesk", "transactions", txn.id)
+        # A late entry: an old bank statement imported now, dated two to eight months back.
+        first = max(HISTORY_START, today - timedelta(days=240))
+        late = today - timedelta(days=rng.randint(60, 240))
+        if late >= first:
+            specs = RANDOM_SPECS
+            self._random_movements(
+                1, specs, list(accumulate(s[1] for s in specs)), self._expense_factor,
+                self._supplier_pools(), planned=False, lo=late, hi=late,
+            )
+        # An old Bitrix24 invoice deleted, its product rows with it.
+        stale = [
+            i for i, inv in self.bitrix_invoices.items()
+            if inv.rows and inv.created_time.date() < horizon
+            and inv.stage_id in (STAGE_NEW, STAGE_DECLINED)
+        ]
+        if stale:
+            self._delete("bitrix24", "invoices", rng.choice(sorted(stale)), when, log)

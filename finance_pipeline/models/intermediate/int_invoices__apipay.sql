@@ -27,8 +27,9 @@
 --   parts                   INTEGER                   source records (SalesMan split invoices: 2)
 --   updated_at              TIMESTAMP WITH TIME ZONE  UTC last change (NULL for SalesMan, which tells none)
 --
--- Status: pending -> issued, paid -> paid, cancelling and cancelled -> cancelled, expired ->
--- expired, partially_refunded -> partially_refunded, refunded -> refunded. A paid, refunded or
+-- Status: processing and pending -> issued, paid -> paid (refunded when is_fully_refunded),
+-- cancelling and cancelled -> cancelled, expired -> expired, partially_refunded ->
+-- partially_refunded, refunded -> refunded. A paid, refunded or
 -- partially refunded invoice was paid in full (ApiPay takes no partial payment); refunded_amount
 -- is the sum of its completed refunds (else the invoice's own total_refunded).
 -- ApiPay invoices have no number other than their id and no due date (an unpaid one expires after
@@ -70,7 +71,11 @@ SELECT
 FROM staging.apipay_invoices AS i
 CROSS JOIN LATERAL (
     SELECT
+        -- A full refund is status `refunded` in our doc, `paid` with is_fully_refunded in
+        -- ApiPay's OpenAPI 2.1.0 ("Статуса refunded НЕ существует"): both read as refunded.
+        CASE WHEN i.status = 'paid' AND i.is_fully_refunded THEN 'refunded' ELSE
         CASE i.status
+            WHEN 'processing' THEN 'issued'
             WHEN 'pending' THEN 'issued'
             WHEN 'paid' THEN 'paid'
             WHEN 'cancelling' THEN 'cancelled'
@@ -78,7 +83,7 @@ CROSS JOIN LATERAL (
             WHEN 'expired' THEN 'expired'
             WHEN 'partially_refunded' THEN 'partially_refunded'
             WHEN 'refunded' THEN 'refunded'
-        END AS status,
+        END END AS status,
         i.status IN ('paid', 'partially_refunded', 'refunded') AS is_paid
 ) AS s
 LEFT JOIN refunds AS r ON r.invoice_id = i.invoice_id

@@ -8,7 +8,7 @@
 --   plan_date         DATE                      payment due
 --   paid_date         DATE                      date of payment
 --   amount            DECIMAL(18,2)             this record's amount
---   is_paid           BOOLEAN                   SalesMan "do"
+--   is_paid           BOOLEAN                   paid: `color` null (not SalesMan "do")
 --   client_id         VARCHAR                   clid
 --   client_name       VARCHAR                   client's name as written on the invoice
 --   person_id         VARCHAR                   contact person at the client
@@ -23,8 +23,8 @@
 -- Time zone: SalesMan prints naive local timestamps in Moscow time ("2025-01-07 15:56:23");
 -- created_at is that moment as a UTC instant, created_date the Moscow calendar date. Dates
 -- (date_plan, date_fact) are plain calendar dates. `summa` is a JSON number (or, after an API
--- change, a string), parsed from its text straight to DECIMAL. `do` is true for a paid record
--- (null otherwise).
+-- change, a string), parsed from its text straight to DECIMAL. `do` is NOT the paid flag (true on
+-- unpaid rows when the API login lacks the acs_credit right); `color` is null only when paid.
 WITH src AS (
     SELECT id, payload AS p FROM raw.salesman_invoices WHERE deleted_at IS NULL
 )
@@ -36,7 +36,11 @@ SELECT
     TRY_CAST(NULLIF(p ->> 'date_plan', '') AS DATE) AS plan_date,
     TRY_CAST(NULLIF(p ->> 'date_fact', '') AS DATE) AS paid_date,
     money_or_null(p ->> 'summa') AS amount,
-    coalesce(TRY_CAST(p ->> 'do' AS BOOLEAN), false) AS is_paid,
+    -- Paid is `color` null (Invoice::list(): unpaid rows are 'redbg-sublite' or 'graybg'), not
+    -- `do`: a login without the acs_credit right gets `do: true` on UNPAID rows too. Rows
+    -- without a `color` key fall back to `do`.
+    CASE WHEN json_exists(p, '$.color') THEN (p ->> 'color') IS NULL
+         ELSE coalesce(TRY_CAST(p ->> 'do' AS BOOLEAN), false) END AS is_paid,
     NULLIF(NULLIF(p ->> 'clid', ''), '0') AS client_id,
     p ->> 'client' AS client_name,
     NULLIF(NULLIF(p ->> 'pid', ''), '0') AS person_id,

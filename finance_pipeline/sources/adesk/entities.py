@@ -1,11 +1,20 @@
 """Adesk entities: the cash ledger and its reference lists, read from the v1 API.
 
-Paging. Only three lists document `start`/`length` (transactions, projects, bank accounts); they
-are read with `length` = the resource's `page_length` (MAX_PAGE_LENGTH, the largest the API
-accepts) and `start` advanced by the rows received, until a short page or `recordsFiltered`
-(the docs' "total available by the filter"; `recordsTotal` is the size of the current page).
-Every other list documents no paging and answers all its records at once: one request, and a
-`recordsFiltered` larger than what arrived fails the run rather than mark the rest deleted.
+Paging (http/paging.py). Only three lists document `start`/`length` (transactions, projects,
+bank accounts); they are read with an OffsetPaginator: `length` = the resource's `page_length`
+(MAX_PAGE_LENGTH), `start` advanced by the rows received (never by `length`: the docs name no
+maximum, and a server answering at most 100 rows a page is a cap the paginator learns and reads
+on past), until an empty page or `recordsFiltered` (the total under the filter by the docs'
+words and under the DataTables convention the names come from alike; `recordsTotal` is never
+used as a total). A count that still disagrees after a re-count fails the entity with
+IncompleteReadError before anything is landed. Every other list documents no paging and
+answers all its records at once (SinglePagePaginator): a `recordsFiltered` that differs from
+what arrived fails the run rather than mark the rest deleted.
+
+Defaults the docs leave unstated are never relied on: transactions always send `status=all`
+(no default is stated; the sandbox can play `completed`), `type=all`, `range`, `date_type=cashier`,
+`owner_transfer=all` and `taxes=all`; bank accounts are read as `status=open` and
+`status=closed` (no default is stated either; closed accounts keep their movements).
 
 Reference lists (transaction categories, projects with status=all so archived ones are kept,
 project categories, bank accounts, legal entities, contractors, commitments, products, units,
@@ -51,8 +60,15 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from finance_pipeline.http.errors import BadResponseError, NotFoundError
-from finance_pipeline.http.paging import Page, PagingReport, iter_pages, next_start, pages_for
+from finance_pipeline.http.paging import (
+    OffsetPaginator,
+    Page,
+    PagingReport,
+    SinglePagePaginator,
+    read_pages,
+)
 from finance_pipeline.http.progress import ProgressReporter
+from finance_pipeline.sources.adesk.reconcile import AdeskTransactionsPlan
 from finance_pipeline.sources.adesk.resource import MAX_PAGE_LENGTH
 from finance_pipeline.sources.extraction import EntitySpec, ExtractContext
 
@@ -96,9 +112,7 @@ def _rows(body: Any, key: str, endpoint: str) -> tuple[list[dict[str, Any]], int
 
 
 def _merge(report: PagingReport, into: PagingReport) -> None:
-    into.pages += report.pages
-    into.rows += report.rows
-    into.warnings.extend(report.warnings)
+    into.merge(report)
 
 
 def _whole_list(
@@ -115,23 +129,16 @@ def _whole_list(
     endpoint = "/" + path
     method = "POST" if form is not None else "GET"
 
-    def fetch(_: object) -> Page:
+    def fetch(_: dict[str, Any]) -> Page:
         body = ctx.client.request(method, path, endpoint=endpoint, params=params, form=form)
         rows, total = _rows(body, key, endpoint)
-        if total is not None and total > len(rows):
-            raise BadResponseError(
-                SOURCE,
-                endpoint,
-                f"the API announced {total} records (recordsFiltered) but answered {len(rows)}; "
-                "this list is documented without paging, so the rest cannot be asked for and "
-                "the sync stopped rather than mark them deleted",
-                hint="Report it: Adesk may have started paging this list",
-            )
-        return Page(rows, None, total)
+        return Page(rows, total=total)
 
-    yield from iter_pages(
+    # A count that differs from the records of the only page fails the read (IncompleteReadError)
+    # rather than mark the rest deleted: this list is documented without paging.
+    yield from read_pages(
+        SinglePagePaginator(),
         fetch,
-        0,
         source=SOURCE,
         endpoint=endpoint,
         report=report if report is not None else ctx.report,
@@ -148,21 +155,18 @@ def _paged_list(
     report: PagingReport | None = None,
     label: str = "",
 ) -> Iterator[list[dict[str, Any]]]:
-    """A `start`/`length` list, newest pages streamed as they arrive."""
+    """A `start`/`length` list, newest pages streamed as they arrive, proven complete."""
     endpoint = "/" + path + (f" ({label})" if label else "")
     length = int(getattr(ctx.resource, "page_length", MAX_PAGE_LENGTH))
 
-    def fetch(start: int) -> Page:
-        query = {**params, "start": start, "length": length}
-        body = ctx.client.request("GET", path, endpoint="/" + path, params=query)
+    def fetch(paging: dict[str, Any]) -> Page:
+        body = ctx.client.request("GET", path, endpoint="/" + path, params={**params, **paging})
         rows, total = _rows(body, key, "/" + path)
-        return Page(
-            rows, next_start(start, len(rows), length), total, pages_for(total, length)
-        )
+        return Page(rows, total=total)
 
-    yield from iter_pages(
+    yield from read_pages(
+        OffsetPaginator(length),
         fetch,
-        0,
         source=SOURCE,
         endpoint=endpoint,
         report=report if report is not None else ctx.report,
@@ -183,10 +187,20 @@ def _whole(
 
 
 def _paged(
-    path: str, key: str, params: Mapping[str, Any]
+    path: str, key: str, *readings: Mapping[str, Any]
 ) -> Callable[[ExtractContext], Iterator[list[dict[str, Any]]]]:
+    """A paged list read once per parameter set and united by id: where the docs state no
+    default for a filter, each of its values is asked for explicitly (each read proven)."""
+
     def fetch(ctx: ExtractContext) -> Iterator[list[dict[str, Any]]]:
-        yield from _paged_list(ctx, path, key, params)
+        seen: set[str] = set()
+        for params in readings:
+            label = ", ".join(f"{k}={v}" for k, v in params.items()) if len(readings) > 1 else ""
+            for rows in _paged_list(ctx, path, key, params, label=label):
+                fresh = [row for row in rows if str(row["id"]) not in seen]
+                seen.update(str(row["id"]) for row in fresh)
+                if fresh:
+                    yield fresh
 
     return fetch
 
@@ -221,7 +235,8 @@ def transaction_cursor(row: dict[str, Any]) -> str | None:
 
 def fetch_transactions(ctx: ExtractContext) -> Iterator[list[dict[str, Any]]]:
     path, key = "v1/transactions", "transactions"
-    base = {"type": "all", "date_type": "cashier"}
+    # Every filter explicit: the docs state no default for `status` (see the module doc).
+    base = {"type": "all", "date_type": "cashier", "owner_transfer": "all", "taxes": "all"}
     if ctx.full_refresh or ctx.since is None:
         yield from _paged_list(
             ctx, path, key, {**base, "status": "all", "range": "all_time"}, label="all"
@@ -358,24 +373,21 @@ def fetch_contractor_requisites(ctx: ExtractContext) -> Iterator[list[dict[str, 
     reporter = ProgressReporter(ctx.progress, "adesk contractor_requisites")
     for n, contractor_id in enumerate(to_read, start=1):
 
-        def fetch(_: object, contractor_id: int = contractor_id) -> Page:
+        def fetch(_: dict[str, Any], contractor_id: int = contractor_id) -> Page:
             body = ctx.client.request(
                 "GET", f"v1/contractor/{contractor_id}/requisites", endpoint=endpoint
             )
             rows, total = _rows(body, "requisites", endpoint)
-            if total is not None and total > len(rows):
-                raise BadResponseError(
-                    SOURCE,
-                    endpoint,
-                    f"contractor {contractor_id}: {total} requisites announced, {len(rows)} answered",
-                )
             for row in rows:
                 row[CONTRACTOR_ID_FIELD] = contractor_id  # the answer does not name its parent
-            return Page(rows, None, total)
+            return Page(rows, total=total)
 
         report = PagingReport()
         try:
-            yield from iter_pages(fetch, 0, source=SOURCE, endpoint=endpoint, report=report)
+            yield from read_pages(
+                SinglePagePaginator(), fetch, source=SOURCE,
+                endpoint=f"{endpoint} (contractor {contractor_id})", report=report,
+            )
         except NotFoundError:
             vanished.append(contractor_id)  # deleted since it was listed: no requisites left
         _merge(report, ctx.report)
@@ -418,6 +430,9 @@ ENTITIES: list[EntitySpec] = [
         fetch_transactions,
         cursor_of=transaction_cursor,
         lookback=TRANSACTIONS_LOOKBACK,
+        # Re-read periods are complete for their days (adesk/reconcile.py).
+        scope_json_path="$.date",
+        reconcile=AdeskTransactionsPlan,
     ),
     _spec(
         "transaction_categories",
@@ -438,9 +453,10 @@ ENTITIES: list[EntitySpec] = [
     ),
     _spec(
         "bank_accounts",
-        "Adesk bank accounts and cash desks (GET /v1/bank-accounts), open and closed, with the "
-        "current balance in `amount`; read whole every run.",
-        _paged("v1/bank-accounts", "bankAccounts", {}),
+        "Adesk bank accounts and cash desks (GET /v1/bank-accounts, status=open and "
+        "status=closed: no default is documented), with the current balance in `amount`; read "
+        "whole every run.",
+        _paged("v1/bank-accounts", "bankAccounts", {"status": "open"}, {"status": "closed"}),
     ),
     _spec(
         "legal_entities",

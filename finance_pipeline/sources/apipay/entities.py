@@ -17,32 +17,40 @@ Catalog and units
 Invoices
     The list can filter by *creation* date only (`date_from`/`date_to`, whole days), not by
     change, and its default order (newest first) shifts under offset paging while invoices are
-    created, so every read asks `sort_by=created_at&sort_order=asc` with `per_page=100` (the
-    maximum): new invoices land after the last page instead of pushing rows across pages.
+    created, so every read asks `sort_by=id&sort_order=asc` (unique and append-only, where
+    `created_at` has ties) with `per_page=100` (the maximum): new invoices land after the last
+    page instead of pushing rows across pages. Paging (PageNumberPaginator, http/paging.py)
+    ends on an empty page or the count (`total`, flat as the vendor's OpenAPI 2.1.0 has it, or
+    `meta.total` as our doc has it); a server serving fewer than 100 a page is read on.
 
     Full sync: the whole list without any status filter (the documented default is "no filter",
-    so every status is included; the announced `meta.total` is checked against what arrived).
+    so every status is included; distinct ids must equal the count, else IncompleteReadError).
+
+    Statuses differ between our doc and the vendor's OpenAPI 2.1.0: the doc has `refunded`,
+    the vendor says "Статуса refunded НЕ существует" (a full refund stays `paid` with
+    `is_fully_refunded: true`) and adds `processing`. No read filters on `refunded`, and
+    `processing` is asked on its own (a server that refuses it has no such status).
 
     Incremental sync (cursor = newest `created_at` seen), the union by id of:
       1. everything created since the cursor minus `INVOICE_LOOKBACK` (3 days): `date_from` is a
-         whole day in a time zone the docs do not state (UTC or Almaty, UTC+5), so the cursor's
-         own day and the day before are always re-read; the rest is margin for invoices that
-         become visible late. Invoices this young are also the ones that change most;
+         whole day in the merchant's zone (Asia/Almaty per the vendor; unstated in our doc), and
+         the UTC date we send is never after the Almaty date of the same moment, so either way
+         the cursor's own day and the day before are always re-read; the rest is margin for
+         invoices that become visible late. Invoices this young are also the ones that change
+         most;
       2. every invoice in a state that still changes by itself, whatever its age:
          `status[]=pending` (paid/cancelled/expired within 72 hours), `cancelling` (becomes
-         `cancelled`) and `partially_refunded` (can be refunded further);
-      3. `status[]=refunded` created within `REFUND_WINDOW` (30 days) of the cursor: refunds
-         mostly come within days of payment, and a `paid` invoice that was refunded in full is
-         no longer `paid`, so it is found where it is now;
-      4. a check for older full refunds: one page of `status[]=refunded` created before that
-         window; its `meta.total` is compared with the warehouse, and only if they differ is the
-         rest of that list read.
+         `cancelled`) and `partially_refunded` (can be refunded further), and, in a request of
+         its own, `processing` (vendor only);
+      3. the invoices of every refund created since the refund window's first day (one page of
+         `GET /refunds?date_from=`, the same window the refunds asset reads), each re-read by
+         `GET /invoices/{id}`: a full refund is found whether it turns the invoice `refunded`
+         (our doc) or leaves it `paid` with `is_fully_refunded` (the vendor).
     `paid` invoices that were partly refunded show up in (2) whatever their age.
 
     Missed until the next full refresh: invoices deleted upstream (the API has no deletion
-    feed), edits of fields other than status/refund totals on invoices older than the
-    lookback, and an old full refund that coincides with a deletion of another old refunded
-    invoice (the count in 4 stays equal).
+    feed) and edits of fields other than status/refund totals on invoices older than the
+    lookback.
 
 Refunds
     `GET /refunds` lists every refund of the organisation (all invoices), paged with `page` and
@@ -97,13 +105,12 @@ from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from finance_pipeline.http.errors import BadResponseError
+from finance_pipeline.http.errors import BadResponseError, NotFoundError, RequestRejectedError
 from finance_pipeline.http.paging import (
     Page,
+    PageNumberPaginator,
     PagingReport,
-    iter_pages,
-    next_page_number,
-    pages_for,
+    read_pages,
 )
 from finance_pipeline.sources.extraction import EntitySpec, ExtractContext, parse_cursor
 
@@ -112,9 +119,11 @@ PER_PAGE = 100  # the documented maximum of per_page (1-100)
 INVOICE_LOOKBACK = timedelta(days=3)
 REFUND_LOOKBACK = timedelta(days=3)  # why 3 days: see the module docstring
 REFUND_WINDOW = timedelta(days=30)
-ORDER = [("sort_by", "created_at"), ("sort_order", "asc")]
-# Statuses in which an invoice still changes by itself (see the module docstring).
+ORDER = [("sort_by", "id"), ("sort_order", "asc")]
+# Statuses in which an invoice still changes by itself (see the module docstring), valid in
+# our doc and in the vendor's OpenAPI; `processing` exists only in the latter.
 OPEN_STATUSES = ("pending", "cancelling", "partially_refunded")
+VENDOR_ONLY_OPEN_STATUSES = ("processing",)
 # Refund statuses that still change (pending -> processing -> completed | failed).
 OPEN_REFUND_STATUSES = ("pending", "processing")
 
@@ -123,15 +132,21 @@ OPEN_REFUND_STATUSES = ("pending", "processing")
 
 
 def _rows_and_meta(body: Any, endpoint: str) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """The records and the paging figures: `total`/`last_page` flat at the top (the vendor's
+    OpenAPI 2.1.0 for /invoices and /refunds) or inside `meta` (our doc; /catalog)."""
     if not isinstance(body, dict) or not isinstance(body.get("data"), list):
         raise BadResponseError(
-            SOURCE, endpoint, f"expected {{'data': [...], 'meta': {{...}}}}, got {_shape(body)}"
+            SOURCE, endpoint, f"expected {{'data': [...], 'total': n}}, got {_shape(body)}"
         )
     rows = body["data"]
     if not all(isinstance(row, dict) and row.get("id") is not None for row in rows):
         raise BadResponseError(SOURCE, endpoint, "a record in 'data' is not an object with an id")
     meta = body.get("meta")
-    return rows, meta if isinstance(meta, dict) else {}
+    figures = dict(meta) if isinstance(meta, dict) else {}
+    for name in ("total", "last_page"):
+        if name not in figures and name in body:
+            figures[name] = body[name]
+    return rows, figures
 
 
 def _shape(body: Any) -> str:
@@ -148,9 +163,7 @@ def _as_int(value: Any) -> int | None:
 
 
 def _merge(into: PagingReport, part: PagingReport) -> None:
-    into.pages += part.pages
-    into.rows += part.rows
-    into.warnings.extend(part.warnings)
+    into.merge(part)
     if part.announced_total is not None:
         into.announced_total = (into.announced_total or 0) + part.announced_total
 
@@ -177,35 +190,34 @@ class _Union:
             _merge(self.ctx.report, part)
 
 
-def _read_invoices(
-    ctx: ExtractContext,
-    params: list[tuple[str, str]],
-    label: str,
-    report: PagingReport,
-    stop_after_first: Callable[[int | None], bool] | None = None,
+def _read_pages(
+    ctx: ExtractContext, path: str, params: list[tuple[str, str]], label: str,
+    report: PagingReport, *, per_page: int = PER_PAGE,
 ) -> Iterator[list[dict[str, Any]]]:
-    """Page through one `GET /invoices` query (per_page=100, oldest first)."""
-    endpoint = f"invoices ({label})"
+    """Page through one list query (`page`/`per_page`), proven complete by its count."""
+    endpoint = f"{path} ({label})"
 
-    def fetch(page: int) -> Page:
+    def fetch(paging: dict[str, Any]) -> Page:
         body = ctx.client.request(
-            "GET",
-            "invoices",
-            endpoint=endpoint,
-            params=[*params, ("per_page", str(PER_PAGE)), ("page", str(page))],
+            "GET", path, endpoint=endpoint,
+            params=[*params, *((name, str(value)) for name, value in paging.items())],
         )
-        rows, meta = _rows_and_meta(body, endpoint)
-        total = _as_int(meta.get("total"))
-        pages_total = pages_for(total, PER_PAGE)
-        if page == 1 and stop_after_first is not None and stop_after_first(total):
-            # The first page was a probe and it says nothing else changed.
-            return Page(rows, None, None, None)
-        following = next_page_number(page, len(rows), PER_PAGE)
-        return Page(rows, following, total, pages_total)
+        rows, figures = _rows_and_meta(body, endpoint)
+        total = _as_int(figures.get("total"))
+        # Only the server's own page count: one computed from our page size proves nothing.
+        return Page(rows, total=total, pages_total=_as_int(figures.get("last_page")))
 
-    yield from iter_pages(
-        fetch, 1, source=SOURCE, endpoint=endpoint, report=report, progress=ctx.progress
+    yield from read_pages(
+        PageNumberPaginator(per_page), fetch, source=SOURCE, endpoint=endpoint, report=report,
+        progress=ctx.progress,
     )
+
+
+def _read_invoices(
+    ctx: ExtractContext, params: list[tuple[str, str]], label: str, report: PagingReport
+) -> Iterator[list[dict[str, Any]]]:
+    """Page through one `GET /invoices` query (per_page=100, by id ascending)."""
+    yield from _read_pages(ctx, "invoices", params, label, report)
 
 
 def _day(moment: datetime) -> date:
@@ -221,12 +233,8 @@ def fetch_invoices(ctx: ExtractContext) -> Iterator[list[dict[str, Any]]]:
 
     union = _Union(ctx)
 
-    def run(params: list[tuple[str, str]], label: str,
-            stop_after_first: Callable[[int | None], bool] | None = None
-            ) -> Iterator[list[dict[str, Any]]]:
-        return union.read(
-            lambda part: _read_invoices(ctx, params, label, part, stop_after_first)
-        )
+    def run(params: list[tuple[str, str]], label: str) -> Iterator[list[dict[str, Any]]]:
+        return union.read(lambda part: _read_invoices(ctx, params, label, part))
 
     since_day = _day(ctx.since)
     anchor = ctx.since
@@ -236,35 +244,39 @@ def fetch_invoices(ctx: ExtractContext) -> Iterator[list[dict[str, Any]]]:
 
     # 1. Created recently (the lookback is already subtracted from the cursor).
     yield from run([*ORDER, ("date_from", since_day.isoformat())], f"created since {since_day}")
-    # 2. Still open, whatever their age.
+    # 2. Still open, whatever their age; `processing` alone, as a server may not know it.
     yield from run([*ORDER, *(("status[]", s) for s in OPEN_STATUSES)], "open statuses")
-    # 3. Refunded in full recently.
-    yield from run(
-        [*ORDER, ("status[]", "refunded"), ("date_from", window_day.isoformat())],
-        f"refunded, created since {window_day}",
-    )
-    # 4. Older full refunds: one page to compare the count; the rest only if it differs.
-    before = window_day - timedelta(days=1)
-    known = _known_refunded_before(ctx, window_day)
-    if known is not None:
-        yield from run(
-            [*ORDER, ("status[]", "refunded"), ("date_to", before.isoformat())],
-            f"refunded, created until {before}",
-            stop_after_first=lambda total: total is not None and total == known,
-        )
+    try:
+        yield from run([*ORDER, *(("status[]", s) for s in VENDOR_ONLY_OPEN_STATUSES)],
+                       "processing")
+    except RequestRejectedError:
+        ctx.progress("apipay invoices: this server has no `processing` status (our doc's list)")
+    # 3. Refunded since the refund window began, whatever the invoice's age or new status.
+    yield from _invoices_of_recent_refunds(ctx, union, window_day)
 
 
-def _known_refunded_before(ctx: ExtractContext, day: date) -> int | None:
-    rows = ctx.query(
-        """
-        SELECT count(*) FROM raw.apipay_invoices
-        WHERE deleted_at IS NULL
-          AND json_extract_string(payload, '$.status') = 'refunded'
-          AND substr(json_extract_string(payload, '$.created_at'), 1, 10) < ?
-        """,
-        [day.isoformat()],
-    )
-    return int(rows[0][0]) if rows else None
+def _invoices_of_recent_refunds(
+    ctx: ExtractContext, union: _Union, day: date
+) -> Iterator[list[dict[str, Any]]]:
+    """Each invoice with a refund created since `day`, read by id unless already read."""
+    part = PagingReport()
+    invoice_ids: set[str] = set()
+    for rows in _read_refunds(ctx, [("date_from", day.isoformat())], f"created since {day}",
+                              part):
+        invoice_ids.update(str(row["invoice_id"]) for row in rows if row.get("invoice_id"))
+    _merge(ctx.report, part)
+    for invoice_id in sorted(invoice_ids - union.seen, key=lambda i: (len(i), i)):
+        try:
+            body = ctx.client.request("GET", f"invoices/{invoice_id}", endpoint="invoices/<id>")
+        except NotFoundError:
+            continue  # deleted since its refund: the full refresh marks it
+        row = body.get("data", body) if isinstance(body, dict) else None
+        if not isinstance(row, dict) or row.get("id") is None:
+            raise BadResponseError(SOURCE, "invoices/<id>", f"expected an invoice, got {_shape(body)}")
+        ctx.report.pages += 1
+        ctx.report.rows += 1
+        union.seen.add(str(row["id"]))
+        yield [row]
 
 
 # --- refunds ----------------------------------------------------------------------------------
@@ -273,25 +285,9 @@ def _known_refunded_before(ctx: ExtractContext, day: date) -> int | None:
 def _read_refunds(
     ctx: ExtractContext, params: list[tuple[str, str]], label: str, report: PagingReport
 ) -> Iterator[list[dict[str, Any]]]:
-    """Page through one `GET /refunds` query (per_page=100; the API lists newest first)."""
-    endpoint = f"refunds ({label})"
-
-    def fetch(page: int) -> Page:
-        body = ctx.client.request(
-            "GET",
-            "refunds",
-            endpoint=endpoint,
-            params=[*params, ("per_page", str(PER_PAGE)), ("page", str(page))],
-        )
-        rows, meta = _rows_and_meta(body, endpoint)
-        total = _as_int(meta.get("total"))
-        pages_total = _as_int(meta.get("last_page")) or pages_for(total, PER_PAGE)
-        following = next_page_number(page, len(rows), PER_PAGE)
-        return Page(rows, following, total, pages_total)
-
-    yield from iter_pages(
-        fetch, 1, source=SOURCE, endpoint=endpoint, report=report, progress=ctx.progress
-    )
+    """Page through one `GET /refunds` query (per_page=100; no documented order, so only the
+    count and distinct ids prove the read)."""
+    yield from _read_pages(ctx, "refunds", params, label, report)
 
 
 def _refund_window_day(ctx: ExtractContext) -> date:
@@ -367,22 +363,8 @@ def fetch_catalog_items(ctx: ExtractContext) -> Iterator[list[dict[str, Any]]]:
     params = [("statuses[]", status) for status in CATALOG_STATUSES]
     ctx.progress("apipay catalog: reading every item (all statuses)")
 
-    def fetch(page: int) -> Page:
-        body = ctx.client.request(
-            "GET",
-            "catalog",
-            endpoint=endpoint,
-            params=[*params, ("per_page", str(CATALOG_PER_PAGE)), ("page", str(page))],
-        )
-        rows, meta = _rows_and_meta(body, endpoint)
-        total = _as_int(meta.get("total"))
-        pages_total = _as_int(meta.get("last_page")) or pages_for(total, CATALOG_PER_PAGE)
-        following = next_page_number(page, len(rows), CATALOG_PER_PAGE)
-        return Page(rows, following, total, pages_total)
-
-    yield from iter_pages(
-        fetch, 1, source=SOURCE, endpoint=endpoint, report=ctx.report, progress=ctx.progress
-    )
+    yield from _read_pages(ctx, endpoint, params, "all statuses", ctx.report,
+                           per_page=CATALOG_PER_PAGE)
 
 
 def fetch_units(ctx: ExtractContext) -> Iterator[list[dict[str, Any]]]:

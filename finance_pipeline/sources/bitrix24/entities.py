@@ -17,9 +17,10 @@ Incremental syncs
     invoices are declared complete, so their vanished rows are marked deleted, and the rows of
     invoices deleted upstream are marked deleted too.
 
-    Missed until the next full refresh: deletions of invoices, companies, requisites and
-    products (Bitrix24 lists have no tombstones and these methods no deletion feed), and edits
-    that do not move the change timestamp (none known for these entities).
+    Deletions of invoices, companies, requisites and products (Bitrix24 lists have no
+    tombstones) are found the same run by comparing the full id list (bitrix24/reconcile.py);
+    missed until the next full refresh: only edits that do not move the change timestamp
+    (none known for these entities).
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from finance_pipeline.sources.bitrix24.batch import (
     filtered_scan,
     full_scan,
 )
+from finance_pipeline.sources.bitrix24.reconcile import IdListPlan
 from finance_pipeline.sources.extraction import EntitySpec, ExtractContext, parse_cursor
 
 INVOICE_ENTITY_TYPE_ID = 31
@@ -163,6 +165,11 @@ def _iso(value: Any) -> str:
     return str(value)
 
 
+def _id_list(call: ListCall, table: str, label: str) -> Callable[[], IdListPlan]:
+    """The entity's reconciliation: its full id list vs ours (bitrix24/reconcile.py)."""
+    return lambda: IdListPlan(call, table, label)
+
+
 def _record_cursor(*names: str) -> Callable[[dict[str, Any]], str | None]:
     def cursor_of(row: dict[str, Any]) -> str | None:
         values = [row.get(n) for n in names]
@@ -185,6 +192,7 @@ ENTITIES: list[EntitySpec] = [
         fetch=fetch_invoices,
         cursor_of=_record_cursor("updatedTime"),
         lookback=INVOICE_LOOKBACK,
+        reconcile=_id_list(INVOICE_CALL, "bitrix24_invoices", "invoices"),
     ),
     EntitySpec(
         source=SOURCE,
@@ -206,6 +214,7 @@ ENTITIES: list[EntitySpec] = [
         id_paths=("$.ID",),
         cursor_of=_record_cursor("DATE_MODIFY"),
         lookback=CLASSIC_LOOKBACK,
+        reconcile=_id_list(COMPANY_CALL, "bitrix24_companies", "companies"),
     ),
     EntitySpec(
         source=SOURCE,
@@ -215,6 +224,7 @@ ENTITIES: list[EntitySpec] = [
         id_paths=("$.ID",),
         cursor_of=_record_cursor("DATE_MODIFY", "DATE_CREATE"),
         lookback=CLASSIC_LOOKBACK,
+        reconcile=_id_list(REQUISITE_CALL, "bitrix24_requisites", "requisites"),
     ),
     EntitySpec(
         source=SOURCE,
@@ -224,5 +234,6 @@ ENTITIES: list[EntitySpec] = [
         id_paths=("$.ID",),
         cursor_of=_record_cursor("TIMESTAMP_X", "DATE_CREATE"),
         lookback=CLASSIC_LOOKBACK,
+        reconcile=_id_list(PRODUCT_CALL, "bitrix24_products", "products"),
     ),
 ]

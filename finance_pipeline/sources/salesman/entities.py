@@ -1,8 +1,25 @@
 """SalesMan CRM entities: invoices (`invoice/list`) and their details (`invoice/info`).
 
 invoices (raw.salesman_invoices)
-    `invoice/list` pages of 200 rows (fixed by SalesMan, the largest there is), always ordered
-    by creation date, oldest first, so records created while we page land on the last page.
+    `invoice/list` pages, always ordered by creation date, oldest first, so records created
+    while we page land on the last page. The page size is NOT the doc's "лимит в 200": it is
+    the account's `num_client` setting (Invoice::list(): `$lines_per_page =
+    $GLOBALS['num_client']`), so pages are numbered by `offset` and the read ends on the
+    server's own figures: `count` reached (on a short page, or the last of `params.pageall`),
+    or an empty page (PageNumberPaginator, http/paging.py); a count that disagrees after a
+    re-count fails the entity (IncompleteReadError) and changes nothing.
+
+    Before reading, each run asks how this server reads what the doc leaves open (see
+    `ServerReadings`; 4 requests plus one per user): whether a read without `active` is
+    filtered (the doc: "(true / false - по умолчанию)"; the vendor's server code ignores
+    `active`), and whether the login sees every invoice ("доступных текущему сотруднику":
+    the server scopes the list to the login and its subordinates unless `iduser` is given).
+    Where a read without `active` would be filtered, every such read is made as `active=true`
+    and `active=false` and united; where the login does not see everything, every read is made
+    per user (`iduser`, users from `user/list`) and united. Paid state comes from each row
+    (`color` null), never from `do` (true on unpaid rows for a login without `acs_credit`)
+    and never from the filter that returned it.
+
     SalesMan has no "changed since" filter, so an incremental run unions three filtered reads:
       1. invoices created in a trailing window: dateCreate from (cursor - LOOKBACK);
       2. every unpaid invoice (`active=false`): unpaid invoices are the ones that still change
@@ -30,18 +47,23 @@ invoice_details (raw.salesman_invoice_details)
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from finance_pipeline.http.errors import BadResponseError, NotFoundError
-from finance_pipeline.http.paging import Page, PagingReport, iter_pages, next_page_number
+from finance_pipeline.http.errors import (
+    BadResponseError,
+    NotFoundError,
+    RequestRejectedError,
+)
+from finance_pipeline.http.paging import Page, PageNumberPaginator, PagingReport, read_pages
 from finance_pipeline.http.progress import ProgressReporter
 from finance_pipeline.sources.extraction import EntitySpec, ExtractContext
 
 SOURCE = "salesman"
 LIST_PATH = "developer/v3/invoice/list"
 INFO_PATH = "developer/v3/invoice/info"
-PAGE_SIZE = 200  # fixed by SalesMan ("лимит в 200 записей на страницу"); no parameter for it
+USERS_PATH = "developer/v3/user/list"
 # Edits to invoices cluster in the weeks after they are issued (number, contract, amount and
 # plan-date corrections, month-end reconciliation); a month plus a few days of slack covers one
 # closing cycle. Unpaid invoices are re-read whatever their age, so the window only matters for
@@ -110,39 +132,32 @@ def _list_answer(answer: Any) -> tuple[Rows, dict[str, Any], int | None]:
     return rows, params, total
 
 
+def _list_page(ctx: ExtractContext, filters: dict[str, Any], offset: int,
+               first: str = "old") -> Page:
+    body = {"order": "dateCreate", "first": first, **filters, "offset": offset}
+    answer = ctx.client.request("GET", LIST_PATH, endpoint="invoice/list", json_body=body)
+    rows, params, total = _list_answer(answer)
+    served = _int(params.get("page"))
+    if served is not None and served < offset:
+        # Asked past the last page, a server that clamps the page answered its last page
+        # again (the vendor's code answers an empty one): the list has ended.
+        rows = []
+    return Page(rows=rows, total=total, pages_total=_int(params.get("pageall")))
+
+
 def list_invoices(
-    ctx: ExtractContext,
-    filters: dict[str, Any],
-    label: str,
-    *,
-    first: str = "old",
-    totals: list[int] | None = None,
+    ctx: ExtractContext, filters: dict[str, Any], label: str, *, first: str = "old"
 ) -> Iterator[Rows]:
-    """Every page of one filtered `invoice/list` read, through the shared paging loop."""
+    """Every page of one filtered `invoice/list` read, proven complete by its `count`.
+
+    `offset` is a page number (0 and 1 both serve page 1); the page size is the server's
+    (`num_client`), so no size is sent and none is assumed."""
     report = PagingReport()
-
-    def fetch(offset: int) -> Page:
-        body = {"order": "dateCreate", "first": first, "offset": offset, **filters}
-        answer = ctx.client.request("GET", LIST_PATH, endpoint="invoice/list", json_body=body)
-        rows, params, total = _list_answer(answer)
-        if total is not None and totals is not None:
-            totals.append(total)
-        # `offset` is a page number and SalesMan echoes the (1-based) page it served: offset 0
-        # and 1 both serve page 1, so the next page is always the served page + 1.
-        page = _int(params.get("page")) or max(offset, 1)
-        pages_total = _int(params.get("pageall"))
-        if pages_total is not None and offset > pages_total and page < offset:
-            # Asked for the page after the last (it always is when the last page is full; see
-            # next_page_number), the server answered its last page again: the list has ended.
-            # Within the announced pages a repeated page is a broken cursor (iter_pages).
-            return Page(rows=[], next=None, total=total, pages_total=pages_total)
-        following = next_page_number(page, len(rows), PAGE_SIZE)
-        return Page(rows=rows, next=following, total=total, pages_total=pages_total)
-
+    paginator = PageNumberPaginator(None, page_param="offset", size_param=None, first=1)
     try:
-        yield from iter_pages(
-            fetch,
-            0,
+        yield from read_pages(
+            paginator,
+            lambda paging: _list_page(ctx, filters, paging["offset"], first),
             source=SOURCE,
             endpoint=f"invoice/list ({label})",
             row_key=invoice_key,
@@ -150,9 +165,76 @@ def list_invoices(
             progress=ctx.progress,
         )
     finally:
-        ctx.report.pages += report.pages
-        ctx.report.rows += report.rows
-        ctx.report.warnings.extend(report.warnings)
+        ctx.report.merge(report)
+
+
+def _count(ctx: ExtractContext, filters: dict[str, Any]) -> int | None:
+    """The `count` of a filtered list: one request (its first page)."""
+    ctx.report.recounts += 1
+    return _list_page(ctx, filters, 1).total
+
+
+def _users(ctx: ExtractContext) -> list[int] | None:
+    """Every user of the account (`user/list`, not scoped by visibility); None if this server
+    does not answer it."""
+    try:
+        answer = ctx.client.request("GET", USERS_PATH, endpoint="user/list", json_body={})
+    except (RequestRejectedError, NotFoundError):
+        return None
+    ctx.report.recounts += 1
+    data = answer.get("data") if isinstance(answer, dict) else None
+    if not isinstance(data, list):
+        return None
+    return sorted({i for row in data if isinstance(row, dict) and (i := _int(row.get("iduser")))})
+
+
+@dataclass
+class ServerReadings:
+    """How this SalesMan reads what its doc leaves open, found from its own counts."""
+
+    # Each read is made once per scope and united: [{}], or one {"iduser": n} per user when
+    # the login does not see every invoice.
+    scopes: list[dict[str, Any]] = field(default_factory=lambda: [{}])
+    # A read without `active` is filtered (a default applies): make it twice, explicitly.
+    active_default: bool = False
+
+    def reads(self, filters: dict[str, Any]) -> list[dict[str, Any]]:
+        """The explicit reads whose union is everything `filters` selects, on this server."""
+        split = self.active_default and "active" not in filters
+        actives: list[dict[str, Any]] = [{"active": True}, {"active": False}] if split else [{}]
+        return [{**scope, **filters, **active} for scope in self.scopes for active in actives]
+
+
+def server_readings(ctx: ExtractContext) -> ServerReadings:
+    """Count the whole list without `active`, with `active=true` and `active=false`, and per
+    user: the counts tell which reading of the doc this server follows."""
+    readings = ServerReadings()
+    whole = _count(ctx, {})
+    paid, unpaid = _count(ctx, {"active": True}), _count(ctx, {"active": False})
+    if whole is None or paid is None or unpaid is None:
+        ignored = filtered = False  # no counts to tell: read both explicitly, to be safe
+    else:
+        ignored = paid == unpaid == whole
+        filtered = paid + unpaid == whole
+    if not (ignored or filtered):
+        readings.active_default = True
+        ctx.report.warnings.append(
+            f"salesman invoice/list: without `active` the list holds {whole} invoices, with "
+            f"active=true {paid} and active=false {unpaid}: this server applies a default, so "
+            "every read is made with active=true and active=false"
+        )
+    users = _users(ctx)
+    if users and whole is not None:
+        per_user = {user: _count(ctx, {"iduser": user}) for user in users}
+        seen = sum(count or 0 for count in per_user.values())
+        iduser_ignored = len(users) > 1 and all(c == whole for c in per_user.values())
+        if seen > whole and not iduser_ignored:
+            readings.scopes = [{"iduser": user} for user in users]
+            ctx.report.warnings.append(
+                f"salesman invoice/list: the API login sees {whole} invoices, its {len(users)} "
+                f"users have {seen}: every read is made per user (iduser)"
+            )
+    return readings
 
 
 class _Seen:
@@ -171,10 +253,28 @@ class _Seen:
         return out
 
 
+def _label(filters: dict[str, Any], what: str) -> str:
+    extra = [f"{k}={str(v).lower()}" for k, v in filters.items() if k in ("active", "iduser")]
+    return ", ".join([what, *extra])
+
+
+def read_everything(
+    ctx: ExtractContext, readings: ServerReadings, filters: dict[str, Any], what: str,
+    seen: _Seen,
+) -> Iterator[Rows]:
+    """Every invoice `filters` select on this server, each read proven, united by id."""
+    for query in readings.reads(filters):
+        for rows in list_invoices(ctx, query, _label(query, what)):
+            new = seen.fresh(rows)
+            if new:
+                yield new
+
+
 def fetch_invoices(ctx: ExtractContext) -> Iterator[Rows]:
     seen = _Seen()
+    readings = server_readings(ctx)
     if ctx.full_refresh or ctx.since is None:
-        yield from _full_listing(ctx, seen)
+        yield from read_everything(ctx, readings, {}, "all", seen)
         return
     start = ctx.since.date().isoformat()
     reads: list[tuple[dict[str, Any], str]] = [
@@ -182,50 +282,23 @@ def fetch_invoices(ctx: ExtractContext) -> Iterator[Rows]:
         ({"active": False}, "unpaid"),
         ({"dateFactStart": start, "dateFactEnd": OPEN_END}, f"paid since {start}"),
     ]
-    paid_in_unpaid = 0
     for filters, label in reads:
-        for rows in list_invoices(ctx, filters, label):
-            if filters.get("active") is False:
-                paid_in_unpaid += sum(1 for row in rows if row.get("do") is True)
-            new = seen.fresh(rows)
-            if new:
-                yield new
-    if paid_in_unpaid:
-        ctx.report.warnings.append(
-            f"salesman invoice/list: active=false returned {paid_in_unpaid} paid invoices; this "
-            "SalesMan does not filter by `active` as documented, so incremental runs read more "
-            "invoices than needed (the result is still complete)"
-        )
-    yield from _recheck_vanished(ctx, start, seen)
+        yield from read_everything(ctx, readings, filters, label, seen)
+    yield from _recheck_vanished(ctx, start, seen, readings)
 
 
-def _full_listing(ctx: ExtractContext, seen: _Seen) -> Iterator[Rows]:
-    totals: list[int] = []
-    for rows in list_invoices(ctx, {}, "all", totals=totals):
-        new = seen.fresh(rows)
-        if new:
-            yield new
-    # Paging by offset is only exact when nothing is deleted meanwhile (rows shift back a
-    # place) and ties in the sort order stay put. If the count moved or ids are missing, read
-    # once more from the other end, so a complete snapshot never misses a live invoice.
-    if totals and (len(set(totals)) > 1 or len(seen.ids) < totals[-1]):
-        ctx.progress(
-            f"salesman invoice/list: {len(seen.ids)} ids for {totals[-1]} announced; "
-            "reading again newest first"
-        )
-        for rows in list_invoices(ctx, {}, "all, newest first", first="new"):
-            new = seen.fresh(rows)
-            if new:
-                yield new
-
-
-def _recheck_vanished(ctx: ExtractContext, start: str, seen: _Seen) -> Iterator[Rows]:
+def _recheck_vanished(
+    ctx: ExtractContext, start: str, seen: _Seen, readings: ServerReadings
+) -> Iterator[Rows]:
     """Invoices known unpaid or recent that no read returned: deleted, or moved out of reach."""
     known = ctx.query(
         """
         SELECT id,
                json_extract_string(payload, '$.date_create'),
-               json_extract_string(payload, '$.do'),
+               CASE WHEN json_exists(payload, '$.color')
+                    THEN json_extract_string(payload, '$.color') IS NULL
+                    ELSE coalesce(json_extract_string(payload, '$.do') IN ('true', '1'), false)
+               END,
                json_extract_string(payload, '$.did')
         FROM raw.salesman_invoices
         WHERE deleted_at IS NULL
@@ -236,9 +309,10 @@ def _recheck_vanished(ctx: ExtractContext, start: str, seen: _Seen) -> Iterator[
     for key, created, paid, did in known:
         if key in seen.ids:
             continue
-        # Recent ones should have come with the dateCreate window, unpaid ones with active=false.
+        # Recent ones should have come with the dateCreate window, unpaid ones with active=false
+        # (paid state as is_paid() reads it: `color` null, not `do`).
         recent = created is not None and created >= start
-        if recent or paid not in ("true", "1"):
+        if recent or not paid:
             suspects.append((key, _int(did)))
     if not suspects:
         return
@@ -258,10 +332,7 @@ def _recheck_vanished(ctx: ExtractContext, start: str, seen: _Seen) -> Iterator[
             deals.add(did)
     ctx.report_deleted(gone)
     for did in sorted(deals):
-        for rows in list_invoices(ctx, {"did": did}, f"deal {did}"):
-            new = seen.fresh(rows)
-            if new:
-                yield new
+        yield from read_everything(ctx, readings, {"did": did}, f"deal {did}", seen)
 
 
 # --- invoice/info -------------------------------------------------------------------------
