@@ -11,6 +11,7 @@ import pytest
 from finance_pipeline.sources.bitrix24.assets import http_build_query
 from finance_sandbox.bitrix24 import php_parse_str, resolve_references
 from finance_sandbox.core import FaultPlan, ServerRateLimit
+from finance_sandbox.world.bitrix24_portal import category_of, portal_stage
 
 ISO = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\+03:00$")
 
@@ -61,7 +62,10 @@ def test_item_list_renders_smart_invoices_like_the_api(api, sandbox):
     item = body["result"]["items"][0]
     assert item["id"] == inv.id and isinstance(item["id"], int)
     assert item["accountNumber"] == inv.account_number
-    assert item["stageId"] == inv.stage_id and item["entityTypeId"] == 31
+    stage = portal_stage(inv)
+    assert item["stageId"] == stage.status_id and item["entityTypeId"] == 31
+    assert item["categoryId"] == stage.category_id == category_of(inv.id)
+    assert item["stageSemanticId"] == (stage.semantics or "P")
     assert isinstance(item["opportunity"], (int, float))
     assert item["opportunity"] == pytest.approx(float(inv.opportunity))
     assert ISO.match(item["createdTime"]) and ISO.match(item["updatedTime"])
