@@ -120,12 +120,13 @@ def _render_all(plan: list[tuple[str, Callable[[Any], Any], Any]], rec: Any) -> 
 
 
 def render_invoice(rec: Any, select: list[str] | None, drift: bool) -> dict[str, Any]:
-    item = _render_all(_INVOICE_PLAN, rec)
+    plan = _INVOICE_PLAN
     if select is not None and "*" not in select:
         # UPPER_CASE names select the same fields (crm.item.* converts them); unknown names are
         # ignored, as `select` is documented to hold "only field names or '*'".
         wanted = {INVOICE_FIELDS.canonical(name) or name for name in select} | {"id"}
-        item = {k: v for k, v in item.items() if k in wanted}
+        plan = [step for step in plan if step[0] in wanted]
+    item = _render_all(plan, rec)
     if drift:
         variant = _drift_for(rec.id)
         item["ufCrm_SMART_INVOICE_1731586310"] = None if variant else "Договор поставки"
