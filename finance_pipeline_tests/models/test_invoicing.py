@@ -23,6 +23,7 @@ from finance_pipeline.checks.invoicing import CHECKS
 from finance_pipeline.models import discover_models, in_build_order
 from finance_pipeline.models.assets import build_model
 from finance_sandbox.world import World
+from finance_sandbox.world.bitrix24_portal import portal_stage
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 MSK = timezone(timedelta(hours=3))
@@ -63,7 +64,8 @@ def _expected_invoices(world: World) -> dict[str, dict]:
             "amount": inv.opportunity,
             "tax": inv.tax_value,
             "status": status,
-            "source_status": inv.stage_id,
+            # the portal shows the flow state as a stage of the invoice's funnel (custom ones too)
+            "source_status": portal_stage(inv).status_id,
             "paid": inv.opportunity if status == "paid" else ZERO,
             "paid_date": world.paid_date("bitrix24", inv),
             "issued_date": inv.begindate,

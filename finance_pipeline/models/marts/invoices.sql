@@ -2,9 +2,12 @@
 -- columns: invoice_key VARCHAR source:source_id | source VARCHAR bitrix24/salesman/apipay | source_id VARCHAR id in the system (SalesMan: the first record of the invoice) | source_record_ids VARCHAR[] every source record behind the invoice | number VARCHAR invoice number as issued | title VARCHAR | description VARCHAR | issued_at TIMESTAMPTZ UTC | issued_date DATE issue date, local | due_date DATE payment due (NULL: the system has none) | paid_at TIMESTAMPTZ UTC when fully paid (SalesMan: midnight Moscow of the payment date) | paid_date DATE local payment date when fully paid | last_payment_date DATE latest payment, also when only partly paid | amount DECIMAL invoice total incl. VAT | tax_amount DECIMAL VAT | paid_amount DECIMAL paid so far (before refunds) | refunded_amount DECIMAL | outstanding_amount DECIMAL still to be paid (issued/partially_paid) | currency VARCHAR ISO | counterparty_key VARCHAR marts.counterparties | deal_ref VARCHAR Bitrix24 deal id, SalesMan deal id, ApiPay external order id | status VARCHAR unified status | source_status VARCHAR the system's own status | parts INTEGER source records (SalesMan split invoices: 2) | updated_at TIMESTAMPTZ UTC last change (NULL for SalesMan, which tells none)
 --
 -- Status mapping (source_status keeps the original):
---   Bitrix24 smart-invoice stages (DT31_<category>:<code>): N new -> draft, S sent -> issued,
---     P paid -> paid, D declined -> cancelled; any other (custom) stage -> NULL, flagged by the
---     status_mapped check.
+--   Bitrix24 smart-invoice stages (DT31_<category>:<code>, renamed and custom `UC_…` stages in
+--     several funnels): from the stage's semantics as the portal reports it (`stageSemanticId`):
+--     S success -> paid, F failure (any of them) -> cancelled, P in progress -> draft for the
+--     funnel's start stage (code N) and issued for every later one. A portal that reports no
+--     semantics falls back to the standard codes (N draft, S issued, P paid, D cancelled); any
+--     other stage -> NULL, flagged by the status_mapped check.
 --   SalesMan: the `do` flag of each record, 'paid' / 'unpaid' (see below for split invoices).
 --   ApiPay: pending -> issued, paid -> paid, cancelling and cancelled -> cancelled, expired ->
 --     expired, partially_refunded -> partially_refunded, refunded -> refunded.
@@ -63,11 +66,17 @@ bitrix AS (
         i.updated_at
     FROM staging.bitrix24_invoices AS i
     CROSS JOIN LATERAL (
-        SELECT CASE split_part(i.stage_id, ':', 2)
-            WHEN 'N' THEN 'draft'
-            WHEN 'S' THEN 'issued'
-            WHEN 'P' THEN 'paid'
-            WHEN 'D' THEN 'cancelled'
+        SELECT CASE
+            WHEN i.stage_semantics = 'S' THEN 'paid'
+            WHEN i.stage_semantics = 'F' THEN 'cancelled'
+            WHEN i.stage_semantics = 'P' THEN
+                CASE WHEN split_part(i.stage_id, ':', 2) = 'N' THEN 'draft' ELSE 'issued' END
+            WHEN i.stage_semantics IS NULL THEN CASE split_part(i.stage_id, ':', 2)
+                WHEN 'N' THEN 'draft'
+                WHEN 'S' THEN 'issued'
+                WHEN 'P' THEN 'paid'
+                WHEN 'D' THEN 'cancelled'
+            END
         END AS status
     ) AS s
     LEFT JOIN cp

@@ -1,5 +1,5 @@
 -- description: Bitrix24 smart invoices (crm.item.list, entityTypeId 31), one row per live invoice, typed: money DECIMAL, stage kept as Bitrix writes it.
--- columns: invoice_id VARCHAR Bitrix id | account_number VARCHAR invoice number as printed ("С-00123", Cyrillic С) | title VARCHAR | company_id VARCHAR client company (NULL when none) | stage_id VARCHAR Bitrix stage (DT31_1:N/S/P/D) | amount DECIMAL opportunity incl. VAT | tax_amount DECIMAL | currency VARCHAR ISO code | created_at TIMESTAMPTZ UTC | moved_at TIMESTAMPTZ last stage change (payment time for the paid stage) | begin_date DATE invoice date | close_date DATE payment due date | deal_id VARCHAR parent deal | _parse_errors VARCHAR[] fields present but unparsable
+-- columns: invoice_id VARCHAR Bitrix id | account_number VARCHAR invoice number as printed ("С-00123", Cyrillic С) | title VARCHAR | company_id VARCHAR client company (NULL when none) | stage_id VARCHAR Bitrix stage of the invoice's funnel (DT31_<category>:<code>, custom codes UC_…) | stage_semantics VARCHAR P in progress / S success / F failure, as the portal reports it | amount DECIMAL opportunity incl. VAT | tax_amount DECIMAL | currency VARCHAR ISO code | created_at TIMESTAMPTZ UTC | moved_at TIMESTAMPTZ last stage change (payment time for the paid stage) | begin_date DATE invoice date | close_date DATE payment due date | deal_id VARCHAR parent deal | _parse_errors VARCHAR[] fields present but unparsable
 --
 -- Time zone: Bitrix24 writes timestamps with the portal's offset ("2025-01-05T13:31:46+03:00",
 -- Moscow); they are stored as UTC instants. `begindate`/`closedate` are midnight in the portal's
@@ -17,6 +17,9 @@ typed AS (
         NULLIF(NULLIF(p ->> 'companyId', ''), '0') AS company_id,
         NULLIF(NULLIF(p ->> 'contactId', ''), '0') AS contact_id,
         p ->> 'stageId' AS stage_id,
+        -- the stage's semantics as the portal reports it (crm-item-get.md `stageSemanticId`:
+        -- P in progress, S success, F failure); custom stages (`DT31_7:UC_…`) carry it too
+        upper(NULLIF(trim(p ->> 'stageSemanticId'), '')) AS stage_semantics,
         p ->> 'categoryId' AS category_id,
         money_or_null(p ->> 'opportunity') AS amount,
         money_or_null(p ->> 'taxValue') AS tax_amount,

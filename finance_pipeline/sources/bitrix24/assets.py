@@ -40,9 +40,9 @@ Counts size reads, short pages end them
     rows is reported as a warning in the asset's metadata.
 
 Product rows
-    crm.item.productrow.list needs `=ownerType` and `=ownerId`; `=ownerId` takes an array, so a
-    chain reads the rows of a chunk of up to 500 invoices (kept well below PHP's max_input_vars
-    per command) in row-id order. The first round assumes few rows per invoice (the history of
+    crm.item.productrow.list needs `=ownerType` and `=ownerId`; only `@id` is documented to take
+    an array, so each command reads ONE invoice (scalar `=ownerId`), 50 invoices per batch, in
+    row-id order, and every row's ownerId/ownerType is checked against what was asked. The first round assumes few rows per invoice (the history of
     the raw table when there is one, else 1), so its pages come back full and its counted last
     pages tell the rest per chunk; the second round reads that rest (plus a page), packed.
 
@@ -90,7 +90,12 @@ BATCH = 50  # commands per batch (the documented maximum)
 BATCH_ROWS = PAGE * BATCH
 INVOICE_ENTITY_TYPE_ID = 31
 OWNER_TYPE = "SI"  # product rows of smart invoices
-OWNERS_PER_COMMAND = 500
+# One invoice per productrow command, with a scalar `=ownerId`. crm-item-productrow-list.md
+# (b24restdocs) now says "The only key that accepts an array of values is `@id`", and is itself
+# ambiguous about what an array elsewhere does (ignored -> REQUIRED_ARG_MISSING or unfiltered
+# rows; or INVALID_ARG_VALUE); older revisions said `=` "works with arrays as well". A scalar is
+# correct under every reading; 50 invoices still go in one batch request.
+OWNERS_PER_COMMAND = 1
 INVOICE_LOOKBACK = timedelta(minutes=10)
 CLASSIC_LOOKBACK = timedelta(minutes=10)
 MAX_PARALLEL = 8
@@ -696,10 +701,29 @@ def product_row_windows(invoice_ids: list[int], per_invoice: float) -> list[Wind
     windows = []
     for i in range(0, len(ids), OWNERS_PER_COMMAND):
         chunk = ids[i : i + OWNERS_PER_COMMAND]
+        owner: int | list[int] = chunk[0] if len(chunk) == 1 else chunk
         windows.append(
-            Window(ROW_CALL, est=max(1.0, per_invoice * len(chunk)), extra={"=ownerId": chunk})
+            Window(ROW_CALL, est=max(1.0, per_invoice * len(chunk)), extra={"=ownerId": owner})
         )
     return windows
+
+
+def check_row_owners(rows: list[dict[str, Any]], asked: set[int]) -> None:
+    """Every row must belong to an invoice we asked for, as a smart-invoice row: a portal that
+    ignored the owner condition would otherwise hand us other invoices' rows unnoticed."""
+    for row in rows:
+        owner, kind = row.get("ownerId"), str(row.get("ownerType", OWNER_TYPE)).upper()
+        try:
+            owner_id = int(str(owner))
+        except ValueError:
+            owner_id = None
+        if owner_id not in asked or kind != OWNER_TYPE:
+            raise RuntimeError(
+                "bitrix24 crm.item.productrow.list returned row "
+                f"{row.get('id')} of owner {kind}:{owner}, which was not asked for; the owner "
+                "filter was not applied, so this read proves nothing (check the portal's "
+                "=ownerId handling, BITRIX24_WEBHOOK_URL points at the right portal?)"
+            )
 
 
 def fetch_product_rows(ctx: ExtractContext, stats: ScanStats | None = None
@@ -732,7 +756,10 @@ def fetch_product_rows(ctx: ExtractContext, stats: ScanStats | None = None
         return
     windows = product_row_windows(ids, _rows_per_invoice(ctx))
     scan = Scan(ctx.client, windows, label="product rows", stats=stats)
-    yield from scan.pages(ctx, ROW_CALL.method)
+    asked = set(ids)
+    for page in scan.pages(ctx, ROW_CALL.method):
+        check_row_owners(page, asked)
+        yield page
 
 
 def _iso(value: Any) -> str:
