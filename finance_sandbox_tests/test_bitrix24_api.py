@@ -431,3 +431,31 @@ def test_operating_window_costs_the_same_whatever_its_history():
     assert window.total(100.0) == pytest.approx(100.0)
     assert window.total(100.0 + 600.0 - 50.0) == pytest.approx(50.0, abs=0.01)
     assert window.total(10_000.0) == 0.0 and window.oldest(10_000.0) is None
+
+
+@pytest.mark.parametrize("reading", ["accepts", "rejects", "ignores", "unfiltered"])
+def test_productrow_owner_arrays_follow_each_reading_of_the_docs(api, sandbox, reading):
+    """`=ownerId` with an array: accepted (older revisions), INVALID_ARG_VALUE (error table),
+    ignored so the required key is missing, or ignored so every row comes back. A scalar
+    owner works under every reading."""
+    sandbox.emulators["bitrix24"].owner_arrays = reading
+    world = sandbox.world
+    owners = [i for i in sorted(world.bitrix_invoices) if world.bitrix_invoices[i].rows][:2]
+    status, body = api("crm.item.productrow.list",
+                       {"filter": {"=ownerType": "SI", "=ownerId": owners}, "start": -1})
+    if reading == "accepts":
+        assert status == 200
+        assert {r["ownerId"] for r in body["result"]["productRows"]} == set(owners)
+    elif reading == "rejects":
+        assert (status, body["error"]) == (400, "INVALID_ARG_VALUE")
+    elif reading == "ignores":
+        assert (status, body["error"]) == (400, "REQUIRED_ARG_MISSING")
+    else:
+        assert status == 200
+        assert {r["ownerId"] for r in body["result"]["productRows"]} - set(owners)
+    status, one = api("crm.item.productrow.list",
+                      {"filter": {"=ownerType": "SI", "=ownerId": owners[0]}})
+    assert status == 200
+    assert [r["id"] for r in one["result"]["productRows"]] == [
+        r.id for r in sorted(world.bitrix_invoices[owners[0]].rows, key=lambda r: r.sort)
+    ]

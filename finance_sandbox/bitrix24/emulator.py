@@ -81,6 +81,14 @@ class Bitrix24Emulator(Emulator):
         self.user_id = creds["user_id"]
         self.webhook_key = creds["webhook_key"]
         self._operating: dict[str, OperatingWindow] = {}
+        # What crm.item.productrow.list does with an array in `=ownerId`. The method's page has
+        # said three things: older revisions "`=` — equals (works with arrays as well)"
+        # ("accepts", the default); now "The only key that accepts an array of values is `@id`"
+        # and "the method ignores an array in the same way as an unsupported condition"
+        # ("ignores": the required key is missing; "unfiltered": the condition is dropped and
+        # every row comes back), while its error table lists INVALID_ARG_VALUE for "an array in
+        # the value of a filter key with a comparison prefix" ("rejects").
+        self.owner_arrays: str = "accepts"
         self._operating_lock = threading.Lock()
         self._prepared: dict[int, tuple[SandboxRequest, SandboxResponse, float]] = {}
         self._prepared_lock = threading.Lock()
@@ -353,6 +361,17 @@ class Bitrix24Emulator(Emulator):
         owner_raw = raw_filter["=ownerId"]
         owners = as_list(owner_raw)
         invoices = self.world.bitrix_invoices
+        if owners is not None and self.owner_arrays == "rejects":
+            # the error table: "an array in the value of a filter key with a comparison prefix"
+            raise RestError(400, "INVALID_ARG_VALUE", "Invalid values for input parameters")
+        if owners is not None and self.owner_arrays == "ignores":
+            # "the method ignores an array in the same way as an unsupported condition": the
+            # required key is then missing
+            raise RestError(
+                400,
+                "REQUIRED_ARG_MISSING",
+                "Required filter keys =ownerType and =ownerId are missing",
+            )
         if owners is None:
             try:
                 owner_id = int(Decimal(str(owner_raw)))
@@ -361,6 +380,9 @@ class Bitrix24Emulator(Emulator):
             if owner_type != SMART_INVOICE_OWNER_TYPE or owner_id not in invoices:
                 raise RestError(400, "ACCESS_DENIED", "Access denied")
             owner_ids = [owner_id]
+        elif self.owner_arrays == "unfiltered":
+            # an ignored owner condition with nothing else to stop it: every smart-invoice row
+            owner_ids = sorted(invoices) if owner_type == SMART_INVOICE_OWNER_TYPE else []
         else:
             owner_ids = []
             for value in owners:
