@@ -117,6 +117,9 @@ def test_fast_bitrix24_get_all_reads_every_entity(servers, sandbox):
         )
         stages = fresh(servers).get_all("crm.status.list", {"filter": {"%ENTITY_ID": "INVOICE"}})
         categories = fresh(servers).get_all("crm.category.list", {"entityTypeId": 31})
+        # contacts and companies through the universal method too (entityTypeId 3 and 4)
+        contact_items = fresh(servers).get_all("crm.item.list", {"entityTypeId": 3})
+        company_items = fresh(servers).get_all("crm.item.list", {"entityTypeId": 4})
     # UPPER_CASE select names reach camelCase fields; the answer is camelCase.
     assert sorted(ids_of(invoices, "id")) == sorted(want["invoices"])
     assert all(set(item) == {"id", "stageId", "categoryId", "contactId"} for item in invoices)
@@ -130,6 +133,8 @@ def test_fast_bitrix24_get_all_reads_every_entity(servers, sandbox):
         s.status_id for s in (*STAGES, *LEGACY_STATUSES)
     }
     assert {row["id"] for row in categories} == {c.id for c in CATEGORIES}
+    assert sorted(ids_of(contact_items, "id")) == sorted(want["contacts"])
+    assert sorted(ids_of(company_items, "id")) == sorted(want["companies"])
 
 
 def test_fast_bitrix24_call_reads_product_rows_and_legacy_lines(servers, sandbox):
@@ -246,6 +251,8 @@ def test_b24pysdk_reads_the_other_entities(sdk_client, sandbox):
     assert {c["id"] for c in categories["categories"]} == {c.id for c in CATEGORIES}
     stages = crm.status.list(filter={"ENTITY_ID": "SMART_INVOICE_STAGE_7"}).response.result
     assert {s["STATUS_ID"] for s in stages} == {s.status_id for s in STAGES if s.category_id == 7}
+    contact_items = crm.item.list(entity_type_id=3, select=["ID"]).as_list_fast().result
+    assert [c["id"] for c in contact_items] == sorted(want["contacts"])
     products = sdk_client.catalog.product.list(
         select=["id", "iblockId"], filter={"iblockId": CATALOG_IBLOCK_ID}
     ).as_list_fast().result

@@ -39,15 +39,16 @@ from finance_sandbox.bitrix24.listing import (
 from finance_sandbox.bitrix24.php import as_list, is_true, php_array, php_parse_pairs, php_parse_str
 from finance_sandbox.bitrix24.portal import (
     CATALOG_IBLOCK_ID,
+    ITEM_VIEWS,
     catalogs,
     categories_of,
     entity_types,
+    item_views,
     portal_views,
     render_legacy_full,
 )
 from finance_sandbox.bitrix24.protocol import (
     BATCH_MAX_LENGTH,
-    INVOICE_ENTITY_TYPE_ID,
     KNOWN_EMPTY_ENTITY_TYPES,
     MSK,
     OPERATING_LIMIT,
@@ -107,6 +108,7 @@ class Bitrix24Emulator(Emulator):
                 "products", lambda: w.bitrix_products, PRODUCT_FIELDS, "ID", render_product
             ),
             **portal_views(w),
+            **item_views(w),
         }
         self.methods: dict[str, Callable[[CallContext, dict[str, Any]], Any]] = {
             "crm.item.list": self._crm_item_list,
@@ -329,13 +331,14 @@ class Bitrix24Emulator(Emulator):
 
     def _crm_item_list(self, ctx: CallContext, params: dict[str, Any]) -> ListAnswer:
         entity_type_id = entity_type_id_of(params)
-        if entity_type_id != INVOICE_ENTITY_TYPE_ID:
+        view_name = ITEM_VIEWS.get(entity_type_id)
+        if view_name is None:
             if entity_type_id in KNOWN_EMPTY_ENTITY_TYPES:
                 start = start_of(params, classic=False)
                 total = None if start < 0 else 0
                 return ListAnswer([], total, None, 0.0, "items")
             raise RestError(400, "NOT_FOUND", "Smart process not found")
-        view = self.views["invoices"]
+        view = self.views[view_name]
         compiled = compile_filter(params.get("filter"), view.fields, "id", strict=True)
         order = order_of(params.get("order"), view.fields, "id", strict=True)
         start = start_of(params, classic=False)

@@ -19,6 +19,7 @@ from finance_sandbox.bitrix24.filters import (
     STR,
     YN,
     Field,
+    FieldSet,
     iso,
     money_str,
     number,
@@ -26,6 +27,8 @@ from finance_sandbox.bitrix24.filters import (
 from finance_sandbox.bitrix24.protocol import MSK
 from finance_sandbox.world.bitrix24_portal import (
     CATEGORIES,
+    COMPANY_ENTITY_TYPE_ID,
+    CONTACT_ENTITY_TYPE_ID,
     INVOICE_ENTITY_TYPE_ID,
     LEGACY_STATUSES,
     STAGES,
@@ -394,4 +397,77 @@ def portal_views(world: Any) -> dict[str, View]:
             render_catalog_product,
         ),
         "prices": View("prices", lambda: world.bitrix_products, PRICE_FIELDS, "id", render_price),
+    }
+
+
+# --- contacts and companies through crm.item.list (entityTypeId 3 and 4) ---------------------
+# The universal methods serve every CRM type (api-reference/crm/universal/index.md), in camelCase
+# like the invoices: `id, name, lastName, secondName, typeId, companyId, …` for contacts,
+# `id, title, companyTypeId, isMyCompany, …` for companies (crm-item-fields.md per type).
+
+CONTACT_ITEM_FIELDS = FieldSet(
+    _fields(
+        Field("id", INT, lambda r: r.id),
+        Field("name", STR, lambda r: r.name),
+        Field("secondName", STR, lambda r: r.second_name),
+        Field("lastName", STR, lambda r: r.last_name),
+        Field("typeId", STR, lambda r: "CLIENT"),
+        Field("companyId", INT, lambda r: 0),
+        Field("opened", YN, lambda r: "Y"),
+        Field("assignedById", INT, lambda r: r.assigned_by_id),
+        Field("createdBy", INT, lambda r: r.assigned_by_id),
+        Field("updatedBy", INT, lambda r: r.assigned_by_id),
+        Field("createdTime", DT, lambda r: r.created_time),
+        Field("updatedTime", DT, lambda r: r.updated_time),
+        Field("entityTypeId", INT, lambda r: CONTACT_ENTITY_TYPE_ID),
+    ),
+    any_case=True,
+)
+
+COMPANY_ITEM_FIELDS = FieldSet(
+    _fields(
+        Field("id", INT, lambda r: r.id),
+        Field("title", STR, lambda r: r.title),
+        Field("companyTypeId", STR, lambda r: r.company_type),
+        Field("isMyCompany", YN, lambda r: "N"),
+        Field("opened", YN, lambda r: "Y"),
+        Field("assignedById", INT, lambda r: r.assigned_by_id),
+        Field("createdBy", INT, lambda r: r.assigned_by_id),
+        Field("updatedBy", INT, lambda r: r.assigned_by_id),
+        Field("createdTime", DT, lambda r: r.created_time),
+        Field("updatedTime", DT, lambda r: r.updated_time),
+        Field("entityTypeId", INT, lambda r: COMPANY_ENTITY_TYPE_ID),
+    ),
+    any_case=True,
+)
+
+
+def _item_renderer(fields: FieldSet) -> Any:
+    def render(rec: Any, select: list[str] | None, drift: bool) -> dict[str, Any]:
+        names = list(fields)
+        if select is not None and "*" not in select:
+            wanted = {fields.canonical(name) or name for name in select} | {"id"}
+            names = [n for n in names if n in wanted]
+        out: dict[str, Any] = {}
+        for name in names:
+            value = fields[name].get(rec)
+            out[name] = iso(value) if value is not None and fields[name].kind == DT else value
+        return out
+
+    return render
+
+
+ITEM_VIEWS = {
+    INVOICE_ENTITY_TYPE_ID: "invoices",
+    CONTACT_ENTITY_TYPE_ID: "contact_items",
+    COMPANY_ENTITY_TYPE_ID: "company_items",
+}
+
+
+def item_views(world: Any) -> dict[str, View]:
+    return {
+        "contact_items": View("contact_items", lambda: contacts(world), CONTACT_ITEM_FIELDS, "id",
+                              _item_renderer(CONTACT_ITEM_FIELDS)),
+        "company_items": View("company_items", lambda: world.bitrix_companies,
+                              COMPANY_ITEM_FIELDS, "id", _item_renderer(COMPANY_ITEM_FIELDS)),
     }

@@ -14,7 +14,7 @@ OPERATING_LIMIT = 480.0  # seconds of server time per method ...
 OPERATING_WINDOW = 600.0  # ... within 10 minutes
 MAX_INPUT_VARS = 10_000  # php.ini max_input_vars that Bitrix's site checker asks for
 INVOICE_ENTITY_TYPE_ID = 31
-KNOWN_EMPTY_ENTITY_TYPES = {1, 2, 3, 4, 7}  # leads, deals, contacts, companies, quotes
+KNOWN_EMPTY_ENTITY_TYPES = {1, 2, 7}  # leads, deals, quotes (contacts and companies are served)
 SMART_INVOICE_OWNER_TYPE = "SI"
 
 

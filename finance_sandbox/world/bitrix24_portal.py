@@ -46,6 +46,7 @@ from finance_sandbox.world.records import (
 INVOICE_ENTITY_TYPE_ID = 31
 LEGACY_INVOICE_ENTITY_TYPE_ID = 5
 CONTACT_ENTITY_TYPE_ID = 3
+COMPANY_ENTITY_TYPE_ID = 4
 
 
 @dataclass(frozen=True)
