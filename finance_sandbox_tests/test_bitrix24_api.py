@@ -371,7 +371,7 @@ def test_funnels_and_stage_semantics_come_from_the_portal(api, sandbox):
         stage = stages[item["stageId"]]
         assert stage["ENTITY_ID"] == f"SMART_INVOICE_STAGE_{item['categoryId']}"
     _, legacy = api("crm.invoice.status.list")
-    assert {r["STATUS_ID"] for r in legacy["result"]} == {"N", "S", "A", "P", "D"}
+    assert {r["STATUS_ID"] for r in legacy["result"]} == {"N", "S", "A", "P", "D", "X"}
     assert all(r["ENTITY_ID"] == "INVOICE_STATUS" for r in legacy["result"])
 
 

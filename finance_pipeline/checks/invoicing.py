@@ -18,6 +18,9 @@ _STAGING_KEYS = {
     "staging.bitrix24_companies": "company_id",
     "staging.bitrix24_requisites": "requisite_id",
     "staging.bitrix24_products": "product_id",
+    "staging.bitrix24_contacts": "contact_id",
+    "staging.bitrix24_stages": "stage_id",
+    "staging.bitrix24_legacy_invoices": "invoice_id",
     "staging.salesman_invoices": "invoice_id",
     "staging.salesman_invoice_details": "invoice_id",
     "staging.apipay_invoices": "invoice_id",
@@ -139,7 +142,8 @@ _SALESMAN_RECONCILE = """
 _INVOICES_RECONCILE = f"""
     SELECT source, staging_rows, mart_rows FROM (
         SELECT 'bitrix24' AS source,
-            (SELECT count(*) FROM staging.bitrix24_invoices) AS staging_rows,
+            (SELECT count(*) FROM staging.bitrix24_invoices)
+                + (SELECT count(*) FROM staging.bitrix24_legacy_invoices) AS staging_rows,
             (SELECT count(*) FROM marts.invoices WHERE source = 'bitrix24') AS mart_rows
         UNION ALL
         SELECT 'apipay',
@@ -157,7 +161,8 @@ _INVOICES_RECONCILE = f"""
 _LINES_RECONCILE = """
     SELECT source, staging_rows, mart_rows FROM (
         SELECT 'bitrix24' AS source,
-            (SELECT count(*) FROM staging.bitrix24_invoice_product_rows) AS staging_rows,
+            (SELECT count(*) FROM staging.bitrix24_invoice_product_rows)
+                + (SELECT count(*) FROM staging.bitrix24_legacy_invoice_lines) AS staging_rows,
             (SELECT count(*) FROM marts.invoice_lines WHERE source = 'bitrix24') AS mart_rows
         UNION ALL
         SELECT 'apipay',
@@ -169,7 +174,8 @@ _LINES_RECONCILE = """
 _COUNTERPARTY_RECONCILE = """
     SELECT source, staging_records, mapped_records FROM (
         SELECT 'bitrix24' AS source,
-            (SELECT count(*) FROM staging.bitrix24_companies) AS staging_records,
+            (SELECT count(*) FROM staging.bitrix24_companies)
+                + (SELECT count(*) FROM staging.bitrix24_contacts) AS staging_records,
             (SELECT count(*) FROM marts.counterparty_sources WHERE source = 'bitrix24')
                 AS mapped_records
         UNION ALL

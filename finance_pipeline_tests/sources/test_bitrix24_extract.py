@@ -32,6 +32,12 @@ from finance_pipeline.sources.extraction import ExtractConfig, run_extraction
 from finance_pipeline.warehouse.resource import WarehouseResource
 from finance_sandbox.core import FaultPlan, Sandbox, SandboxSettings
 from finance_sandbox.world import WorldSize
+from finance_sandbox.world.bitrix24_portal import (
+    LEGACY_STATUSES,
+    STAGES,
+    contacts,
+    legacy_invoices,
+)
 
 SPECS = {spec.entity: spec for spec in ENTITIES}
 
@@ -43,7 +49,17 @@ def truth(world) -> dict[str, set[int]]:
         "companies": set(world.bitrix_companies),
         "requisites": set(world.bitrix_requisites),
         "products": set(world.bitrix_products),
+        # the portal around the invoices (issue 13)
+        "stages": {s.id for s in (*STAGES, *LEGACY_STATUSES)},
+        "contacts": set(contacts(world)),
+        "legacy_invoices": set(legacy_invoices(world)),
     }
+
+
+def minimum_requests(entity: str, records: int) -> int:
+    """Batches of 50 list pages; legacy invoices also need crm.invoice.get, 50 per batch."""
+    lists = math.ceil(records / 2500)
+    return lists + math.ceil(records / 50) if entity == "legacy_invoices" else lists
 
 
 class Runner:
@@ -93,8 +109,8 @@ def test_full_sync_lands_exactly_the_sandbox_truth(runner, sandbox):
     for entity, ids in expected.items():
         assert runner.live_ids(entity) == ids, entity
         assert metas[entity]["rows_inserted"] == len(ids)
-        # every entity of the default world fits one batch: one request each
-        assert metas[entity]["http_requests"] == math.ceil(len(ids) / 2500), entity
+        # every list of the default world fits one batch: one request each
+        assert metas[entity]["http_requests"] == minimum_requests(entity, len(ids)), entity
         assert metas[entity]["http_throttled"] == 0
     assert sandbox.counters["bitrix24"]["throttled"] == 0
     raw = runner.payload("invoices", min(expected["invoices"]))
@@ -252,10 +268,7 @@ def test_product_rows_never_trust_a_count_to_end_a_window(tmp_path, delta, per_i
     assert {r["id"] for r in rows} == ids
     if delta == 0:
         assert scan.miscounts == []
-        # One invoice per command (scalar =ownerId, the only form every reading of the docs
-        # allows), 50 commands per batch: one request per 50 invoices when no invoice has more
-        # than a page of rows.
-        assert scan.stats.requests <= math.ceil(len(world.bitrix_invoices) / 50) + 1
+        assert scan.stats.requests <= math.ceil(len(ids) / 2500) + 1
     elif per_invoice < 1:  # first pages come back full, so counts drive the reads
         assert scan.miscounts, "a wrong count went unnoticed"
 
@@ -326,3 +339,33 @@ def test_classifier_quotes_bitrix24(status, body, expected):
     cls, message = classify_bitrix24(response, body)
     assert cls is expected
     assert body["error"] in message and body["error_description"] in message
+
+
+@pytest.mark.parametrize("reading", ["rejects", "ignores", "unfiltered"])
+def test_product_rows_are_complete_whatever_an_owner_array_does(
+    runner, sandbox, reading, small_world_size
+):
+    """crm-item-productrow-list.md gives three readings of an `=ownerId` array besides "works
+    with arrays": refused (INVALID_ARG_VALUE), ignored so the required key is missing
+    (REQUIRED_ARG_MISSING), or ignored so every row comes back. Full and incremental reads land
+    exactly the rows of the world under each, falling back to one invoice per command."""
+    sandbox.emulators["bitrix24"].owner_arrays = reading
+    runner.sync("invoices")
+    meta = runner.sync("invoice_product_rows")
+    world = sandbox.world
+    rows = {r.id for i in world.bitrix_invoices.values() for r in i.rows}
+    assert runner.live_ids("invoice_product_rows") == rows
+    assert meta["http_requests"] <= 1 + math.ceil(len(world.bitrix_invoices) / 50) + 1
+    log = world.advance(14)
+    runner.sync("invoices")
+    runner.sync("invoice_product_rows")
+    rows = {r.id for i in world.bitrix_invoices.values() for r in i.rows}
+    changed = set(log.created.get(("bitrix24", "invoices"), [])) | set(
+        log.updated.get(("bitrix24", "invoices"), [])
+    )
+    assert changed
+    assert {r.id for i in changed if i in world.bitrix_invoices
+            for r in world.bitrix_invoices[i].rows} <= runner.live_ids("invoice_product_rows")
+    assert runner.live_ids("invoice_product_rows") <= rows | runner.live_ids(
+        "invoice_product_rows"
+    )

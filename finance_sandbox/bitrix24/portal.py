@@ -139,7 +139,7 @@ LEGACY_FIELDS = _fields(
     Field("DATE_PAY_BEFORE", DT, lambda r: _midnight(r.date_pay_before)),
     Field("DATE_PAYED", DT, lambda r: r.date_payed),
     Field("PAY_VOUCHER_DATE", DT, lambda r: r.date_payed),
-    Field("DATE_MARKED", DT, lambda r: r.date_status if r.status_id == "D" else None),
+    Field("DATE_MARKED", DT, lambda r: r.date_status if r.status_id in ("D", "X") else None),
     Field("RESPONSIBLE_ID", INT, lambda r: r.responsible_id),
     Field("CREATED_BY", INT, lambda r: r.responsible_id),
     Field("PERSON_TYPE_ID", INT, lambda r: 1 if r.company_id else 2),

@@ -116,13 +116,14 @@ STAGES = (
 )
 STAGES_BY_STATUS_ID = {s.status_id: s for s in STAGES}
 
-# The legacy invoices' dictionary (INVOICE_STATUS): the standard codes plus one custom status.
+# The legacy invoices' dictionary (INVOICE_STATUS): the standard codes plus two custom ones.
 LEGACY_STATUSES = (
     PortalStage(101, None, "N", "Черновик", 100, None, "process", "#22B9FF", True),
     PortalStage(103, None, "S", "Отправлен клиенту", 110, None, "process", "#47E4C2", True),
     PortalStage(105, None, "A", "Подтверждён клиентом", 120, None, "process", "#FFA900", False),
     PortalStage(107, None, "P", "Оплачен", 130, "S", "success", "#7BD500", True),
     PortalStage(109, None, "D", "Отклонён", 140, "F", "failure", "#FF5752", True),
+    PortalStage(111, None, "X", "Аннулирован", 150, "F", "apology", "#FF8888", False),
 )
 LEGACY_STATUS_BY_ID = {s.status_id: s for s in LEGACY_STATUSES}
 
@@ -331,8 +332,10 @@ def legacy_invoices(world: Any) -> dict[int, LegacyInvoice]:
                     measure_name=unit,
                 )
             )
+        # Frozen history: every legacy invoice was settled or given up before the portal moved
+        # to smart invoices (and before the ledger's history begins).
         fate = rng.random()
-        status = "P" if fate < 0.7 else "D" if fate < 0.85 else "A" if fate < 0.92 else "S"
+        status = "P" if fate < 0.75 else "D" if fate < 0.9 else "X"
         closed = moment + timedelta(days=rng.randint(2, 40))
         result[invoice_id] = LegacyInvoice(
             id=invoice_id,
@@ -346,10 +349,10 @@ def legacy_invoices(world: Any) -> dict[int, LegacyInvoice]:
             contact_id=contact_id,
             responsible_id=rng.choice((1, 5, 7)),
             date_insert=moment,
-            date_update=closed if status in ("P", "D") else moment,
+            date_update=closed,
             date_bill=moment.date(),
             date_pay_before=moment.date() + timedelta(days=10),
-            date_status=closed if status in ("P", "D") else moment,
+            date_status=closed,
             date_payed=closed if status == "P" else None,
             rows=rows,
         )

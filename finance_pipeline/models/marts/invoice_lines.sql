@@ -1,5 +1,5 @@
--- description: Invoice lines: Bitrix24 product rows and ApiPay cart items, with the catalog product (marts.products), quantity, unit, price, discount, tax rate and line total. SalesMan invoices have no lines.
--- columns: line_key VARCHAR bitrix24:<row id> or apipay:<invoice id>:<position> | invoice_key VARCHAR marts.invoices | source VARCHAR | line_number INTEGER order within the invoice | product_key VARCHAR marts.products (NULL for a free-text line) | source_product_id VARCHAR Bitrix24 catalog id or ApiPay NomenclatureId | name VARCHAR as on the invoice | quantity DECIMAL | unit VARCHAR unit symbol | unit_code VARCHAR ОКЕИ code | price DECIMAL final unit price incl. VAT after discount | price_before_discount DECIMAL unit price incl. VAT before discount | discount_rate DECIMAL percent | discount_amount DECIMAL line discount incl. VAT | tax_rate DECIMAL VAT percent (NULL: unknown) | tax_amount DECIMAL VAT in the line total | line_total DECIMAL price * quantity | currency VARCHAR
+-- description: Invoice lines: Bitrix24 product rows (smart and legacy invoices) and ApiPay cart items, with the catalog product (marts.products), quantity, unit, price, discount, tax rate and line total. SalesMan invoices have no lines.
+-- columns: line_key VARCHAR bitrix24:<row id>, bitrix24:legacy:<invoice id>:<row id> or apipay:<invoice id>:<position> | invoice_key VARCHAR marts.invoices | source VARCHAR | line_number INTEGER order within the invoice | product_key VARCHAR marts.products (NULL for a free-text line) | source_product_id VARCHAR Bitrix24 catalog id or ApiPay NomenclatureId | name VARCHAR as on the invoice | quantity DECIMAL | unit VARCHAR unit symbol | unit_code VARCHAR ОКЕИ code | price DECIMAL final unit price incl. VAT after discount | price_before_discount DECIMAL unit price incl. VAT before discount | discount_rate DECIMAL percent | discount_amount DECIMAL line discount incl. VAT | tax_rate DECIMAL VAT percent (NULL: unknown) | tax_amount DECIMAL VAT in the line total | line_total DECIMAL price * quantity | currency VARCHAR
 --
 -- Bitrix24: `price` is the final unit price with VAT after the discount, so line_total = price *
 -- quantity, and the rows of an invoice add up to its opportunity. discount_amount = (price
@@ -47,6 +47,37 @@ bitrix AS (
     LEFT JOIN bitrix_product AS p ON p.source_id = r.product_id
     LEFT JOIN staging.bitrix24_invoices AS i ON i.invoice_id = r.invoice_id
 ),
+bitrix_legacy AS (
+    -- PRODUCT_ROWS of the legacy invoices (crm-invoice-fields.md): PRICE per unit incl. VAT
+    -- after DISCOUNT_PRICE (per unit); VAT_RATE a coefficient, staged as a percent.
+    SELECT
+        'bitrix24:legacy:' || r.invoice_id || ':' || r.row_id AS line_key,
+        'bitrix24:legacy:' || r.invoice_id AS invoice_key,
+        'bitrix24' AS source,
+        r.line_number,
+        p.product_key,
+        r.product_id AS source_product_id,
+        r.product_name AS name,
+        r.quantity,
+        r.measure_name AS unit,
+        r.measure_code AS unit_code,
+        r.price,
+        r.price + coalesce(r.discount_price, 0) AS price_before_discount,
+        CAST(CASE WHEN r.price + coalesce(r.discount_price, 0) > 0
+            THEN round(100 * coalesce(r.discount_price, 0)
+                / (r.price + coalesce(r.discount_price, 0)), 2) END AS DECIMAL(18, 4))
+            AS discount_rate,
+        CAST(round(coalesce(r.discount_price, 0) * r.quantity, 2) AS DECIMAL(18, 2))
+            AS discount_amount,
+        r.tax_rate,
+        CAST(round(r.line_total * r.tax_rate / (100 + r.tax_rate), 2) AS DECIMAL(18, 2))
+            AS tax_amount,
+        r.line_total,
+        coalesce(i.currency, 'RUB') AS currency
+    FROM staging.bitrix24_legacy_invoice_lines AS r
+    LEFT JOIN bitrix_product AS p ON p.source_id = r.product_id
+    LEFT JOIN staging.bitrix24_legacy_invoices AS i ON i.invoice_id = r.invoice_id
+),
 apipay_items AS (
     SELECT invoice_id, currency, unnest(cart_items) AS it FROM staging.apipay_invoices
 ),
@@ -75,5 +106,7 @@ apipay AS (
     LEFT JOIN staging.adesk_units AS u ON u.unit_id = a.it.unit_id
 )
 SELECT * FROM bitrix
+UNION ALL BY NAME
+SELECT * FROM bitrix_legacy
 UNION ALL BY NAME
 SELECT * FROM apipay

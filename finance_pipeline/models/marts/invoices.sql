@@ -3,11 +3,15 @@
 --
 -- Status mapping (source_status keeps the original):
 --   Bitrix24 smart-invoice stages (DT31_<category>:<code>, renamed and custom `UC_…` stages in
---     several funnels): from the stage's semantics as the portal reports it (`stageSemanticId`):
---     S success -> paid, F failure (any of them) -> cancelled, P in progress -> draft for the
---     funnel's start stage (code N) and issued for every later one. A portal that reports no
---     semantics falls back to the standard codes (N draft, S issued, P paid, D cancelled); any
---     other stage -> NULL, flagged by the status_mapped check.
+--     several funnels) and legacy invoice statuses (INVOICE_STATUS: N, S, P, D, custom): from
+--     the semantics the portal reports for each stage (crm.status.list SEMANTICS, see
+--     stage_status below): success -> paid, failure -> cancelled, in progress -> draft for the
+--     funnel's first stage and issued for every later one. A smart-invoice stage missing from
+--     the dictionary falls back to the item's own stageSemanticId (P/S/F); a legacy invoice to
+--     its PAYED flag; anything else -> NULL, flagged by the status_mapped check.
+--   Bitrix24 legacy invoices (entity type 5, pre-2021 history) are keyed
+--     'bitrix24:legacy:<id>' (source_id 'legacy:<id>'): their ids are another sequence.
+--   The counterparty of a Bitrix24 invoice is its company, else its contact (a person).
 --   SalesMan: the `do` flag of each record, 'paid' / 'unpaid' (see below for split invoices).
 --   ApiPay: pending -> issued, paid -> paid, cancelling and cancelled -> cancelled, expired ->
 --     expired, partially_refunded -> partially_refunded, refunded -> refunded.
@@ -29,6 +33,20 @@
 WITH
 cp AS (
     SELECT source, source_entity, source_id, counterparty_key FROM marts.counterparty_sources
+),
+stage_status AS (
+    -- Each stage's unified status from the semantics the portal reports for it
+    -- (staging.bitrix24_stages): success -> paid, failure (any of them) -> cancelled, in
+    -- progress -> draft for the funnel's first stage and issued for every later one.
+    SELECT
+        stage_id,
+        dictionary,
+        CASE semantics
+            WHEN 'success' THEN 'paid'
+            WHEN 'failure' THEN 'cancelled'
+            ELSE CASE WHEN is_start THEN 'draft' ELSE 'issued' END
+        END AS status
+    FROM staging.bitrix24_stages
 ),
 refunds AS (
     SELECT invoice_id, sum(amount) FILTER (WHERE status = 'completed') AS refunded
@@ -58,30 +76,70 @@ bitrix AS (
         CASE WHEN s.status = 'paid' THEN i.amount ELSE 0 END AS paid_amount,
         CAST(0 AS DECIMAL(18, 2)) AS refunded_amount,
         coalesce(i.currency, 'RUB') AS currency,
-        cp.counterparty_key,
+        -- the company the invoice is issued to, else the person (a contact)
+        coalesce(cc.counterparty_key, pc.counterparty_key) AS counterparty_key,
         i.deal_id AS deal_ref,
         s.status,
         i.stage_id AS source_status,
         1 AS parts,
         i.updated_at
     FROM staging.bitrix24_invoices AS i
+    LEFT JOIN stage_status AS st ON st.stage_id = i.stage_id AND st.dictionary LIKE 'SMART_%'
     CROSS JOIN LATERAL (
-        SELECT CASE
-            WHEN i.stage_semantics = 'S' THEN 'paid'
-            WHEN i.stage_semantics = 'F' THEN 'cancelled'
-            WHEN i.stage_semantics = 'P' THEN
+        SELECT coalesce(st.status, CASE i.stage_semantics
+            -- a stage missing from the dictionary: the item's own stageSemanticId
+            WHEN 'S' THEN 'paid'
+            WHEN 'F' THEN 'cancelled'
+            WHEN 'P' THEN
                 CASE WHEN split_part(i.stage_id, ':', 2) = 'N' THEN 'draft' ELSE 'issued' END
-            WHEN i.stage_semantics IS NULL THEN CASE split_part(i.stage_id, ':', 2)
-                WHEN 'N' THEN 'draft'
-                WHEN 'S' THEN 'issued'
-                WHEN 'P' THEN 'paid'
-                WHEN 'D' THEN 'cancelled'
-            END
-        END AS status
+        END) AS status
     ) AS s
-    LEFT JOIN cp
-        ON cp.source = 'bitrix24' AND cp.source_entity = 'company'
-        AND cp.source_id = i.company_id
+    LEFT JOIN cp AS cc
+        ON cc.source = 'bitrix24' AND cc.source_entity = 'company' AND cc.source_id = i.company_id
+    LEFT JOIN cp AS pc
+        ON pc.source = 'bitrix24' AND pc.source_entity = 'contact' AND pc.source_id = i.contact_id
+),
+bitrix_legacy AS (
+    -- Legacy invoices (entity type 5, the portal's pre-2021 history): their own numbers and
+    -- INVOICE_STATUS codes, the same unified statuses from the dictionary's semantics.
+    SELECT
+        'bitrix24:legacy:' || l.invoice_id AS invoice_key,
+        'bitrix24' AS source,
+        'legacy:' || l.invoice_id AS source_id,
+        ['legacy:' || l.invoice_id] AS source_record_ids,
+        l.account_number AS number,
+        l.title,
+        l.comments AS description,
+        l.created_at AS issued_at,
+        coalesce(l.bill_date, CAST(timezone('UTC', l.created_at) + INTERVAL 3 HOUR AS DATE))
+            AS issued_date,
+        l.pay_before AS due_date,
+        CASE WHEN s.status = 'paid' THEN coalesce(l.paid_at, l.status_changed_at) END AS paid_at,
+        CASE WHEN s.status = 'paid' THEN CAST(timezone('UTC', coalesce(l.paid_at,
+            l.status_changed_at)) + INTERVAL 3 HOUR AS DATE) END AS paid_date,
+        CASE WHEN s.status = 'paid' THEN CAST(timezone('UTC', coalesce(l.paid_at,
+            l.status_changed_at)) + INTERVAL 3 HOUR AS DATE) END AS last_payment_date,
+        l.amount,
+        l.tax_amount,
+        CASE WHEN s.status = 'paid' THEN l.amount ELSE 0 END AS paid_amount,
+        CAST(0 AS DECIMAL(18, 2)) AS refunded_amount,
+        coalesce(l.currency, 'RUB') AS currency,
+        coalesce(cc.counterparty_key, pc.counterparty_key) AS counterparty_key,
+        l.deal_id AS deal_ref,
+        s.status,
+        l.status_id AS source_status,
+        1 AS parts,
+        l.updated_at
+    FROM staging.bitrix24_legacy_invoices AS l
+    LEFT JOIN stage_status AS st ON st.stage_id = l.status_id AND st.dictionary = 'INVOICE_STATUS'
+    CROSS JOIN LATERAL (
+        -- a portal that reports no dictionary: PAYED is the paid flag (crm-invoice-list.md)
+        SELECT coalesce(st.status, CASE WHEN l.is_paid THEN 'paid' END) AS status
+    ) AS s
+    LEFT JOIN cp AS cc
+        ON cc.source = 'bitrix24' AND cc.source_entity = 'company' AND cc.source_id = l.company_id
+    LEFT JOIN cp AS pc
+        ON pc.source = 'bitrix24' AND pc.source_entity = 'contact' AND pc.source_id = l.contact_id
 ),
 salesman_records AS (
     SELECT
@@ -182,6 +240,8 @@ apipay AS (
 ),
 unioned AS (
     SELECT * FROM bitrix
+    UNION ALL BY NAME
+    SELECT * FROM bitrix_legacy
     UNION ALL BY NAME
     SELECT * FROM salesman
     UNION ALL BY NAME

@@ -11,12 +11,19 @@ import dagster as dg
 
 from finance_pipeline.config import Settings
 from finance_pipeline.sources.bitrix24.assets import (
-    ENTITIES,
+    ENTITIES as INVOICE_ENTITIES,
+)
+from finance_pipeline.sources.bitrix24.assets import (
     InvoiceSyncStats,
     run_invoice_sync_benchmark,
 )
+from finance_pipeline.sources.bitrix24.portal import PORTAL_ENTITIES
 from finance_pipeline.sources.bitrix24.resource import Bitrix24Resource
 from finance_pipeline.sources.resource_base import resource_for_settings
+
+# Invoices, product rows, companies, requisites, products; then stages, contacts and the
+# legacy invoices around them (portal.py).
+ENTITIES = [*INVOICE_ENTITIES, *PORTAL_ENTITIES]
 
 __all__ = [
     "ENTITIES",

@@ -41,8 +41,11 @@ Counts size reads, short pages end them
 
 Product rows
     crm.item.productrow.list needs `=ownerType` and `=ownerId`; only `@id` is documented to take
-    an array, so each command reads ONE invoice (scalar `=ownerId`), 50 invoices per batch, in
-    row-id order, and every row's ownerId/ownerType is checked against what was asked. The first round assumes few rows per invoice (the history of
+    an array, so a chain reads the rows of a chunk of up to 500 invoices (`=ownerId` array, kept
+    well below PHP's max_input_vars per command) in row-id order only as a proven optimisation:
+    every row's owner is checked, refusals and invoices that must have rows but got none are
+    read one invoice per command (scalar `=ownerId`, correct under every reading; see "product
+    rows" below). The first round assumes few rows per invoice (the history of
     the raw table when there is one, else 1), so its pages come back full and its counted last
     pages tell the rest per chunk; the second round reads that rest (plus a page), packed.
 
@@ -90,12 +93,7 @@ BATCH = 50  # commands per batch (the documented maximum)
 BATCH_ROWS = PAGE * BATCH
 INVOICE_ENTITY_TYPE_ID = 31
 OWNER_TYPE = "SI"  # product rows of smart invoices
-# One invoice per productrow command, with a scalar `=ownerId`. crm-item-productrow-list.md
-# (b24restdocs) now says "The only key that accepts an array of values is `@id`", and is itself
-# ambiguous about what an array elsewhere does (ignored -> REQUIRED_ARG_MISSING or unfiltered
-# rows; or INVALID_ARG_VALUE); older revisions said `=` "works with arrays as well". A scalar is
-# correct under every reading; 50 invoices still go in one batch request.
-OWNERS_PER_COMMAND = 1
+OWNERS_PER_COMMAND = 500  # invoices per `=ownerId` array (proven on every read, see below)
 INVOICE_LOOKBACK = timedelta(minutes=10)
 CLASSIC_LOOKBACK = timedelta(minutes=10)
 MAX_PARALLEL = 8
@@ -140,6 +138,9 @@ class ListCall:
     filter: dict[str, Any]
     id_field: str  # "id" (crm.item.*) or "ID" (classic methods)
     rows_key: str | None  # "items", "productRows", or None when `result` is the list
+    # Error codes that end a window of this call as refused (listed in Scan.refused) instead of
+    # failing the read: the caller knows what such an answer means and handles it.
+    refusable: frozenset[str] = frozenset()
 
     def rows_of(self, result: Any, endpoint: str) -> list[dict[str, Any]]:
         rows = result.get(self.rows_key) if isinstance(result, dict) and self.rows_key else result
@@ -331,6 +332,7 @@ class Scan:
         self._next_round: list[Window] = []
         self._lock = threading.Lock()
         self.miscounts: list[str] = []
+        self.refused: list[tuple[Window, str]] = []  # (window, error code): ListCall.refusable
 
     def close(self) -> None:
         for future in self._running:
@@ -483,6 +485,12 @@ class Scan:
         remaining: int | None = None
         ended = False
         for i, name in enumerate(chain.names):
+            refused = self._refusal(w, answer["result_error"].get(name))
+            if refused is not None:
+                with self._lock:
+                    self.refused.append((w, refused))
+                ended = True
+                break
             error = Batcher.command_error(answer, name, call.method)
             if error is not None:
                 raise error  # the first page, or one after a full page: a real error
@@ -545,6 +553,14 @@ class Scan:
             with self._lock:
                 self._next_round.append(rest)
         return out
+
+    @staticmethod
+    def _refusal(window: Window, raw_error: Any) -> str | None:
+        if raw_error is None or not window.call.refusable:
+            return None
+        parsed = api_error_of(raw_error)
+        code = parsed[0].upper() if parsed else ""
+        return code if code in window.call.refusable else None
 
     def _miscount(self, what: str) -> None:
         with self._lock:
@@ -679,9 +695,31 @@ def fetch_products(ctx: ExtractContext) -> Iterator[list[dict[str, Any]]]:
 
 
 # --- product rows ---------------------------------------------------------------------------
+#
+# crm-item-productrow-list.md (b24restdocs) says "The only key that accepts an array of values is
+# `@id`", that other keys ignore an array "in the same way as an unsupported condition" (so the
+# required `=ownerId` is missing, or the condition is simply dropped), and its error table gives
+# INVALID_ARG_VALUE for "an array in the value of a filter key with a comparison prefix"; older
+# revisions said `=` "works with arrays as well", and portals in use still do. So an array of
+# owners is only an optimisation that must prove itself on every read:
+#   - refused (INVALID_ARG_VALUE, REQUIRED_ARG_MISSING): those owners are read one per command;
+#   - a row of an owner not asked for: the condition was dropped; everything is read again one
+#     owner per command;
+#   - an invoice that must have rows got none (`isManualOpportunity` "N" with an amount: the
+#     amount is the sum of its rows) — an array read as something other than IN, or an invoice
+#     deleted meanwhile: those owners are read one per command; if any of them has rows there,
+#     the array reading is wrong and every owner is read one per command.
+# One owner per command (scalar `=ownerId`) is correct under every reading: 50 invoices per
+# batch request. ACCESS_DENIED for a single owner means the invoice no longer exists ("The method
+# returns the same error if the CRM object with the provided =ownerId does not exist").
 
 ROW_CALL = ListCall(
-    "crm.item.productrow.list", {}, {"=ownerType": OWNER_TYPE}, "id", "productRows"
+    "crm.item.productrow.list", {}, {"=ownerType": OWNER_TYPE}, "id", "productRows",
+    refusable=frozenset({"INVALID_ARG_VALUE", "REQUIRED_ARG_MISSING"}),
+)
+ROW_CALL_ONE_OWNER = ListCall(
+    "crm.item.productrow.list", {}, {"=ownerType": OWNER_TYPE}, "id", "productRows",
+    refusable=frozenset({"ACCESS_DENIED"}),
 )
 
 
@@ -696,34 +734,106 @@ def _rows_per_invoice(ctx: ExtractContext) -> float:
     return DEFAULT_ROWS_PER_INVOICE
 
 
-def product_row_windows(invoice_ids: list[int], per_invoice: float) -> list[Window]:
+def product_row_windows(
+    invoice_ids: list[int], per_invoice: float, one_owner: bool = False
+) -> list[Window]:
+    """Windows of up to OWNERS_PER_COMMAND invoices (an `=ownerId` array), or of one invoice
+    each (a scalar `=ownerId`)."""
     ids = sorted(set(invoice_ids))
+    if one_owner:
+        return [
+            Window(ROW_CALL_ONE_OWNER, est=max(1.0, per_invoice), extra={"=ownerId": i})
+            for i in ids
+        ]
     windows = []
     for i in range(0, len(ids), OWNERS_PER_COMMAND):
         chunk = ids[i : i + OWNERS_PER_COMMAND]
-        owner: int | list[int] = chunk[0] if len(chunk) == 1 else chunk
         windows.append(
-            Window(ROW_CALL, est=max(1.0, per_invoice * len(chunk)), extra={"=ownerId": owner})
+            Window(ROW_CALL, est=max(1.0, per_invoice * len(chunk)), extra={"=ownerId": chunk})
         )
     return windows
 
 
-def check_row_owners(rows: list[dict[str, Any]], asked: set[int]) -> None:
-    """Every row must belong to an invoice we asked for, as a smart-invoice row: a portal that
-    ignored the owner condition would otherwise hand us other invoices' rows unnoticed."""
-    for row in rows:
-        owner, kind = row.get("ownerId"), str(row.get("ownerType", OWNER_TYPE)).upper()
-        try:
-            owner_id = int(str(owner))
-        except ValueError:
-            owner_id = None
-        if owner_id not in asked or kind != OWNER_TYPE:
-            raise RuntimeError(
-                "bitrix24 crm.item.productrow.list returned row "
-                f"{row.get('id')} of owner {kind}:{owner}, which was not asked for; the owner "
-                "filter was not applied, so this read proves nothing (check the portal's "
-                "=ownerId handling, BITRIX24_WEBHOOK_URL points at the right portal?)"
+def _owner_of(row: dict[str, Any]) -> int | None:
+    try:
+        owner = int(str(row.get("ownerId")))
+    except ValueError:
+        return None
+    return owner if str(row.get("ownerType", OWNER_TYPE)).upper() == OWNER_TYPE else None
+
+
+def _invoices_that_have_rows(ctx: ExtractContext, ids: list[int]) -> set[int]:
+    """Invoices whose amount is computed from their rows (crm-item-add.md: isManualOpportunity
+    "N") and is not zero: each has at least one row."""
+    found = ctx.query(
+        "SELECT id FROM raw.bitrix24_invoices WHERE deleted_at IS NULL"
+        " AND payload ->> 'isManualOpportunity' = 'N'"
+        " AND TRY_CAST(payload ->> 'opportunity' AS DECIMAL(18, 2)) <> 0"
+    )
+    return {int(r[0]) for r in found} & set(ids)
+
+
+class _OwnerFilterDropped(Exception):
+    """A page held a row of an invoice that was not asked for."""
+
+
+def _read_rows(ctx: ExtractContext, windows: list[Window], asked: set[int], seen: set[int],
+               stats: ScanStats | None) -> Iterator[list[dict[str, Any]]]:
+    """Rows of the windows, each checked to belong to an asked invoice; returns the refusals."""
+    scan = Scan(ctx.client, windows, label="product rows", stats=stats)
+    for page in scan.pages(ctx, ROW_CALL.method):
+        owners = [_owner_of(row) for row in page]
+        if any(owner not in asked for owner in owners):
+            raise _OwnerFilterDropped
+        seen.update(o for o in owners if o is not None)
+        yield page
+    return scan.refused
+
+
+def _one_owner_each(ctx: ExtractContext, ids: list[int], per_invoice: float,
+                    stats: ScanStats | None, seen: set[int]) -> Iterator[list[dict[str, Any]]]:
+    windows = product_row_windows(ids, per_invoice, one_owner=True)
+    refused = yield from _read_rows(ctx, windows, set(ids), seen, stats)
+    vanished = [w.extra["=ownerId"] for w, _ in refused if w.extra]
+    if vanished:
+        ctx.progress(f"bitrix24 product rows: {len(vanished)} invoice(s) deleted since listed")
+
+
+def read_product_rows(ctx: ExtractContext, ids: list[int], per_invoice: float,
+                      stats: ScanStats | None = None) -> Iterator[list[dict[str, Any]]]:
+    """Every row of these invoices, proven whatever the portal does with an owner array."""
+    asked = set(ids)
+    seen: set[int] = set()
+    if len(ids) <= BATCH:  # one owner per command costs no more here
+        yield from _one_owner_each(ctx, ids, per_invoice, stats, seen)
+        return
+    try:
+        refused = yield from _read_rows(ctx, product_row_windows(ids, per_invoice), asked, seen,
+                                        stats)
+    except _OwnerFilterDropped:
+        ctx.report.warnings.append(
+            "bitrix24 crm.item.productrow.list dropped the =ownerId array (rows of other "
+            "invoices came back): every invoice was read one per command"
+        )
+        yield from _one_owner_each(ctx, ids, per_invoice, stats, set())
+        return
+    again = {o for w, _ in refused if w.extra for o in w.extra["=ownerId"]}
+    if again:
+        ctx.progress(f"bitrix24 product rows: the portal refused =ownerId arrays ({refused[0][1]})"
+                     f"; {len(again)} invoices read one per command")
+    unproven = (_invoices_that_have_rows(ctx, ids) - seen) - again
+    if again:
+        yield from _one_owner_each(ctx, sorted(again), per_invoice, stats, seen)
+    if unproven:
+        before = set(seen)
+        yield from _one_owner_each(ctx, sorted(unproven), per_invoice, stats, seen)
+        if (seen - before) & unproven:
+            ctx.report.warnings.append(
+                "bitrix24 crm.item.productrow.list missed rows of invoices asked in an =ownerId "
+                "array: every invoice was read one per command"
             )
+            rest = sorted(asked - unproven - again)
+            yield from _one_owner_each(ctx, rest, per_invoice, stats, seen)
 
 
 def fetch_product_rows(ctx: ExtractContext, stats: ScanStats | None = None
@@ -754,12 +864,7 @@ def fetch_product_rows(ctx: ExtractContext, stats: ScanStats | None = None
         if ctx.since is None and not (watermark and watermark[0][0] is not None):
             ctx.progress("bitrix24 product rows: raw.bitrix24_invoices is empty; sync invoices first")
         return
-    windows = product_row_windows(ids, _rows_per_invoice(ctx))
-    scan = Scan(ctx.client, windows, label="product rows", stats=stats)
-    asked = set(ids)
-    for page in scan.pages(ctx, ROW_CALL.method):
-        check_row_owners(page, asked)
-        yield page
+    yield from read_product_rows(ctx, ids, _rows_per_invoice(ctx), stats)
 
 
 def _iso(value: Any) -> str:
