@@ -34,31 +34,35 @@ from __future__ import annotations
 import argparse
 import math
 import sys
+import tempfile
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any
 
 import httpx
 from _common import fresh_rate_limit_dir, say, table
 
-from finance_pipeline.config import DEFAULT_RATE_LIMITS
+from finance_pipeline.config import rate_limit_directory
 from finance_pipeline.http.ratelimit import LeakyBucket, RateLimit
-from finance_pipeline.sources.bitrix24 import run_invoice_sync_benchmark
-from finance_pipeline.sources.bitrix24.assets import (
-    BATCH,
-    BATCH_ROWS,
-    OWNERS_PER_COMMAND,
-    PAGE,
-    http_build_query,
+from finance_pipeline.sources.bitrix24 import SOURCE, Bitrix24Resource
+from finance_pipeline.sources.bitrix24.batch import BATCH, BATCH_ROWS, PAGE, http_build_query
+from finance_pipeline.sources.bitrix24.entities import ENTITIES, OWNERS_PER_COMMAND
+from finance_pipeline.sources.extraction import (
+    EntitySpec,
+    ExtractConfig,
+    ExtractContext,
+    run_extraction,
 )
+from finance_pipeline.warehouse.resource import WarehouseResource
 from finance_sandbox.core import Sandbox, SandboxSettings
 from finance_sandbox.world import World, WorldSize
 
 SERVER_RATE, SERVER_BURST = 2.0, 50  # Bitrix24's documented webhook limit (the sandbox default)
-CLIENT = DEFAULT_RATE_LIMITS["bitrix24"]  # our client's default: 2/s, burst 48
+CLIENT = SOURCE.rate_limit  # our client's default: 2/s, burst 48
 COUNT_COST_PER_ROW = 20e-6  # sandbox and docs: 49.9 s to count 2.39 M leads
 OPERATING_LIMIT = 480.0  # s of server time per method within 10 minutes, then 429
 
@@ -83,6 +87,94 @@ def rate_floor(requests: int, latency: float, burst: int = CLIENT.burst) -> floa
 
 
 # --- our pipeline ------------------------------------------------------------------------------
+
+
+@dataclass
+class InvoiceSyncStats:
+    """What a full invoice sync cost. Iterates as (requests, rows, throttled, seconds)."""
+
+    requests: int
+    rows: int
+    throttled: int
+    seconds: float
+    per_entity: dict[str, dict[str, float]] = field(default_factory=dict)
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter((self.requests, self.rows, self.throttled, self.seconds))
+
+
+def run_invoice_sync_benchmark(
+    sandbox: Sandbox,
+    *,
+    base_url: str,
+    warehouse_path: str | None = None,
+    entities: tuple[str, ...] = ("invoices", "invoice_product_rows"),
+) -> InvoiceSyncStats:
+    """Run a full sync of the invoices (and their product rows) against `sandbox`.
+
+    The requests go over real HTTP to `base_url` (e.g. `servers.base_urls["bitrix24"]` of
+    `sandbox.serve()`). Requests are what the client sent,
+    throttled answers what the sandbox refused with QUERY_LIMIT_EXCEEDED, seconds the wall time
+    of the whole run (extraction and landing). `per_entity` has, per entity, the requests, rows,
+    the minimum ceil(rows / 2500), the wall seconds and `fetch_seconds` (time spent fetching,
+    without the landing in DuckDB).
+    """
+    fetch_seconds: dict[str, float] = {}
+
+    def timed(spec: EntitySpec) -> EntitySpec:
+        def fetch(ctx: ExtractContext) -> Iterator[list[dict[str, Any]]]:
+            pages = spec.fetch(ctx)
+            while True:
+                started = time.monotonic()
+                try:
+                    rows = next(pages)
+                except StopIteration:
+                    return
+                finally:
+                    fetch_seconds[spec.entity] = (
+                        fetch_seconds.get(spec.entity, 0.0) + time.monotonic() - started
+                    )
+                yield rows
+
+        return replace(spec, fetch=fetch)
+
+    specs = {spec.entity: timed(spec) for spec in ENTITIES}
+    tmp = None
+    if warehouse_path is None:
+        tmp = tempfile.TemporaryDirectory(prefix="bitrix24_bench_")
+        warehouse_path = str(Path(tmp.name) / "bench.duckdb")
+    resource = Bitrix24Resource(webhook_url=base_url)
+    warehouse = WarehouseResource(path=warehouse_path)
+    counters = sandbox.counters["bitrix24"]
+    throttled_before = counters["throttled"]
+    per_entity: dict[str, dict[str, float]] = {}
+    started = time.monotonic()
+    try:
+        for name in entities:
+            entity_started = time.monotonic()
+            meta = run_extraction(
+                specs[name], resource=resource, warehouse=warehouse,
+                config=ExtractConfig(full_refresh=True), run_id=f"bench-{name}", log=lambda m: None,
+            )
+            per_entity[name] = {
+                "requests": meta["http_requests"],
+                "rows": meta["rows_fetched"],
+                "throttled": meta["http_throttled"],
+                "minimum_requests": math.ceil(meta["rows_fetched"] / BATCH_ROWS),
+                "seconds": round(time.monotonic() - entity_started, 3),
+                "fetch_seconds": round(fetch_seconds.get(name, 0.0), 3),
+            }
+    finally:
+        if tmp is not None:
+            tmp.cleanup()
+    seconds = time.monotonic() - started
+    return InvoiceSyncStats(
+        requests=int(sum(v["requests"] for v in per_entity.values())),
+        rows=int(sum(v["rows"] for v in per_entity.values())),
+        throttled=int(counters["throttled"] - throttled_before),
+        seconds=round(seconds, 3),
+        per_entity=per_entity,
+    )
 
 
 def run_ours(world: World, latency: float) -> tuple[dict[str, dict[str, float]], dict[str, int]]:
@@ -113,7 +205,7 @@ class BatchClient:
     def __init__(self, base_url: str, account: str, out: Emulated) -> None:
         self.base_url = base_url
         self.bucket = LeakyBucket.for_account("bitrix24", account, RateLimit(
-            rate=CLIENT.rate, burst=CLIENT.burst))
+            rate=CLIENT.rate, burst=CLIENT.burst), rate_limit_directory())
         self.http = httpx.Client(timeout=600)
         self.out = out
         self.lock = threading.Lock()

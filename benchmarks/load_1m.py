@@ -44,11 +44,11 @@ from _common import (
 )
 
 from finance_pipeline.config import load_settings
-from finance_pipeline.sources import adesk, apipay, bitrix24, extraction, salesman
-from finance_pipeline.sources.extraction import ExtractConfig, _in_dependency_order, run_extraction
+from finance_pipeline.sources import extraction
+from finance_pipeline.sources.extraction import ExtractConfig, in_dependency_order, run_extraction
+from finance_pipeline.sources.registry import BY_NAME, SOURCE_NAMES
 from finance_pipeline.warehouse.resource import WarehouseResource
 
-PACKAGES = {"bitrix24": bitrix24, "salesman": salesman, "adesk": adesk, "apipay": apipay}
 TARGET_MB = 1024
 # VmHWM is reset between phases (and getrusage's ru_maxrss with it), so the process's peak is
 # the largest of every phase's reading; a sampling thread cross-checks it.
@@ -87,14 +87,14 @@ class PhasePeaks:
 
 
 def live_resources(env: dict[str, str], rate: float, burst: int) -> dict[str, Any]:
-    for source in PACKAGES:
+    for source in SOURCE_NAMES:
         env[f"{source.upper()}_RATE_LIMIT"] = str(rate)
         env[f"{source.upper()}_RATE_BURST"] = str(burst)
     os.environ.update(env)  # the resources' secrets are EnvVars, resolved from here
     settings = load_settings(env)
     resources = {}
-    for source, package in PACKAGES.items():
-        resource = package.build_resource(settings)
+    for source in SOURCE_NAMES:
+        resource = BY_NAME[source].resource(settings)
         resources[source] = resource.process_config_and_initialize()
     return resources
 
@@ -105,10 +105,9 @@ def sync_all(resources: dict[str, Any], warehouse: WarehouseResource, sources: l
     entity_rows: list[list[Any]] = []
     source_rows: list[list[Any]] = []
     for source in sources:
-        package = PACKAGES[source]
         source_started = time.perf_counter()
         totals = {"rows": 0, "requests": 0, "throttled": 0, "fetch": 0.0, "land": 0.0}
-        for spec in _in_dependency_order(package.ENTITIES):
+        for spec in in_dependency_order(list(BY_NAME[source].entities)):
             reset_peak_rss()
             before = rss_mb()
             peaks.fetch = peaks.land = peaks.land_seconds = 0.0
@@ -154,8 +153,8 @@ def sync_all(resources: dict[str, Any], warehouse: WarehouseResource, sources: l
                 totals["fetch"],
                 totals["land"],
                 time.perf_counter() - source_started,
-                max(r[7] for r in entity_rows[-len(package.ENTITIES) :]),
-                max(r[8] for r in entity_rows[-len(package.ENTITIES) :]),
+                max(r[7] for r in entity_rows[-len(BY_NAME[source].entities) :]),
+                max(r[8] for r in entity_rows[-len(BY_NAME[source].entities) :]),
             ]
         )
     return entity_rows, source_rows

@@ -33,7 +33,8 @@ from typing import Any
 
 from _common import PYTHON, ROOT, say, table
 
-SOURCES = ("bitrix24", "salesman", "adesk", "apipay")
+from finance_pipeline.sources.registry import SOURCE_NAMES
+
 DAGSTER = str(Path(PYTHON).parent / "dagster")
 
 
@@ -143,7 +144,7 @@ def main(argv: list[str] | None = None) -> int:
     full_home = new_home(base, "refresh_all")
     full_wh = base / "refresh_all.duckdb"
     runs["refresh_all"] = execute("refresh_all", full_home, full_wh, args.latency)
-    for source in SOURCES:
+    for source in SOURCE_NAMES:
         say(f"2. sync_{source} alone on an empty warehouse ...")
         runs[source] = execute(
             f"sync_{source}", new_home(base, source), base / f"{source}.duckdb", args.latency
@@ -163,18 +164,18 @@ def main(argv: list[str] | None = None) -> int:
 
     say("")
     source_rows = []
-    for source in SOURCES:
+    for source in SOURCE_NAMES:
         r = runs[source]
         source_rows.append([f"sync_{source}", r.cli_seconds, r.run_seconds,
                             full.steps.get(f"{source}_extract", (0.0, 0.0))[1]
                             - full.steps.get(f"{source}_extract", (0.0, 0.0))[0]])
-    sum_cli = sum(runs[s].cli_seconds for s in SOURCES)
-    sum_run = sum(runs[s].run_seconds for s in SOURCES)
-    max_run = max(runs[s].run_seconds for s in SOURCES)
+    sum_cli = sum(runs[s].cli_seconds for s in SOURCE_NAMES)
+    sum_run = sum(runs[s].run_seconds for s in SOURCE_NAMES)
+    max_run = max(runs[s].run_seconds for s in SOURCE_NAMES)
     models = full.steps.get("sql_models", (0.0, 0.0))
     source_rows += [
         ["sum of the four sync_<source> runs", sum_cli, sum_run, None],
-        ["slowest sync_<source> run", max(runs[s].cli_seconds for s in SOURCES), max_run, None],
+        ["slowest sync_<source> run", max(runs[s].cli_seconds for s in SOURCE_NAMES), max_run, None],
         ["refresh_all (4 sources + models)", full.cli_seconds, full.run_seconds, None],
         ["  of which the models step", None, models[1] - models[0], None],
         ["refresh_all re-run, nothing changed", rerun.cli_seconds, rerun.run_seconds, None],
@@ -188,7 +189,7 @@ def main(argv: list[str] | None = None) -> int:
 
     extract = [span for key, span in full.steps.items() if key.endswith("_extract")]
     phase = max(e for _, e in extract) - min(s for s, _ in extract) if extract else 0.0
-    alone = {s: step_seconds(runs[s], f"{s}_extract") for s in SOURCES}
+    alone = {s: step_seconds(runs[s], f"{s}_extract") for s in SOURCE_NAMES}
     say("")
     say(table(
         ["sources' extraction steps", "seconds"],

@@ -9,35 +9,28 @@ from __future__ import annotations
 import logging
 import os
 import re
+import tempfile
 from collections.abc import Mapping
 from enum import StrEnum
 from pathlib import Path
-from urllib.parse import urlsplit
 
 from pydantic import BaseModel
 
-from finance_pipeline.http.errors import ConfigError
-from finance_pipeline.http.masking import mask, register_secret
+from finance_pipeline.errors import ConfigError
+from finance_pipeline.http.masking import register_secret
 from finance_pipeline.http.ratelimit import RateLimit
+from finance_pipeline.sources.declaration import SourceDeclaration, SourceSettings
 
 log = logging.getLogger("finance_pipeline.config")
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_WAREHOUSE = "data/warehouse.duckdb"
 SANDBOX_WAREHOUSE = "data/sandbox.duckdb"
-
-# Conservative client-side limits. Bitrix24 documents a leaky bucket of 50 with a drain of 2/s
-# per webhook; we keep two requests of headroom for clock skew and other tools on the portal.
-# The others publish no numbers, so we stay well below what such APIs usually tolerate.
-DEFAULT_RATE_LIMITS: dict[str, RateLimit] = {
-    "bitrix24": RateLimit(rate=2.0, burst=48),
-    "salesman": RateLimit(rate=3.0, burst=5),
-    "adesk": RateLimit(rate=5.0, burst=10),
-    # ApiPay documents 60 requests per minute per API key (errors.md, "Rate Limiting").
-    "apipay": RateLimit(rate=1.0, burst=50),
-}
-
-SOURCES = ("bitrix24", "salesman", "adesk", "apipay")
+RATE_LIMIT_DIR_VARIABLE = "FINANCE_RATE_LIMIT_DIR"
+MEMORY_LIMIT_VARIABLE = "FINANCE_DUCKDB_MEMORY_LIMIT"
+TEMP_DIRECTORY_VARIABLE = "FINANCE_DUCKDB_TEMP_DIRECTORY"
+DEFAULT_MEMORY_LIMIT = "512MB"
+_SIZE = re.compile(r"^\d+(\.\d+)?\s*(B|KB|MB|GB|TB|KiB|MiB|GiB|TiB)$", re.IGNORECASE)
 
 
 class Mode(StrEnum):
@@ -45,68 +38,26 @@ class Mode(StrEnum):
     live = "live"
 
 
-_WEBHOOK_RE = re.compile(r"^/rest/(?P<user>\d+)/(?P<key>[A-Za-z0-9_\-]+)/?$")
-
-
-def check_base_url(
-    variable: str, value: str, hint: str = "Give the full address, e.g. https://host.example/..."
-) -> str:
-    """An http(s) URL without query or fragment; errors name the variable, never the secret."""
-    parts = urlsplit(value)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise ConfigError(variable, f"{mask(value)!r} is not an http(s) URL", hint)
-    if parts.query or parts.fragment:
-        raise ConfigError(variable, "must not contain a query string or fragment")
-    return value.rstrip("/")
-
-
-def validate_webhook_url(value: str, variable: str = "BITRIX24_WEBHOOK_URL") -> str:
-    """A Bitrix24 inbound webhook: https://<portal>/rest/<user id>/<key>/ (trailing slash kept)."""
-    base = check_base_url(variable, value)
-    path = urlsplit(base).path
-    if not _WEBHOOK_RE.match(path + "/"):
-        raise ConfigError(
-            variable,
-            f"{mask(value)!r} does not have the inbound webhook shape /rest/<user id>/<key>/",
-            "Copy the URL from Bitrix24: Developer resources > Other > Inbound webhook",
-        )
-    return base + "/"
-
-
-class Bitrix24Settings(BaseModel):
-    webhook_url: str
-    rate_limit: RateLimit = DEFAULT_RATE_LIMITS["bitrix24"]
-
-
-class SalesmanSettings(BaseModel):
-    base_url: str
-    login: str
-    api_key: str
-    rate_limit: RateLimit = DEFAULT_RATE_LIMITS["salesman"]
-
-
-class AdeskSettings(BaseModel):
-    api_token: str
-    base_url: str = "https://api.adesk.ru"
-    rate_limit: RateLimit = DEFAULT_RATE_LIMITS["adesk"]
-
-
-class ApipaySettings(BaseModel):
-    api_key: str
-    base_url: str = "https://bpapi.bazarbay.site/api/v1"
-    rate_limit: RateLimit = DEFAULT_RATE_LIMITS["apipay"]
-
-
 class Settings(BaseModel):
     mode: Mode
     warehouse_path: str
-    bitrix24: Bitrix24Settings | None = None
-    salesman: SalesmanSettings | None = None
-    adesk: AdeskSettings | None = None
-    apipay: ApipaySettings | None = None
+    # Configured sources only; an absent source's assets report "skipped".
+    sources: dict[str, SourceSettings] = {}
+    duckdb_memory_limit: str | None = DEFAULT_MEMORY_LIMIT
+    duckdb_temp_directory: str | None = None
+
+    model_config = {"arbitrary_types_allowed": True}
+
+    def source(self, name: str) -> SourceSettings | None:
+        return self.sources.get(name)
 
     def configured(self, source: str) -> bool:
-        return getattr(self, source) is not None
+        return source in self.sources
+
+    @property
+    def secrets_from_environment(self) -> bool:
+        """Live secrets reach runs as `dg.EnvVar`s; the sandbox's open only the fake APIs."""
+        return self.mode is Mode.live
 
     @property
     def warehouse_file(self) -> Path:
@@ -141,11 +92,10 @@ def _get(env: Mapping[str, str], name: str) -> str | None:
     return value or None
 
 
-def _rate_limit(env: Mapping[str, str], source: str) -> RateLimit:
-    """Optional overrides: <SOURCE>_RATE_LIMIT (req/s) and <SOURCE>_RATE_BURST."""
-    default = DEFAULT_RATE_LIMITS[source]
-    prefix = source.upper()
-    rate, burst = default.rate, default.burst
+def _rate_limit(env: Mapping[str, str], source: SourceDeclaration) -> RateLimit:
+    """Optional overrides of every source: <SOURCE>_RATE_LIMIT (req/s) and <SOURCE>_RATE_BURST."""
+    prefix = source.name.upper()
+    rate, burst = source.rate_limit.rate, source.rate_limit.burst
     raw_rate, raw_burst = _get(env, f"{prefix}_RATE_LIMIT"), _get(env, f"{prefix}_RATE_BURST")
     try:
         if raw_rate is not None:
@@ -160,87 +110,120 @@ def _rate_limit(env: Mapping[str, str], source: str) -> RateLimit:
         ) from exc
 
 
-def _secret(env: Mapping[str, str], name: str) -> str | None:
-    value = _get(env, name)
-    if name in env and value is None:
-        raise ConfigError(name, "is set but empty", "Remove it to skip the source, or give a value")
-    register_secret(value)
-    return value
+def _source_settings(env: Mapping[str, str], source: SourceDeclaration) -> SourceSettings | None:
+    """A source's validated values, or None when none of its required variables is set."""
+    given = {v.name: _get(env, v.name) for v in source.variables}
+    for variable in source.variables:
+        if variable.secret:
+            register_secret(given[variable.name])
+    required = source.required_variables
+    if not any(given[v.name] for v in required):
+        return None
+    missing = [v.name for v in required if not given[v.name]]
+    if missing:
+        names = ", ".join(v.name for v in required)
+        raise ConfigError(", ".join(missing), f"missing: {source.title} needs {names}")
+    values: dict[str, str] = {}
+    for variable in source.variables:
+        raw = given[variable.name] or variable.default or ""
+        values[variable.name] = variable.validate(variable.name, raw)
+        if variable.secret:
+            register_secret(values[variable.name])
+    return SourceSettings(values=values, rate_limit=_rate_limit(env, source))
 
 
-CREDENTIAL_VARIABLES = {
-    "bitrix24": ("BITRIX24_WEBHOOK_URL",),
-    "salesman": ("SALESMAN_BASE_URL", "SALESMAN_LOGIN", "SALESMAN_API_KEY"),
-    "adesk": ("ADESK_API_TOKEN",),
-    "apipay": ("APIPAY_API_KEY",),
-}
+def declared_sources() -> tuple[SourceDeclaration, ...]:
+    # Imported on use: the sources' modules import this one (Mode, the directories below).
+    from finance_pipeline.sources.registry import SOURCES
+
+    return SOURCES
 
 
-def load_settings(env: Mapping[str, str] | None = None) -> Settings:
-    env = os.environ if env is None else env
-    any_credentials = any(_get(env, v) for vs in CREDENTIAL_VARIABLES.values() for v in vs)
+def source_variables() -> list[str]:
+    return [v.name for source in declared_sources() for v in source.variables]
+
+
+def environment() -> dict[str, str]:
+    """This process's environment: the one place the product reads it from."""
+    return dict(os.environ)
+
+
+def resolve_mode(env: Mapping[str, str]) -> Mode:
+    """FINANCE_PIPELINE_MODE, or live as soon as any source variable is set."""
     raw_mode = (_get(env, "FINANCE_PIPELINE_MODE") or "").lower()
     if raw_mode and raw_mode not in ("sandbox", "live"):
         raise ConfigError("FINANCE_PIPELINE_MODE", f"{raw_mode!r} is neither 'sandbox' nor 'live'")
-    mode = Mode(raw_mode) if raw_mode else (Mode.live if any_credentials else Mode.sandbox)
-    if raw_mode != "sandbox":
-        # A credential that is set but empty is a mistake (a half-filled .env), not "no source".
-        for names in CREDENTIAL_VARIABLES.values():
-            for name in names:
-                if name in env and _get(env, name) is None:
-                    raise ConfigError(
-                        name, "is set but empty", "Remove it to skip the source, or give a value"
-                    )
+    if raw_mode:
+        return Mode(raw_mode)
+    required = [v.name for s in declared_sources() for v in s.required_variables]
+    return Mode.live if any(_get(env, name) for name in required) else Mode.sandbox
+
+
+def load_settings(env: Mapping[str, str] | None = None) -> Settings:
+    """Every variable, validated once. Sources are read from `env` in either mode: in sandbox
+    mode `definitions.py` adds the sandbox's own values before calling this."""
+    env = os.environ if env is None else env
+    mode = resolve_mode(env)
+    if (_get(env, "FINANCE_PIPELINE_MODE") or "").lower() != "sandbox":
+        # A variable that is set but empty is a mistake (a half-filled .env), not "no source".
+        for name in source_variables():
+            if name in env and _get(env, name) is None:
+                raise ConfigError(
+                    name, "is set but empty", "Remove it to skip the source, or give a value"
+                )
     default_path = SANDBOX_WAREHOUSE if mode is Mode.sandbox else DEFAULT_WAREHOUSE
     warehouse = _get(env, "FINANCE_WAREHOUSE") or default_path
-    settings = Settings(mode=mode, warehouse_path=warehouse)
+    settings = Settings(
+        mode=mode,
+        warehouse_path=warehouse,
+        duckdb_memory_limit=duckdb_memory_limit(env),
+        duckdb_temp_directory=_get(env, TEMP_DIRECTORY_VARIABLE),
+    )
     _check_warehouse(settings)
-    if mode is Mode.sandbox:
-        return settings
-
-    webhook = _secret(env, "BITRIX24_WEBHOOK_URL")
-    if webhook:
-        settings.bitrix24 = Bitrix24Settings(
-            webhook_url=validate_webhook_url(webhook), rate_limit=_rate_limit(env, "bitrix24")
-        )
-
-    sm_url = _get(env, "SALESMAN_BASE_URL")
-    sm_login = _get(env, "SALESMAN_LOGIN")
-    sm_key = _secret(env, "SALESMAN_API_KEY")
-    if sm_url or sm_login or sm_key:
-        missing = [
-            name
-            for name, value in (
-                ("SALESMAN_BASE_URL", sm_url),
-                ("SALESMAN_LOGIN", sm_login),
-                ("SALESMAN_API_KEY", sm_key),
-            )
-            if not value
-        ]
-        if missing:
-            raise ConfigError(
-                ", ".join(missing), "missing: SalesMan needs its base URL, login and API key"
-            )
-        settings.salesman = SalesmanSettings(
-            base_url=check_base_url("SALESMAN_BASE_URL", sm_url or ""),
-            login=sm_login or "",
-            api_key=sm_key or "",
-            rate_limit=_rate_limit(env, "salesman"),
-        )
-
-    adesk_token = _secret(env, "ADESK_API_TOKEN")
-    if adesk_token:
-        settings.adesk = AdeskSettings(
-            api_token=adesk_token,
-            base_url=check_base_url("ADESK_BASE_URL", _get(env, "ADESK_BASE_URL") or AdeskSettings.model_fields["base_url"].default),
-            rate_limit=_rate_limit(env, "adesk"),
-        )
-
-    apipay_key = _secret(env, "APIPAY_API_KEY")
-    if apipay_key:
-        settings.apipay = ApipaySettings(
-            api_key=apipay_key,
-            base_url=check_base_url("APIPAY_BASE_URL", _get(env, "APIPAY_BASE_URL") or ApipaySettings.model_fields["base_url"].default),
-            rate_limit=_rate_limit(env, "apipay"),
-        )
+    for source in declared_sources():
+        configured = _source_settings(env, source)
+        if configured is not None:
+            settings.sources[source.name] = configured
     return settings
+
+
+# --- FINANCE_* variables read at the moment of use (still only here) -------------------------
+
+
+def rate_limit_directory(env: Mapping[str, str] | None = None) -> Path:
+    """Where the cross-process rate-limit buckets live (FINANCE_RATE_LIMIT_DIR).
+
+    Read at each use rather than at load, as before: tests and benchmarks point each run at
+    its own directory by changing the environment of the running process.
+    """
+    env = os.environ if env is None else env
+    base = _get(env, RATE_LIMIT_DIR_VARIABLE) or os.path.join(
+        tempfile.gettempdir(), "finance_pipeline_ratelimits"
+    )
+    return Path(base)
+
+
+def check_memory_limit(raw: str) -> str | None:
+    """A DuckDB size (512MB, 2GB, 1.5GiB), or None for "none"/"default" (DuckDB's own)."""
+    raw = raw.strip() or DEFAULT_MEMORY_LIMIT
+    if raw.lower() in ("none", "default"):
+        return None
+    if not _SIZE.match(raw):
+        raise ConfigError(
+            MEMORY_LIMIT_VARIABLE,
+            f"{raw!r} is not a size",
+            "Give a number with a unit, e.g. 512MB or 2GB (or 'none' for DuckDB's default)",
+        )
+    return raw
+
+
+def duckdb_memory_limit(env: Mapping[str, str] | None = None) -> str | None:
+    """FINANCE_DUCKDB_MEMORY_LIMIT, validated (default 512MB)."""
+    env = os.environ if env is None else env
+    return check_memory_limit(env.get(MEMORY_LIMIT_VARIABLE, ""))
+
+
+def duckdb_temp_directory(env: Mapping[str, str] | None = None) -> str | None:
+    """FINANCE_DUCKDB_TEMP_DIRECTORY (default: DuckDB's `<database>.tmp`)."""
+    env = os.environ if env is None else env
+    return _get(env, TEMP_DIRECTORY_VARIABLE)

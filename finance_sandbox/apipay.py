@@ -12,6 +12,21 @@ openapi.yaml, docs/*/invoices.md, refunds.md, errors.md):
   "total"}}` as in the public docs. No status filter means every status;
 - `GET /invoices/{id}`, `GET /invoices/{id}/refunds` (`{"data": [...]}`, not paged),
   `GET /invoices/stats` (`period` or `start_date` + `end_date`);
+- read shapes of an invoice (openapi.yaml 2.1, components/schemas): a `GET /invoices` item is an
+  `InvoiceListItem` (payer as `phone`), `GET /invoices/{id}` an `Invoice` (payer as
+  `phone_number`); both carry the cart as `items`, each an `InvoiceItem` with lowercase fields
+  `id, invoice_id, catalog_item_id, name, price, count, unit_id, discount` (+ `barcode`, `ntin`,
+  `gtin`), `price` and `discount` as decimal strings, `unit_id` an ApiPay unit id. The create
+  shape (`cart_items` with `Name`, `Price`, `Count`, `NomenclatureId`, `UnitId`) is what a caller
+  SENDS to `POST /invoices` (shared/api-docs/apipay-invoices.md); no read answers it. Older
+  servers named the list's payer `phone_number` too (`legacy_phone_field` below emulates them);
+- `GET /catalog/units` (openapi `listCatalogUnits`): `{"data": [{"id", "name", "name_kaz"}]}`,
+  not paged; `GET /catalog` (openapi `listCatalogItems`, default offset mode): `page`
+  (default 1), `per_page` (1-200, default 50), `statuses[]` (default: only `active`), `search`,
+  `first_char`, `ids[]` (targeted mode: `{"data": [...]}` without paging, every status); the
+  "meta" envelope `{"data", "links": {first, last, prev, next}, "meta": {current_page, from,
+  last_page, path, per_page, to, total}}` (schemas PaginationLinks/PaginationMeta), items as
+  schema `CatalogItem`. Catalog and units are ApiPay's own (sandbox/apipay_catalog.py);
 - `GET /refunds` (refunds.md "List All Refunds", openapi.yaml `listRefunds`): every refund of
   the organisation, `page` (default 1), `per_page` (1-100, default 10), `status[]` (`pending`,
   `processing`, `completed`, `failed`), `invoice_id`, `date_from`/`date_to` (YYYY-MM-DD, on the
@@ -44,6 +59,7 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any, ClassVar
 
+from finance_sandbox.apipay_catalog import APIPAY_UNITS, apipay_unit_id
 from finance_sandbox.core import (
     SANDBOX_CREDENTIALS,
     Emulator,
@@ -51,7 +67,12 @@ from finance_sandbox.core import (
     SandboxResponse,
     ServerRateLimit,
 )
-from finance_sandbox.world import ApipayCartItem, ApipayInvoice, ApipayRefund
+from finance_sandbox.world import (
+    ApipayCartItem,
+    ApipayInvoice,
+    ApipayNomenclature,
+    ApipayRefund,
+)
 
 BASE_PATH = "/api/v1"
 STATUSES = (
@@ -61,6 +82,12 @@ SORT_FIELDS = ("id", "amount", "client_name", "status", "created_at")
 PERIODS = ("today", "week", "month", "year")
 REFUND_STATUSES = ("pending", "processing", "completed", "failed")
 REFUND_COMPLETED = "completed"
+CATALOG_STATUSES = ("active", "pending", "deleting", "deleted", "failed")
+CATALOG_PER_PAGE_MAX = 200  # openapi listCatalogItems: per_page 1..200, default 50
+CATALOG_PER_PAGE_DEFAULT = 50
+# The world keeps no ids for cart positions: an item's id is its invoice id * ITEM_ID_BASE +
+# its position (1-based), stable across reads like a database id.
+ITEM_ID_BASE = 100
 # "60 requests per minute per API key" (errors.md). Laravel counts a fixed minute; a bucket of 60
 # draining at 1/s admits the same sustained rate and the same burst.
 RATE_PER_MINUTE = 60
@@ -107,6 +134,10 @@ class ApipayEmulator(Emulator):
         super().__init__(world, sandbox)
         self._lock = threading.Lock()
         self._refund_index: tuple[tuple[int, int, int], dict[int, list[ApipayRefund]]] | None = None
+        # Older ApiPay servers answered the list's payer as `phone_number` (the name the create
+        # request and the `Invoice` schema use); openapi 2.1 `InvoiceListItem` says `phone`.
+        # Tests switch this on to be such an older server.
+        self.legacy_phone_field = False
 
     # -- Emulator hooks ----------------------------------------------------------------------
     def account_of(self, request: SandboxRequest) -> str | None:
@@ -160,14 +191,22 @@ class ApipayEmulator(Emulator):
             return self._route_not_found(path)
         route = path[len(BASE_PATH):]
         parts = [p for p in route.split("/") if p]
-        if not parts or parts[0] not in ("invoices", "refunds") or (
+        if not parts or parts[0] not in ("invoices", "refunds", "catalog") or (
             parts[0] == "refunds" and len(parts) > 1
-        ):
+        ) or (parts[0] == "catalog" and len(parts) > 2):
             return self._route_not_found(path)
         # Authentication comes before everything else on existing routes (auth middleware).
         denied = self._authenticate(request)
         if denied is not None:
             return denied
+        if parts[0] == "catalog":
+            if len(parts) == 1:
+                return self._method(request, path, ("GET", "POST"), self._list_catalog)
+            if parts[1] == "units":
+                return self._method(request, path, ("GET",), self._list_units)
+            if _INT_RE.match(parts[1]) and not parts[1].startswith("-"):
+                return self._method(request, path, ("PATCH", "DELETE"), None)
+            return self._route_not_found(path)
         if parts[0] == "refunds":
             return self._method(request, path, ("GET",), self._list_refunds)
         if len(parts) == 1:
@@ -336,7 +375,9 @@ class ApipayEmulator(Emulator):
         inv = self.world.apipay_invoices.get(invoice_id)
         if inv is None:
             return SandboxResponse.json({"message": "Invoice not found"}, status=404)
-        return self._ok(self._render_invoice(inv, self._refunds_by_invoice().get(inv.id, [])))
+        return self._ok(
+            self._render_invoice(inv, self._refunds_by_invoice().get(inv.id, []), single=True)
+        )
 
     def _refunds(self, invoice_id: int) -> SandboxResponse:
         inv = self.world.apipay_invoices.get(invoice_id)
@@ -415,17 +456,17 @@ class ApipayEmulator(Emulator):
 
     @staticmethod
     def _status_array(request: SandboxRequest, allowed: tuple[str, ...],
-                      errors: dict[str, list[str]]) -> tuple[str, ...]:
+                      errors: dict[str, list[str]], name: str = "status") -> tuple[str, ...]:
         """`status[]` as Laravel validates `status` => array, `status.*` => in:..."""
         statuses: list[str] = []
         for index, (key, value) in enumerate(
-            (k, v) for k, v in request.query if k in ("status[]", "status")
+            (k, v) for k, v in request.query if k in (f"{name}[]", name)
         ):
-            if key == "status":
-                errors["status"] = ["The status field must be an array."]
+            if key == name:
+                errors[name] = [f"The {name} field must be an array."]
                 break
             if value not in allowed:
-                errors[f"status.{index}"] = [f"The selected status.{index} is invalid."]
+                errors[f"{name}.{index}"] = [f"The selected {name}.{index} is invalid."]
             else:
                 statuses.append(value)
         return tuple(sorted(set(statuses)))
@@ -481,14 +522,121 @@ class ApipayEmulator(Emulator):
             },
         })
 
+    # -- GET /catalog/units, GET /catalog --------------------------------------------------
+    def _list_units(self, request: SandboxRequest) -> SandboxResponse:
+        """openapi.yaml 2.1 `listCatalogUnits`: every unit, `{"data": [...]}`, no paging."""
+        return self._ok({
+            "data": [
+                {"id": unit.id, "name": unit.name, "name_kaz": unit.name_kaz}
+                for unit in APIPAY_UNITS
+            ]
+        })
+
+    def _list_catalog(self, request: SandboxRequest) -> SandboxResponse:
+        """openapi.yaml 2.1 `listCatalogItems`, offset mode (and the targeted `ids[]` mode)."""
+        errors: dict[str, list[str]] = {}
+        page = self._int_param(request, "page", 1, 1, None, errors)
+        per_page = self._int_param(
+            request, "per_page", CATALOG_PER_PAGE_DEFAULT, 1, CATALOG_PER_PAGE_MAX, errors
+        )
+        statuses = self._status_array(request, CATALOG_STATUSES, errors, name="statuses")
+        ids: list[int] = []
+        for key, value in request.query:
+            if key == "ids[]":
+                if not _INT_RE.match(value.strip()):
+                    errors["ids.0"] = ["The ids.0 field must be an integer."]
+                else:
+                    ids.append(int(value))
+        if errors:
+            return self._validation(errors)
+        items = sorted(self.world.apipay_nomenclature.values(), key=lambda n: n.id)
+        if ids:
+            # Targeted mode: every status, `{data: [...]}` without links/meta.
+            wanted = set(ids)
+            return self._ok({"data": [self._render_catalog_item(n) for n in items
+                                      if n.id in wanted]})
+        # "без параметра statuses[] ЛЮБОЙ режим отдаёт только active"; the world's items are all
+        # active (none is deleted or waiting for Kaspi).
+        allowed = statuses or ("active",)
+        search = (request.param("search") or "").lower()
+        first_char = (request.param("first_char") or "").lower()
+        rows = [
+            n for n in items
+            if "active" in allowed
+            and (not search or search in n.name.lower())
+            and (not first_char or n.name.lower().startswith(first_char))
+        ]
+        start = (page - 1) * per_page
+        chunk = rows[start:start + per_page]
+        last_page = max(1, math.ceil(len(rows) / per_page))
+        path = f"https://api.apipay.kz{BASE_PATH}/catalog"
+
+        def link(number: int) -> str:
+            return f"{path}?page={number}"
+
+        return self._ok({
+            "data": [self._render_catalog_item(n) for n in chunk],
+            "links": {
+                "first": link(1),
+                "last": link(last_page),
+                "prev": link(page - 1) if page > 1 else None,
+                "next": link(page + 1) if page < last_page else None,
+            },
+            "meta": {
+                "current_page": page,
+                "from": start + 1 if chunk else None,
+                "last_page": last_page,
+                "path": path,
+                "per_page": per_page,
+                "to": start + len(chunk) if chunk else None,
+                "total": len(rows),
+            },
+        })
+
+    @staticmethod
+    def _render_catalog_item(item: ApipayNomenclature) -> dict[str, Any]:
+        """Schema `CatalogItem` (openapi.yaml 2.1): dates UTC, `selling_price` a JSON number."""
+        created = _iso(item.created_at)
+        return {
+            "id": item.id,
+            "kaspi_item_id": f"MP-{item.history_id}",
+            "name": item.name,
+            "unit_id": apipay_unit_id(item.unit_id),
+            "selling_price": _number(item.price),
+            "date_added": created,
+            "image_url": None,
+            "first_char": item.name[:1].upper() or None,
+            "nds_percentage": None,
+            "barcode": None,
+            "ntin": None,
+            "gtin": None,
+            "unified_goods_id": None,
+            "external_ref": None,
+            "ntin_missing": False,
+            "matched_existing": False,
+            "name_differs": False,
+            "status": "active",
+            "error_message": None,
+            "error_code": None,
+            "created_at": created,
+            "synced_at": created,
+        }
+
     # -- rendering ---------------------------------------------------------------------------
     def _drift(self) -> bool:
         return bool(self.sandbox.fault_plan(self.source).drift)
 
-    def _render_invoice(self, inv: ApipayInvoice, refunds: list[ApipayRefund]) -> dict[str, Any]:
+    def _render_invoice(self, inv: ApipayInvoice, refunds: list[ApipayRefund],
+                        single: bool = False) -> dict[str, Any]:
+        """`InvoiceListItem` (list) or `Invoice` (`single`), openapi.yaml 2.1 components/schemas.
+
+        The two schemas differ in the payer's name: `phone` in the list, `phone_number` in the
+        single invoice. `updated_at` is in neither schema but earlier answers carried it and the
+        sandbox keeps it (a client must ignore fields it does not know)."""
         refunded = sum(
             (r.amount for r in refunds if r.status == REFUND_COMPLETED), Decimal("0.00")
         )
+        phone_field = "phone_number" if single or self.legacy_phone_field else "phone"
         body: dict[str, Any] = {
             "id": inv.id,
             "kaspi_invoice_id": str(13_234_000_000 + inv.id * 37),
@@ -496,40 +644,53 @@ class ApipayEmulator(Emulator):
             "status": inv.status,
             "description": inv.description,
             "external_order_id": inv.external_order_id,
-            "phone_number": inv.phone_number,
+            phone_field: inv.phone_number,
             "client_name": None,
+            "internal_comment": None,
             "client_comment": None,
             "is_sandbox": False,
             "total_refunded": _money(refunded),
             "is_fully_refunded": inv.status == "refunded",
-            "cart_items": [self._render_item(item) for item in inv.cart_items],
+            "error_message": None,
+            "items": [
+                self._render_item(inv, position, item)
+                for position, item in enumerate(inv.cart_items, start=1)
+            ],
             "paid_at": _iso(inv.paid_at),
             "created_at": _iso(inv.created_at),
             "updated_at": _iso(inv.updated_at),
         }
+        if not single:
+            body["is_recurring"] = False
         if self._drift():
             # Schema drift: a new field, an optional one gone, a number as a string, a null.
             body["fiscal_receipt_url"] = f"https://receipt.example.kz/{inv.id}"
             if body["client_comment"] is None:
                 del body["client_comment"]
             body["is_sandbox"] = None
-            for item in body["cart_items"]:
-                item["Count"] = str(item["Count"])
+            for item in body["items"]:
+                item["count"] = str(item["count"])
         return body
 
     @staticmethod
-    def _render_item(item: ApipayCartItem) -> dict[str, Any]:
-        out: dict[str, Any] = {
-            "Name": item.name,
-            "Price": _number(item.price),
-            "Count": item.count,
-            "NomenclatureId": item.nomenclature_id,
-            "Type": item.type,
-            "UnitId": item.unit_id,
+    def _render_item(inv: ApipayInvoice, position: int, item: ApipayCartItem) -> dict[str, Any]:
+        """Schema `InvoiceItem` (openapi.yaml 2.1): `price`/`discount` decimal strings.
+
+        A free-text (FAST_SALE) position has no catalog item (`catalog_item_id` null, as for an
+        item deleted from the catalog). The world's carts carry no discounts (`discount` null)."""
+        return {
+            "id": inv.id * ITEM_ID_BASE + position,
+            "invoice_id": inv.id,
+            "catalog_item_id": item.nomenclature_id if item.type == "CATALOGUE" else None,
+            "name": item.name,
+            "price": _money(item.price),
+            "count": item.count,
+            "unit_id": apipay_unit_id(item.unit_id),
+            "discount": None,
+            "barcode": None,
+            "ntin": None,
+            "gtin": None,
         }
-        if item.nomenclature_history_id is not None:
-            out["NomenclatureHistoryId"] = item.nomenclature_history_id
-        return out
 
     def _render_refund(self, refund: ApipayRefund) -> dict[str, Any]:
         body: dict[str, Any] = {

@@ -12,16 +12,48 @@ says. Behaviour worth knowing, all taken from the vendor's code where the doc is
   too (SalesMan ignores the headers on that path).
 * Every answer, errors included, is HTTP 200 with `{"result":"Error","error":{"code","text"}}`
   for errors. Checks run in this order: API key (400 "Не верный API key"), user (401
-  "Неизвестный пользователь"), request name (402 "Неизвестный метод").
-* `offset` is a page number (200 rows a page): 0, 1 and anything below 1 give page 1, n gives
-  page n; `params.page` echoes the 1-based page. The sandbox is stricter than SalesMan's
-  `(int)` cast: a non-integer offset (or a malformed date / `active`) answers 400
-  "Не правильный запрос" (the vendor's own text for a bad request) instead of page 1.
-* `info` answers 405 without `id` and 404 "Документ не найден" (as documented) for an unknown
-  id. (The vendor code of 2024.1 answers a record with `crid` 0 instead; the client copes with
-  both.)
+  "Неизвестный пользователь"), request name (402 "Неизвестный метод") (developer/v3/index.php,
+  methods/invoice.php `default:`).
+* `offset` is a page number: invoice.php `list` sets `page = (int)offset > 0 ? (int)offset : 0`
+  and Invoice::list() turns page <= 0 into 1. So 0, 1, anything below 1 and anything PHP's
+  `(int)` reads as 0 ("abc", null) give page 1, "2.7" or 2.7 gives page 2; `params.page`
+  echoes the 1-based page. A page past the end is empty. Rows a page: `$GLOBALS['num_client']`
+  (an account setting; the documentation says 200, the sandbox uses 200).
+* Default order: invoice.php `list` sets `ord = order != '' ? order : 'datum'`, so without
+  `order` the list is by creation date (the documentation says `datePlan`), newest first
+  (`tuda` = DESC unless `first=old`). Invoice::list() maps the synonyms (date_create, dateCreate,
+  date_plan, datePlan, date_fact, dateFact, summa) and falls back to `datum_credit` (the plan
+  date) for an unknown value. MySQL orders ties arbitrarily; the sandbox breaks them by id.
+* `active` is NOT a filter: Invoice::list() never reads it (paid/unpaid filters are `pay1`/`pay2`
+  = "yes" and `pay[on]`/`pay[off]`, the web UI's). With or without `active`, the list holds
+  paid and unpaid invoices alike. `user` (a login) is not read either.
+* Date filters (Invoice::list(), "для API"): for dateCreate/datePlan/dateFact, only `*Start`
+  gives `column > Start`, only `*End` gives `column < End`, both give `column BETWEEN Start AND
+  End` (inclusive; on the DATETIME `datum` the End day counts only at 00:00:00). Except that a
+  lone `dateCreateStart` compares with `$params['dateStart']` (a bug): without `dateStart` that
+  is `datum > ''`, true for every row, so it filters nothing. `dateStart`/`dateEnd` (mapped to
+  d1/d2 by invoice.php) produce a malformed WHERE clause (`crd.crid > 0 ( DATE(...) ) AND and`):
+  SafeMySQL throws, PHP dies with a fatal error: HTTP 500 and a PHP error text, not JSON.
+* Visibility (Invoice::list()): with `iduser` > 0 the list is that user's invoices, whoever
+  asks; otherwise the invoices of `get_people($iduser1, "yes")`, the caller and their
+  subordinates. In the sandbox the pipeline's login heads the team (sees everyone's invoices);
+  the two other users see only their own.
+* `info`: 405 without `id`. For an unknown id Invoice::info() still returns its array (every key
+  present, `crid` 0, values empty), so invoice.php answers it as data: the documented 404 and the
+  code's 403 "Счет не найден" are never sent (`!empty($invoice)` is always true). `dealinfo` is
+  read with PHP truthiness (`if ($dealinclude)`): true, 1, "true", "false", "no" include the
+  deal; false, 0, "0", "", absent do not. With it, `deal` is Deal::info($did) (inc/class/
+  Deal.php): the deal, its invoices, `speca` (the specification), `client` and `payer`
+  (get_client_info + `recv`), `person`; for a missing deal Deal::info() returns
+  `{"code": 400, "result": "error", "error": "Сделка не найдена"}`.
+* Currency (Invoice::info()): `idcurrency` and `currency` (Currency::currencyInfo) of the deal,
+  `course` (Currency::courseInfo of the deal's `idcourse`), and `idcourse` set to the deal's
+  *idcurrency* (a bug of Invoice::info(), kept). Amounts stay in the account's currency ("р."):
+  SalesMan converts them for display only (summa / course).
 
 Where SalesMan says nothing the sandbox decides:
+* a malformed date filter or `offset` of another JSON type answers 400 "Не правильный запрос"
+  (what MySQL makes of a malformed date literal is not SalesMan's doing);
 * rate limiting: HTTP 429 with `{"result":"Error","error":{"code":429,"text":...}}` and
   `Retry-After: 1`;
 * server failure: HTTP 500 with the same envelope, code 500;
@@ -44,6 +76,12 @@ from finance_sandbox.core import (
     SandboxResponse,
     ServerRateLimit,
 )
+from finance_sandbox.salesman_deals import (
+    DealExtras,
+    course_info,
+    currency_info,
+    deal_extras,
+)
 from finance_sandbox.world import SalesmanInvoice
 
 PAGE_SIZE = 200  # "установлен лимит в 200 записей на страницу"
@@ -56,6 +94,9 @@ USERS: dict[str, int] = {
     "a.petrova@finance.example": 22,
     "i.smirnov@finance.example": 25,
 }
+USER_NAMES = {20: "Сергей Волков", 22: "Анна Петрова", 25: "Игорь Смирнов"}
+# get_people($iduser, "yes"): whose invoices each user sees without `iduser` (self and team).
+TEAMS: dict[int, tuple[int, ...]] = {20: (20, 22, 25), 22: (22,), 25: (25,)}
 
 # Own company behind the bank accounts (`rs`) invoices are issued on: (mc id, name as SalesMan
 # stores it - its input cleaner turns quotes into ”).
@@ -131,22 +172,6 @@ def _dmy(d: date | None) -> str:
     return d.strftime("%d.%m.%Y") if d else ""
 
 
-def _as_bool(value: Any) -> bool | None:
-    """A documented bool parameter: true/false, "true"/"false", 1/0; None when absent."""
-    if value is None or value == "":
-        return None
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, int):
-        return bool(value)
-    text = str(value).strip().lower()
-    if text in ("true", "1", "yes", "on"):
-        return True
-    if text in ("false", "0", "no", "off"):
-        return False
-    raise _Rejected(400, f"Не правильный запрос: active = {str(value)[:40]!r}")
-
-
 def _as_int(value: Any) -> int:
     """PHP (int) cast of an optional id filter (junk reads as 0 = no filter)."""
     if isinstance(value, bool):
@@ -160,15 +185,23 @@ def _as_int(value: Any) -> int:
 
 
 def _offset(value: Any) -> int:
-    if value is None or value == "":
+    """invoice.php `list`: `(int)$params['offset']` (PHP's cast: "2.7" -> 2, "abc" -> 0)."""
+    if value is None or isinstance(value, (list, dict)):
+        if isinstance(value, (list, dict)):
+            raise _Rejected(400, "Не правильный запрос: offset должен быть числом")
         return 0
-    if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
-        raise _Rejected(400, "Не правильный запрос: offset должен быть целым числом")
-    if isinstance(value, (int, float)):
-        return int(value)
-    if isinstance(value, str) and _INT_RE.match(value):
-        return int(value)
-    raise _Rejected(400, "Не правильный запрос: offset должен быть целым числом")
+    return _as_int(value)
+
+
+def _php_truthy(value: Any) -> bool:
+    """PHP's `if ($x)`: false for null, false, 0, 0.0, "", "0" and []; true otherwise."""
+    if value is None or value is False or value == "" or value == "0":
+        return False
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return value != 0
+    if isinstance(value, (list, dict)):
+        return bool(value)
+    return True
 
 
 def _day(name: str, value: Any) -> datetime | None:
@@ -278,7 +311,9 @@ class SalesmanEmulator(Emulator):
             action = str(params["action"])
         try:
             if method == "invoice" and action == "list":
-                return SandboxResponse.json(self._list(params))
+                if params.get("dateStart") or params.get("dateEnd"):
+                    return self._sql_error()
+                return SandboxResponse.json(self._list(params, USERS[login]))
             if method == "invoice" and action == "info":
                 return SandboxResponse.json(self._info(params))
         except _Rejected as rejected:
@@ -288,15 +323,31 @@ class SalesmanEmulator(Emulator):
         return SandboxResponse.json(error_body(402, "Неизвестный метод"))
 
     # --- invoice/list ----------------------------------------------------------------------
-    def _list(self, params: dict[str, Any]) -> dict[str, Any]:
+    @staticmethod
+    def _sql_error() -> SandboxResponse:
+        """`dateStart`/`dateEnd` break Invoice::list()'s WHERE clause: SafeMySQL throws and PHP
+        dies (index.php: display_errors on): HTTP 500 with PHP's text, not JSON."""
+        return SandboxResponse(
+            status=500,
+            headers={"content-type": "application/json; charset=utf-8"},
+            body=(
+                b"<br />\n<b>Fatal error</b>:  Uncaught Exception: You have an error in your SQL "
+                b"syntax; check the manual that corresponds to your MySQL server version for the "
+                b"right syntax to use near '( DATE(crd.datum) &gt;= ' in "
+                b"/var/www/salesman/inc/class/SafeMySQL.php:564"
+            ),
+        )
+
+    def _list(self, params: dict[str, Any], caller: int) -> dict[str, Any]:
+        """methods/invoice.php `list` + inc/class/Invoice.php Invoice::list()."""
         offset = _offset(params.get("offset"))
         page = offset if offset > 0 else 1
-        order = str(params.get("order") or "datePlan")
+        order = str(params.get("order") or "datum")  # invoice.php: default 'datum'
         ord_ = ORDER_SYNONYMS.get(order, order)
         if ord_ not in ORDER_COLUMNS:
             ord_ = "datum_credit"
         descending = params.get("first") != "old"
-        active = _as_bool(params.get("active"))
+        paid_states = _pay_filter(params)
         bounds = {
             column: (
                 _day(f"{name}Start", params.get(f"{name}Start")),
@@ -308,22 +359,26 @@ class SalesmanEmulator(Emulator):
                 ("dateFact", "invoice_date"),
             )
         }
+        lo, hi = bounds["datum"]
+        if lo is not None and hi is None:
+            # Invoice::list(): `crd.datum > '$params[dateStart]'`, the wrong parameter; without
+            # dateStart (which breaks the query anyway) it is `datum > ''`: every row.
+            bounds["datum"] = (None, None)
         iduser = _as_int(params.get("iduser"))
-        if iduser <= 0 and params.get("user"):
-            iduser = USERS.get(str(params["user"]), -1)
+        visible = (iduser,) if iduser > 0 else TEAMS.get(caller, (caller,))
         clid, did = _as_int(params.get("clid")), _as_int(params.get("did"))
         word = str(params.get("word") or "").lower()
         client_word = str(params.get("client") or "").lower()
 
         rows = []
         for inv in self.world.salesman_invoices.values():
-            if active is not None and inv.paid != active:
+            if inv.paid not in paid_states:
                 continue
             if not all(
                 _within(_column(inv, column), lo, hi) for column, (lo, hi) in bounds.items()
             ):
                 continue
-            if (iduser > 0 and inv.iduser != iduser) or iduser < 0:
+            if inv.iduser not in visible:
                 continue
             if (clid > 0 and inv.clid != clid) or (did > 0 and inv.did != did):
                 continue
@@ -420,11 +475,18 @@ class SalesmanEmulator(Emulator):
 
     # --- invoice/info ----------------------------------------------------------------------
     def _info(self, params: dict[str, Any]) -> dict[str, Any]:
+        """methods/invoice.php `info` + Invoice::info($crid, $dealinclude)."""
         if "id" not in params or params.get("id") is None:
             return error_body(405, "Отсутствуют параметры - id Счета")
         inv = self.world.salesman_invoices.get(_as_int(params.get("id")))
+        with_deal = _php_truthy(params.get("dealinfo"))
         if inv is None:
-            return error_body(404, "Документ не найден")
+            # Invoice::info() of a missing row: every key, empty values; never an error.
+            data = self._empty_info()
+            if with_deal:
+                data["deal"] = {"code": 400, "result": "error", "error": "Сделка не найдена"}
+            return {"data": data}
+        extras = self._deal_extras(inv.did)
         template = TEMPLATES["qr" if inv.tip == "Счет-договор" else "default"]
         data: dict[str, Any] = {
             "crid": inv.id,
@@ -445,22 +507,15 @@ class SalesmanEmulator(Emulator):
             "suffix": SUFFIX,
             "valuta": VALUTA,
             "template": [dict(template)],
-            "idcurrency": 0,
-            "currency": [],
-            "idcourse": 0,
-            "course": [],
+            "idcurrency": extras.idcurrency,
+            "currency": currency_info(extras.idcurrency),
+            # Invoice::info(): `$invoice['idcourse'] = (int)$deal['idcurrency']` (sic).
+            "idcourse": extras.idcurrency,
+            "course": course_info(extras, inv.date_create.date()),
             "signer": None,
         }
-        if _as_bool_lenient(params.get("dealinfo")):
-            data["deal"] = {
-                "did": inv.did,
-                "title": inv.deal,
-                "clid": inv.clid,
-                "client": self._client_title(inv),
-                "kol": php_number(self._groups().deal_totals.get(inv.did, Decimal(0))),
-                "iduser": inv.iduser,
-                "mcid": COMPANIES.get(inv.rs, (0, None))[0],
-            }
+        if with_deal:
+            data["deal"] = self._deal_info(inv, extras)
         if self._drift():
             data["nds"] = str(data["nds"])
             data["valuta"] = None
@@ -468,15 +523,151 @@ class SalesmanEmulator(Emulator):
             data.pop("suffix", None)
         return {"data": data}
 
+    @staticmethod
+    def _empty_info() -> dict[str, Any]:
+        return {
+            "crid": 0, "invoice": None, "datum": None, "datum_credit": None,
+            "invoice_date": None, "contractnum": None, "summa": 0, "nds": 0, "clid": 0,
+            "pid": 0, "did": 0, "tip": None, "rs": 0, "iduser": 0, "do": None, "suffix": "",
+            "valuta": VALUTA, "template": [dict(TEMPLATES["default"])], "idcurrency": 0,
+            "currency": [], "idcourse": 0, "course": [], "signer": None,
+        }  # fmt: skip
+
+    def _deal_parts(self, did: int) -> list[SalesmanInvoice]:
+        return sorted(
+            (i for i in self.world.salesman_invoices.values() if i.did == did),
+            key=lambda i: i.id,
+        )
+
+    def _deal_extras(self, did: int) -> DealExtras:
+        parts = self._deal_parts(did)
+        total = sum((i.summa for i in parts), Decimal(0))
+        with_vat = any(i.nds > 0 for i in parts)
+        clid = parts[0].clid if parts else 0
+        others = sorted(c for c in self.world.salesman_clients if c != clid)
+        return deal_extras(did, total, with_vat, clid, others)
+
+    def _deal_info(self, inv: SalesmanInvoice, extras: DealExtras) -> dict[str, Any]:
+        """Deal::info($did) (inc/class/Deal.php), the keys SalesMan always sends; `client` and
+        `payer` are get_client_info() (a subset of its keys) with `recv`/`bankinfo`."""
+        parts = self._deal_parts(inv.did)
+        total = sum((i.summa for i in parts), Decimal(0))
+        mcid = COMPANIES.get(inv.rs, (0, None))[0]
+        user = USER_NAMES.get(inv.iduser, "Не определен")
+        return {
+            "did": inv.did,
+            "dealUID": None,
+            "title": inv.deal,
+            "datum_plan": inv.date_plan.isoformat(),
+            "date_create": inv.date_create.strftime("%Y-%m-%d"),
+            "date_update": None,
+            "datum_start": None,
+            "datum_end": None,
+            "stepName": "Счет выставлен",
+            "isFrozen": True,
+            "idcategory": 6,
+            "direction": 1,
+            "directionName": "Основное",
+            "adres": None,
+            "dog_num": None,
+            "kol": php_number(total),
+            "summa": php_number(total),
+            "marga": php_number(total * Decimal("0.2")),
+            "kol_fact": php_number(sum((i.summa for i in parts if i.paid), Decimal(0))),
+            "iduser": inv.iduser,
+            "userUID": None,
+            "user": user,
+            "autor": inv.iduser,
+            "autorName": user,
+            "autorUID": None,
+            "calculate": "yes",
+            "tip": 1,
+            "tipName": "Продажа",
+            "content": None,
+            "mcid": mcid,
+            "idcourse": extras.idcourse,
+            "idcurrency": extras.idcurrency,
+            "accesse": [],
+            "contract": {
+                "deid": 0, "datum": None, "title": None, "number": None, "datum_start": None,
+                "datum_end": None, "des": None, "clid": 0, "did": 0, "idtype": 0, "crid": 0,
+            },
+            "company": {"id": mcid, "name_ur": COMPANIES.get(inv.rs, (0, None))[1]},
+            "invoice": [
+                {
+                    "id": i.id,
+                    "invoice": i.invoice,
+                    "date": i.date_create.strftime("%Y-%m-%d"),
+                    "datum_credit": i.date_plan.isoformat(),
+                    "summa": php_number(i.summa),
+                    "nds": php_number(i.nds),
+                    "do": "on" if i.paid else None,
+                    "date_do": i.date_fact.isoformat() if i.date_fact else None,
+                    "contract": i.contract,
+                    "rs": i.rs,
+                    "tip": i.tip,
+                }
+                for i in parts
+            ],
+            "step": {"stepid": 6, "steptitle": 60, "stepname": "Счет выставлен"},
+            "close": {"close": "no", "date": None, "summa": 0, "status": None,
+                      "statustext": None},
+            "speca": [
+                {
+                    "spid": line.spid,
+                    "prid": line.prid,
+                    "artikul": line.artikul,
+                    "title": line.title,
+                    "tip": str(line.tip),
+                    "kol": php_number(line.kol),
+                    "dop": str(line.dop),
+                    "edizm": line.edizm,
+                    "price": php_number(line.price),
+                    "price_in": php_number(line.price * Decimal("0.8")),
+                    "nds": php_number(line.nds),
+                    "comment": " ",
+                    "comments": " ",
+                }
+                for line in extras.spec
+            ],
+            "client": self._client_info(inv.clid),
+            "payer": self._client_info(extras.payer_clid),
+            "person": [],
+        }
+
+    def _client_info(self, clid: int) -> dict[str, Any]:
+        client = self.world.salesman_clients.get(clid)
+        title = client.title if client is not None else None
+        recv = {"castName": title, "castUrName": title, "castInn": None, "castKpp": None}
+        return {
+            "clid": clid if client is not None else 0,
+            "title": title,
+            "type": "client",
+            "phone": client.phone if client is not None else None,
+            "mail_url": client.email if client is not None else None,
+            "pid": 0,
+            "recv": recv,
+            "bankinfo": recv,
+        }
+
     def _drift(self) -> bool:
         return self.sandbox.fault_plan(self.source).drift
 
 
-def _as_bool_lenient(value: Any) -> bool:
-    try:
-        return bool(_as_bool(value))
-    except _Rejected:
-        return False
+def _pay_filter(params: dict[str, Any]) -> set[bool]:
+    """Invoice::list()'s paid/unpaid filters: `pay1`/`pay2` = "yes" and `pay[on]`/`pay[off]`;
+    the `do` values the list keeps. `active` is not among them. Both filters land in the WHERE
+    clause, so contradictory ones keep nothing."""
+    allowed = {True, False}
+    pay1, pay2 = params.get("pay1") == "yes", params.get("pay2") == "yes"
+    if pay1 != pay2:
+        allowed &= {pay1}
+    pay = params.get("pay")
+    if isinstance(pay, dict):
+        on, off = _php_truthy(pay.get("on")), _php_truthy(pay.get("off"))
+        if on != off:
+            allowed &= {on}
+    return allowed
 
 
 def _column(inv: SalesmanInvoice, column: str) -> datetime | None:

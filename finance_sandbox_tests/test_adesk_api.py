@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from datetime import date, timedelta
+from decimal import Decimal
 
 import httpx
 import pytest
@@ -196,13 +197,96 @@ def test_transaction_rendering_and_transfer_legs(api, sandbox):
         assert out["category"] is None and inc["category"] is None
         assert out["bankAccount"]["id"] == transfer.from_account_id
         assert inc["bankAccount"]["id"] == transfer.to_account_id
-        assert out["amount"] == inc["amount"]
+        # Each leg in its own account's currency: what left the sender (the transfer's
+        # `amount`, adesk-api.md l.951) and what arrived (`amount_to`, l.982).
+        assert Decimal(out["amount"]) == transfer.amount
+        assert Decimal(inc["amount"]) == transfer.amount_to
         assert out["date"] == inc["date"] == _dmy(transfer.date)
+        # Both legs name the transfer and each other (v2 operation object, l.1254-1256).
+        assert out["transferId"] == inc["transferId"] == transfer.id
+        assert (out["pairedTransactionId"], inc["pairedTransactionId"]) == (inc["id"], out["id"])
+        assert out["pairTransferTransaction"]["id"] == inc["id"]
+        assert inc["pairTransferTransaction"]["amount"] == out["amount"]
+        assert inc["pairTransferTransaction"]["pairTransferTransaction"] is None
+    ordinary = [r for r in rows.values() if not r["isTransfer"]]
+    assert all(r["transferId"] is None and r["pairedTransactionId"] is None for r in ordinary)
     one = next(iter(world.adesk_transactions))
     single = api.get(f"/v1/transaction/{one}").json()
     assert single["success"] is True and single["transaction"] == rows[one]
     gone = api.get("/v1/transaction/1")
     assert gone.status_code == 404 and gone.json()["success"] is False
+
+
+def test_transfer_between_currencies_in_the_documented_shape(api, sandbox):
+    """A RUB -> USD transfer, as the docs' own example (adesk-api.md l.934-958: from RUR to
+    USD, `amount` in the sender's currency): the rouble leg carries the roubles, the dollar leg
+    the dollars, each with its account's currency and rate to the base currency (`exchangeRate`,
+    `bankAccount.rate`, l.1229/l.1250), and the legs find each other by `transferId`."""
+    world = sandbox.world
+    currency = world.currency_of_account
+    crossing = [
+        tr
+        for tr in world.adesk_transfers.values()
+        if currency(tr.from_account_id) != currency(tr.to_account_id)
+    ]
+    assert {(currency(t.from_account_id), currency(t.to_account_id)) for t in crossing} == {
+        ("RUR", "USD"),
+        ("USD", "RUR"),
+    }
+    legs = _page_through(api, 1000, status="all", type="transfers")
+    assert {r["id"] for r in legs} == {
+        i
+        for tr in world.adesk_transfers.values()
+        for i in (tr.outcome_transaction_id, tr.income_transaction_id)
+    }
+    by_transfer: dict[int, dict[int, dict]] = {}
+    for row in legs:
+        by_transfer.setdefault(row["transferId"], {})[row["type"]] = row
+    for tr in crossing:
+        out, inc = by_transfer[tr.id][2], by_transfer[tr.id][1]
+        assert out["bankAccount"]["currency"] == currency(tr.from_account_id)
+        assert inc["bankAccount"]["currency"] == currency(tr.to_account_id)
+        assert out["amount"] != inc["amount"]
+        assert (Decimal(out["amount"]), Decimal(inc["amount"])) == (tr.amount, tr.amount_to)
+        day = tr.date
+        for leg in (out, inc):
+            official = float(world.rub_per_unit(leg["bankAccount"]["currency"], day))
+            assert isinstance(leg["exchangeRate"], float) and leg["exchangeRate"] == official
+        # Roubles per dollar implied by the two legs: the official rate give or take the
+        # bank's margin.
+        roubles, dollars = (out, inc) if out["bankAccount"]["currency"] == "RUR" else (inc, out)
+        implied = Decimal(roubles["amount"]) / Decimal(dollars["amount"])
+        assert abs(implied / world.rub_per_unit("USD", day) - 1) < Decimal("0.03")
+    accounts = {r["bankAccount"]["currency"]: r["bankAccount"]["rate"] for r in legs}
+    assert accounts["RUR"] == 1.0 and accounts["USD"] > 1.0
+    balances = api.get("/v1/bank-accounts", params={"length": 100}).json()["bankAccounts"]
+    assert {a["currency"] for a in balances} == {"RUR", "KZT", "USD"}
+
+
+def test_business_units_on_expenses_and_their_filter(api, sandbox):
+    """`business_unit` {id, name} on expenses (adesk-api.md l.1103-1106; only on outcomes and
+    never with a project, l.1686), filterable by id, no_business_unit, any_business_unit
+    (l.1865)."""
+    world = sandbox.world
+    rows = _page_through(api, 1000, status="all")
+    with_unit = [r for r in rows if r["business_unit"] is not None]
+    assert with_unit
+    for row in with_unit:
+        record = world.adesk_transactions[row["id"]]
+        unit = world.project_categories[record.business_unit_id]
+        assert row["business_unit"] == {"id": unit.id, "name": unit.name}
+        assert row["type"] == 2 and row["project"] is None
+    assert {r["id"] for r in rows if r["business_unit"] is None} == {
+        t.id for t in world.adesk_transactions.values() if t.business_unit_id is None
+    }
+    any_unit = _page_through(api, 1000, status="all", business_unit="any_business_unit")
+    assert {r["id"] for r in any_unit} == {r["id"] for r in with_unit}
+    none = _page_through(api, 1000, status="all", business_unit="no_business_unit")
+    assert len(none) + len(any_unit) == len(rows)
+    unit_id = with_unit[0]["business_unit"]["id"]
+    one_unit = _page_through(api, 1000, status="all", business_unit=str(unit_id))
+    assert one_unit and all(r["business_unit"]["id"] == unit_id for r in one_unit)
+    assert len(one_unit) == sum(1 for r in with_unit if r["business_unit"]["id"] == unit_id)
 
 
 def test_reference_lists_answer_everything_at_once(api, sandbox):
@@ -299,6 +383,12 @@ def test_drift_keeps_ids_and_changes_the_rest(api, sandbox):
     assert any(isinstance(r["type"], str) for r in rows)
     assert any(r["description"] is None for r in rows)
     assert all(DMY.match(r["date"]) and MONEY.match(r["amount"]) for r in rows)
+    # Both spellings of the business unit (v1 l.1103 `business_unit`, v2 l.1260 `businessUnit`)
+    # and transfer legs linked only by `transferId` or only by `pairedTransactionId`.
+    assert any("businessUnit" in r for r in rows) and any("business_unit" in r for r in rows)
+    legs = [r for r in rows if r["isTransfer"]]
+    assert any(r["transferId"] is None and r["pairedTransactionId"] for r in legs)
+    assert any(r["transferId"] and r["pairedTransactionId"] is None for r in legs)
 
 
 def test_world_changes_show_up_in_the_index(api, sandbox):

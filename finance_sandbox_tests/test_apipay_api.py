@@ -130,7 +130,12 @@ def test_status_and_creation_date_filters(api, sandbox):
     assert ids and sorted(ids) == sorted(expected)
 
 
-def test_invoice_json_is_the_documented_shape(api, sandbox):
+def test_invoice_json_is_the_published_read_shape(api, sandbox):
+    """A list item is openapi 2.1 `InvoiceListItem`, a single invoice `Invoice`: the cart as
+    `items` (schema `InvoiceItem`, lowercase fields, ApiPay's own unit ids), never the create
+    request's `cart_items`."""
+    from finance_sandbox.apipay_catalog import apipay_unit_id
+
     world = sandbox.world
     by_id = {}
     for page in (1, 2, 3):
@@ -140,17 +145,43 @@ def test_invoice_json_is_the_documented_shape(api, sandbox):
     row = by_id[with_cart.id]
     assert row["amount"] == f"{with_cart.amount:.2f}"
     assert re.fullmatch(r"\d+\.\d{2}", row["amount"])
-    assert re.fullmatch(r"8\d{10}", row["phone_number"])
+    assert re.fullmatch(r"8\d{10}", row["phone"]) and "phone_number" not in row
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", row["created_at"])
-    assert {"id", "amount", "status", "description", "external_order_id", "phone_number",
-            "created_at", "updated_at", "paid_at", "cart_items", "total_refunded"} <= set(row)
-    item = row["cart_items"][0]
-    assert {"Name", "Price", "Count", "NomenclatureId", "Type", "UnitId"} <= set(item)
-    assert item["Type"] in ("CATALOGUE", "FAST_SALE")
-    assert sum(Decimal(str(i["Price"])) * i["Count"] for i in row["cart_items"]) == with_cart.amount
-    # The single-invoice endpoint answers the same record.
+    assert {"id", "amount", "status", "description", "external_order_id", "phone",
+            "created_at", "paid_at", "items", "total_refunded", "is_fully_refunded"} <= set(row)
+    assert "cart_items" not in row
+    assert len(row["items"]) == len(with_cart.cart_items)
+    for position, (item, truth) in enumerate(zip(row["items"], with_cart.cart_items,
+                                                 strict=True), start=1):
+        assert item["id"] == with_cart.id * 100 + position
+        assert set(item) >= {"id", "invoice_id", "catalog_item_id", "name", "price", "count",
+                             "unit_id", "discount"}
+        assert item["invoice_id"] == with_cart.id
+        assert item["name"] == truth.name and item["count"] == truth.count
+        assert item["price"] == f"{truth.price:.2f}" and item["discount"] is None
+        assert item["unit_id"] == apipay_unit_id(truth.unit_id)
+        expected_catalog = truth.nomenclature_id if truth.type == "CATALOGUE" else None
+        assert item["catalog_item_id"] == expected_catalog
+    assert len({item["id"] for r in by_id.values() for item in r["items"]}) == sum(
+        len(r["items"]) for r in by_id.values()
+    )
+    assert sum(Decimal(i["price"]) * i["count"] for i in row["items"]) == with_cart.amount
+    # The single-invoice endpoint answers the same record as schema `Invoice`: the payer is
+    # `phone_number` there, and `is_recurring` is a list-only field.
     one = api.get(f"/invoices/{with_cart.id}")
-    assert one.status_code == 200 and one.json() == row
+    assert one.status_code == 200
+    single = one.json()
+    assert single["phone_number"] == row["phone"] and "phone" not in single
+    listed = {k: v for k, v in row.items() if k not in ("phone", "is_recurring")}
+    assert {k: v for k, v in single.items() if k != "phone_number"} == listed
+    # An older server names the list's payer `phone_number` too.
+    emulator = sandbox.emulators["apipay"]
+    emulator.legacy_phone_field = True
+    try:
+        old = api.get("/invoices", params={"per_page": 100}).json()["data"][0]
+    finally:
+        emulator.legacy_phone_field = False
+    assert "phone_number" in old and "phone" not in old
     missing = api.get("/invoices/99999999")
     assert missing.status_code == 404
     assert missing.json() == {"message": "Invoice not found"}
@@ -412,4 +443,46 @@ def test_drift_changes_shape_but_not_ids(api, sandbox):
     assert [r["id"] for r in drifted] == [r["id"] for r in plain]
     assert all("fiscal_receipt_url" in r for r in drifted)
     assert [r["amount"] for r in drifted] == [r["amount"] for r in plain]
-    assert any(isinstance(i["Count"], str) for r in drifted for i in r["cart_items"])
+    assert any(isinstance(i["count"], str) for r in drifted for i in r["items"])
+
+
+def test_units_are_apipays_own_list(api):
+    """openapi 2.1 `listCatalogUnits`: `{"data": [{id, name, name_kaz}]}`, not paged."""
+    body = api.get("/catalog/units").json()
+    assert set(body) == {"data"}
+    units = body["data"]
+    assert units[0] == {"id": 1, "name": "штука", "name_kaz": "дана"}  # the docs' example
+    assert len({u["id"] for u in units}) == len(units)
+    assert all(set(u) == {"id", "name", "name_kaz"} for u in units)
+
+
+def test_catalog_is_paged_in_the_meta_envelope(api, sandbox):
+    """openapi 2.1 `listCatalogItems` (offset mode): `{data, links, meta}`, per_page <= 200,
+    only `active` items without `statuses[]`, schema `CatalogItem` for each item."""
+    from finance_sandbox.apipay_catalog import apipay_unit_id
+
+    world = sandbox.world
+    first = api.get("/catalog", params={"per_page": 5})
+    assert first.status_code == 200
+    body = first.json()
+    assert set(body) == {"data", "links", "meta"}
+    meta = body["meta"]
+    assert meta["per_page"] == 5 and meta["current_page"] == 1
+    assert meta["total"] == len(world.apipay_nomenclature)
+    assert meta["last_page"] == -(-meta["total"] // 5)
+    assert body["links"]["prev"] is None and body["links"]["next"]
+    seen = []
+    for page in range(1, meta["last_page"] + 1):
+        rows = api.get("/catalog", params={"per_page": 5, "page": page}).json()["data"]
+        seen += rows
+    assert [r["id"] for r in seen] == sorted(world.apipay_nomenclature)
+    item = seen[0]
+    truth = world.apipay_nomenclature[item["id"]]
+    assert item["name"] == truth.name and item["status"] == "active"
+    assert Decimal(str(item["selling_price"])) == truth.price
+    assert item["unit_id"] == apipay_unit_id(truth.unit_id)
+    assert api.get("/catalog", params={"statuses[]": "deleted"}).json()["meta"]["total"] == 0
+    assert api.get("/catalog").json()["meta"]["per_page"] == 50
+    assert api.get("/catalog", params={"per_page": 201}).status_code == 422
+    targeted = api.get("/catalog", params={"ids[]": item["id"]}).json()
+    assert targeted == {"data": [item]}

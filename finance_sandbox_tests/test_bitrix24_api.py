@@ -9,7 +9,7 @@ from decimal import Decimal
 import httpx
 import pytest
 
-from finance_pipeline.sources.bitrix24.assets import http_build_query
+from finance_pipeline.sources.bitrix24.batch import http_build_query
 from finance_sandbox.bitrix24 import php_parse_str, resolve_references
 from finance_sandbox.bitrix24.protocol import OperatingWindow
 from finance_sandbox.core import FaultPlan, ServerRateLimit

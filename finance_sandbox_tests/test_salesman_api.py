@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import math
 import re
+from decimal import Decimal
 from typing import Any
 
 import httpx
@@ -122,11 +123,16 @@ def test_list_pages_hold_200_rows_and_offset_is_a_page_number(api, sandbox: Sand
     assert beyond["data"] == [] and beyond["count"] == total
 
 
-def test_offset_must_be_an_integer(api) -> None:
-    for bad in ("abc", 1.5, "2x", True):
-        code, text = error_of(api("list", {"offset": bad}))
-        assert code == 400 and "offset" in text
-    assert ok(api("list", {"offset": "2"}))["params"]["page"] == 2
+def test_offset_is_read_with_phps_int_cast(api) -> None:
+    """methods/invoice.php `list`: page = (int)offset > 0 ? (int)offset : 0, and Invoice::list()
+    serves page 1 for page <= 0: junk is page 1, "2x" and 2.7 are page 2."""
+    for junk in ("abc", "", -3, False):
+        assert ok(api("list", {"offset": junk}))["params"]["page"] == 1
+    for two in ("2", "2x", 2.7, " 2"):
+        assert ok(api("list", {"offset": two}))["params"]["page"] == 2
+    assert ok(api("list", {"offset": True}))["params"]["page"] == 1
+    code, text = error_of(api("list", {"offset": [2]}))
+    assert code == 400 and "offset" in text
 
 
 def test_params_in_query_string_without_json_body(api, sandbox: Sandbox) -> None:
@@ -153,9 +159,13 @@ def test_order_and_direction(api) -> None:
     new = ok(api("list", {"order": "dateCreate", "first": "new"}))
     created = [r["date_create"] for r in new["data"]]
     assert created == sorted(created, reverse=True)
+    # No `order`: invoice.php `list` sets ord = 'datum' (the doc says datePlan), newest first.
     default = ok(api("list", {}))
-    assert default["params"]["ord"] == "datum_credit" and default["params"]["tuda"] == "DESC"
-    plans = [r["date_plan"] for r in default["data"]]
+    assert default["params"]["ord"] == "datum" and default["params"]["tuda"] == "DESC"
+    created = [r["date_create"] for r in default["data"]]
+    assert created == sorted(created, reverse=True)
+    plan = ok(api("list", {"order": "datePlan"}))
+    plans = [r["date_plan"] for r in plan["data"]]
     assert plans == sorted(plans, reverse=True)
     by_sum = ok(api("list", {"order": "summa", "first": "old"}))
     sums = [r["summa"] for r in by_sum["data"]]
@@ -175,16 +185,21 @@ def _all(api, filters: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def test_date_filters(api, sandbox: Sandbox) -> None:
+    """Invoice::list(): Start only -> `>`, End only -> `<`, both -> BETWEEN; a lone
+    dateCreateStart compares with the (empty) dateStart and filters nothing; dateStart/dateEnd
+    break the SQL (HTTP 500, PHP's fatal error)."""
     invoices = sandbox.world.salesman_invoices.values()
     start, end = "2025-06-01", "2025-09-30"
-    after = _all(api, {"dateCreateStart": start})
-    assert {r["id"] for r in after} == {
-        i.id for i in invoices if i.date_create.date().isoformat() >= start
-    }
+    lone = _all(api, {"dateCreateStart": start})
+    assert {r["id"] for r in lone} == {i.id for i in invoices}
     between = _all(api, {"dateCreateStart": start, "dateCreateEnd": end})
     # BETWEEN on a datetime column: the End day itself counts only at 00:00:00.
     assert {r["id"] for r in between} == {
         i.id for i in invoices if start <= i.date_create.date().isoformat() < end
+    }
+    created_before = _all(api, {"dateCreateEnd": start})
+    assert {r["id"] for r in created_before} == {
+        i.id for i in invoices if i.date_create.date().isoformat() < start
     }
     before = _all(api, {"datePlanEnd": start})
     assert {r["id"] for r in before} == {i.id for i in invoices if i.date_plan.isoformat() < start}
@@ -196,19 +211,26 @@ def test_date_filters(api, sandbox: Sandbox) -> None:
     assert {r["id"] for r in only_start} == {
         i.id for i in invoices if i.date_fact and i.date_fact.isoformat() > start
     }
-    code, text = error_of(api("list", {"dateCreateStart": "01.06.2025"}))
-    assert code == 400 and "dateCreateStart" in text
+    code, text = error_of(api("list", {"datePlanStart": "01.06.2025"}))
+    assert code == 400 and "datePlanStart" in text
+    broken = api("list", {"dateStart": start, "dateEnd": end})
+    assert broken.status_code == 500 and "SQL syntax" in broken.text
 
 
-def test_active_and_id_filters(api, sandbox: Sandbox) -> None:
+def test_active_is_not_a_filter_and_visibility_follows_the_caller(api, sandbox: Sandbox) -> None:
+    """Invoice::list() never reads `active` (nor `user`): paid and unpaid come either way; its
+    own paid filters are pay1/pay2 and pay[on]/pay[off]. Without `iduser` the caller sees their
+    team's invoices (get_people), with it that user's invoices."""
     invoices = list(sandbox.world.salesman_invoices.values())
-    unpaid = _all(api, {"active": False})
-    assert {r["id"] for r in unpaid} == {i.id for i in invoices if not i.paid}
-    assert all(r["do"] is None and r["cando"] is True for r in unpaid)
-    paid = _all(api, {"active": "true"})
-    assert {r["id"] for r in paid} == {i.id for i in invoices if i.paid}
-    assert all(r["do"] is True for r in paid)
-    assert len(_all(api, {})) == len(invoices)
+    everything = {i.id for i in invoices}
+    assert any(i.paid for i in invoices) and any(not i.paid for i in invoices)
+    for active in (False, "true", None):
+        assert {r["id"] for r in _all(api, {"active": active})} == everything
+    assert {r["id"] for r in _all(api, {"user": "a.petrova@finance.example"})} == everything
+    paid = {i.id for i in invoices if i.paid}
+    assert {r["id"] for r in _all(api, {"pay1": "yes"})} == paid
+    assert {r["id"] for r in _all(api, {"pay": {"off": True}})} == everything - paid
+    assert _all(api, {"pay1": "yes", "pay": {"off": True}}) == []
     some = invoices[7]
     assert {r["id"] for r in _all(api, {"did": some.did})} == {
         i.id for i in invoices if i.did == some.did
@@ -216,9 +238,15 @@ def test_active_and_id_filters(api, sandbox: Sandbox) -> None:
     assert {r["id"] for r in _all(api, {"clid": some.clid})} == {
         i.id for i in invoices if i.clid == some.clid
     }
-    assert {r["id"] for r in _all(api, {"iduser": 22})} == {
-        i.id for i in invoices if i.iduser == 22
-    }
+    own_22 = {i.id for i in invoices if i.iduser == 22}
+    assert {r["id"] for r in _all(api, {"iduser": 22})} == own_22
+    # A login without a team sees only its own invoices, unless it names another user.
+    petrova = {**AUTH, "login": "a.petrova@finance.example", "Content-Type": "application/json"}
+    first = ok(api("list", {"order": "dateCreate"}, headers=petrova))
+    assert first["count"] == len(own_22)
+    assert ok(api("list", {"iduser": 25}, headers=petrova))["count"] == sum(
+        1 for i in invoices if i.iduser == 25
+    )
 
 
 # --- record shapes ---------------------------------------------------------------------------
@@ -268,8 +296,51 @@ def test_info_is_shaped_like_the_documentation(api, sandbox: Sandbox) -> None:
 
 
 def test_info_errors(api) -> None:
+    """405 without id; an unknown id is NOT an error: Invoice::info() returns its array with
+    crid 0 and invoice.php sends it as data (`!empty($invoice)` always holds)."""
     assert error_of(api("info", {})) == (405, "Отсутствуют параметры - id Счета")
-    assert error_of(api("info", {"id": 999_999})) == (404, "Документ не найден")
+    data = ok(api("info", {"id": 999_999}))["data"]
+    assert list(data) == INFO_KEYS and data["crid"] == 0 and data["summa"] == 0
+    deal = ok(api("info", {"id": 999_999, "dealinfo": True}))["data"]["deal"]
+    assert deal == {"code": 400, "result": "error", "error": "Сделка не найдена"}
+
+
+def test_dealinfo_brings_specification_payer_and_currency(api, sandbox: Sandbox) -> None:
+    """Deal::info(): `speca` (price * kol * dop adds up to the deal), `client`, `payer`;
+    Invoice::info(): the deal's currency and course, `idcourse` = idcurrency (sic)."""
+    world = sandbox.world
+    deals: dict[int, list] = {}
+    for inv in world.salesman_invoices.values():
+        deals.setdefault(inv.did, []).append(inv)
+    seen_currency = seen_other_payer = False
+    for did, parts in list(deals.items())[:120]:
+        data = ok(api("info", {"id": parts[0].id, "dealinfo": "true"}))["data"]
+        deal = data["deal"]
+        assert deal["did"] == did and [i["id"] for i in deal["invoice"]] == sorted(
+            p.id for p in parts
+        )
+        total = sum(p.summa for p in parts)
+        spec_total = sum(
+            Decimal(str(x["price"])) * Decimal(str(x["kol"])) * Decimal(x["dop"])
+            for x in deal["speca"]
+        )
+        assert spec_total == total, did
+        assert deal["client"]["clid"] == parts[0].clid
+        assert deal["payer"]["clid"] in world.salesman_clients
+        seen_other_payer |= deal["payer"]["clid"] != parts[0].clid
+        if data["idcurrency"]:
+            seen_currency = True
+            assert data["idcourse"] == data["idcurrency"]
+            assert data["currency"]["id"] == data["idcurrency"]
+            assert data["course"]["idcurrency"] == data["idcurrency"]
+            assert data["course"]["course"] > 0
+        else:
+            assert data["currency"] == [] and data["course"] == []
+    assert seen_currency and seen_other_payer
+    # PHP truthiness: "false" is a non-empty string, so it includes the deal; false does not.
+    inv = next(iter(world.salesman_invoices.values()))
+    assert "deal" in ok(api("info", {"id": inv.id, "dealinfo": "false"}))["data"]
+    assert "deal" not in ok(api("info", {"id": inv.id, "dealinfo": False}))["data"]
 
 
 # --- auth and errors ---------------------------------------------------------------------------

@@ -166,8 +166,9 @@ def test_every_tax_id_in_the_world_is_valid(world: World) -> None:
         cp = world.counterparties[world.counterparty_of("adesk", "contractor_requisites", areq.id)]
         assert areq.inn is None or valid(areq.inn, cp.country)
     for acc in world.bank_accounts.values():
-        if acc.type == "Bank" and acc.currency == "RUR":
+        if acc.type == "Bank" and world.legal_entities[acc.legal_entity_id].country == "RU":
             assert taxids.valid_ru_account(acc.number, acc.bank_code)
+            assert acc.number[5:8] == ("810" if acc.currency == "RUR" else "840")
         elif acc.type == "Bank":
             assert taxids.valid_iban(acc.number)
 
@@ -277,7 +278,9 @@ def check_ledger(w: World) -> None:
     assert all(t.created <= w.now and t.amount > 0 for t in txns.values())
     assert all(t.date <= today for t in txns.values() if not t.is_planned)
     assert all(t.date > today for t in txns.values() if t.is_planned)
-    # Transfers: two legs, same amount and currency, netting to zero.
+    # Transfers: two legs; the outcome carries `amount` in the sender's currency, the income
+    # `amount_to` in the receiver's. Same currency: equal amounts, netting to zero. Between
+    # currencies: the implied rate is the official one give or take the bank's margin.
     legs: dict[int, list] = {}
     for t in txns.values():
         assert t.is_transfer == (t.transfer_id is not None)
@@ -289,11 +292,29 @@ def check_ledger(w: World) -> None:
         out, inc = sorted(pair, key=lambda t: -t.type)
         tr = w.adesk_transfers[tr_id]
         assert (tr.outcome_transaction_id, tr.income_transaction_id) == (out.id, inc.id)
-        assert out.amount == inc.amount == tr.amount
-        assert w.currency_of_account(out.bank_account_id) == w.currency_of_account(
-            inc.bank_account_id
+        assert (out.amount, inc.amount) == (tr.amount, tr.amount_to)
+        sent = w.currency_of_account(out.bank_account_id)
+        received = w.currency_of_account(inc.bank_account_id)
+        if sent == received:
+            assert out.amount == inc.amount
+        else:
+            official = w.rub_per_unit(received, tr.date) / w.rub_per_unit(sent, tr.date)
+            assert abs(out.amount / inc.amount / official - 1) < Decimal("0.03"), tr
+    same = [p for p in legs.values() if len({t.bank_account_id for t in p}) == 2]
+    assert (
+        sum(
+            (t.amount if t.type == 1 else -t.amount)
+            for p in same
+            if len({w.currency_of_account(t.bank_account_id) for t in p}) == 1
+            for t in p
         )
-    assert sum((t.amount if t.type == 1 else -t.amount) for p in legs.values() for t in p) == 0
+        == 0
+    )
+    # Business directions only on expenses, never together with a project.
+    for t in txns.values():
+        if t.business_unit_id is not None:
+            assert t.type == 2 and t.project_id is None and not t.is_transfer, t
+            assert t.business_unit_id in w.project_categories
     # Balances: initial + completed movements, and what Adesk reports.
     for acc in w.bank_accounts.values():
         moved = sum(
@@ -343,8 +364,16 @@ def test_default_world_has_the_promised_shape(world: World) -> None:
     assert t.counts[("bitrix24", "invoices")] == 300
     assert t.counts[("apipay", "invoices")] == 200
     assert t.counts[("salesman", "invoices")] >= 150  # plus remainder records of partial payments
-    assert 5 <= len(world.bank_accounts) <= 6
-    assert {a.currency for a in world.bank_accounts.values()} == {"RUR", "KZT"}
+    assert 5 <= len(world.bank_accounts) <= 7
+    assert {a.currency for a in world.bank_accounts.values()} == {"RUR", "KZT", "USD"}
+    # Transfers between currencies both ways (roubles -> dollars and back), business units.
+    currency = world.currency_of_account
+    crossing = {
+        (currency(tr.from_account_id), currency(tr.to_account_id))
+        for tr in world.adesk_transfers.values()
+    }
+    assert {("RUR", "USD"), ("USD", "RUR")} <= crossing
+    assert sum(1 for t in world.adesk_transactions.values() if t.business_unit_id) >= 20
     assert any(a.type == "Cash" for a in world.bank_accounts.values())
     assert len(world.categories) >= 15
     assert {c.kind for c in world.categories.values()} == {1, 2, 3}
@@ -468,18 +497,14 @@ def test_truth_follows_advance(advanced) -> None:
     before, after, logs = advanced
     t0, t1 = before.truth, after.truth
     assert t1.now > t0.now
-    net_txns = sum(
-        len(log.created.get(("adesk", "transactions"), []))
-        - len(log.deleted.get(("adesk", "transactions"), []))
-        for log in logs
-    )
-    assert t1.counts[("adesk", "transactions")] == t0.counts[("adesk", "transactions")] + net_txns
-    net_bitrix = sum(
-        len(log.created.get(("bitrix24", "invoices"), []))
-        - len(log.deleted.get(("bitrix24", "invoices"), []))
-        for log in logs
-    )
-    assert t1.counts[("bitrix24", "invoices")] == t0.counts[("bitrix24", "invoices")] + net_bitrix
+    # A record created and deleted within one step is logged once, as deleted (the log's
+    # "strongest change"), so the logs are compared as sets of ids, not as net counts.
+    for source, entity in (("adesk", "transactions"), ("bitrix24", "invoices")):
+        created = {i for log in logs for i in log.created.get((source, entity), [])}
+        deleted = {i for log in logs for i in log.deleted.get((source, entity), [])}
+        expected = (set(before.table(source, entity)) | created) - deleted
+        assert set(after.table(source, entity)) == expected, (source, entity)
+        assert t1.counts[(source, entity)] == len(expected)
     assert t1.deleted_counts[("adesk", "transactions")] > 0
     assert t1.paid_invoices > t0.paid_invoices
     assert t1.balances != t0.balances

@@ -57,12 +57,15 @@ CASH_FLOW_CHECKS = [
         table="marts.cash_flow",
         name="transfer_legs_pair_up",
         description=(
-            "Every transfer between own accounts is two legs (out of one account, into another) "
-            "of the same day and amount: a leg without its counterpart would make the transfer "
-            "count as income or expense of one account only."
+            "Every transfer leg found its other leg: by Adesk's transferId, else by "
+            "pairedTransactionId, else (legs carrying neither) as the only out/in pair of its day "
+            "and text. Never by equal amounts: between currencies the two legs carry different "
+            "sums. A leg left alone (its transfer split into operations, its other leg deleted or "
+            "not read) would count for one account only."
         ),
         failing_rows_sql="""
-            SELECT movement_key, transaction_id, date, bank_account_id, direction, amount
+            SELECT movement_key, transaction_id, date, bank_account_id, currency, direction,
+                   amount, transfer_id, counterpart_transaction_id
             FROM marts.cash_flow WHERE is_transfer AND transfer_key IS NULL""",
         warn_only=True,
     ),
@@ -84,16 +87,57 @@ CASH_FLOW_CHECKS = [
         table="marts.cash_flow",
         name="transfers_net_to_zero",
         description=(
-            "The two legs of each transfer between own accounts cancel out (same amount, one in, "
-            "one out, two different accounts): transfers never count as income or expense."
+            "Each transfer is one leg out of one account and one into another, each in its own "
+            "account's currency and amount, and the two cancel out at the transfer's own rate: "
+            "the received amount times transfer_rate (sent / received) is the sent amount to the "
+            "cent. Within one currency that rate is 1, so the signed amounts sum to zero; between "
+            "currencies (RUB -> USD) nothing nets within a currency, the pair nets in the "
+            "sender's. Transfers never count as income or expense."
         ),
         failing_rows_sql="""
-            SELECT transfer_key, sum(signed_amount) AS net, count(*) AS legs,
-                   count(DISTINCT bank_account_id) AS accounts
+            SELECT transfer_key, count(*) AS legs, count(DISTINCT bank_account_id) AS accounts,
+                   string_agg(DISTINCT currency, '/') AS currencies,
+                   any_value(transfer_rate) AS transfer_rate,
+                   sum(CASE direction WHEN 'out' THEN -amount
+                       ELSE round(amount * transfer_rate, 2) END) AS net_in_sender_currency
             FROM marts.cash_flow WHERE transfer_key IS NOT NULL
             GROUP BY transfer_key
-            HAVING sum(signed_amount) <> 0 OR count(*) <> 2
-                OR count(DISTINCT bank_account_id) <> 2""",
+            HAVING count(*) <> 2
+                OR count(DISTINCT bank_account_id) <> 2
+                OR count(*) FILTER (WHERE direction = 'out') <> 1
+                OR bool_or(counts_as <> 'transfer')
+                OR (count(DISTINCT currency) = 1 AND sum(signed_amount) <> 0)
+                OR sum(CASE direction WHEN 'out' THEN -amount
+                       ELSE round(amount * transfer_rate, 2) END) <> 0""",
+    ),
+    SqlCheck(
+        table="marts.cash_flow",
+        name="transfer_legs_in_their_account_currency",
+        description=(
+            "A transfer leg is in its own account's currency (the account list says which), and "
+            "a transfer between currencies is worth about the same on both sides at Adesk's own "
+            "rates (exchangeRate, base-currency units per unit): more than 5% apart means a leg's "
+            "amount is not in its account's currency (e.g. the sender's amount repeated on the "
+            "receiving leg) or a rate is wrong."
+        ),
+        failing_rows_sql="""
+            SELECT f.transfer_key, f.transaction_id, f.direction, f.bank_account_id,
+                   f.currency, a.currency AS account_currency, f.amount, f.exchange_rate,
+                   f.counterpart_currency, f.counterpart_amount
+            FROM marts.cash_flow AS f
+            LEFT JOIN staging.adesk_bank_accounts AS a ON a.bank_account_id = f.bank_account_id
+            WHERE f.transfer_key IS NOT NULL AND f.currency IS DISTINCT FROM a.currency
+            UNION ALL
+            SELECT o.transfer_key, o.transaction_id, o.direction, o.bank_account_id,
+                   o.currency, i.currency, o.amount, o.exchange_rate,
+                   i.currency, i.amount
+            FROM marts.cash_flow AS o
+            JOIN marts.cash_flow AS i
+                ON i.transfer_key = o.transfer_key AND i.direction = 'in'
+            WHERE o.direction = 'out' AND o.currency <> i.currency
+              AND o.exchange_rate > 0 AND i.exchange_rate > 0
+              AND abs(o.amount * o.exchange_rate / (i.amount * i.exchange_rate) - 1) > 0.05""",
+        warn_only=True,
     ),
     SqlCheck(
         table="marts.cash_flow",

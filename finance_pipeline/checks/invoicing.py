@@ -25,6 +25,8 @@ _STAGING_KEYS = {
     "staging.salesman_invoice_details": "invoice_id",
     "staging.apipay_invoices": "invoice_id",
     "staging.apipay_refunds": "refund_id",
+    "staging.apipay_catalog_items": "catalog_item_id",
+    "staging.apipay_units": "unit_id",
     "staging.adesk_contractors": "contractor_id",
     "staging.adesk_contractor_requisites": "requisite_id",
     "staging.adesk_products": "product_id",
@@ -33,6 +35,21 @@ _STAGING_KEYS = {
 
 STAGING_CHECKS: list[SqlCheck] = staging_checks_for(_STAGING_KEYS)
 STAGING_CHECKS += [
+    # One row per specification position of a deal (not per raw record: every invoice record
+    # of a deal carries the deal's specification).
+    unique_not_null("staging.salesman_deal_lines", "line_key"),
+    SqlCheck(
+        table="staging.salesman_deal_lines",
+        name="parse_errors",
+        description=(
+            "Specification positions with a price, quantity or multiplier that could not be "
+            "parsed (listed in _parse_errors; the typed value is NULL)."
+        ),
+        failing_rows_sql="""
+            SELECT line_key, _parse_errors FROM staging.salesman_deal_lines
+            WHERE len(_parse_errors) > 0""",
+        warn_only=True,
+    ),
     SqlCheck(
         table="staging.bitrix24_invoice_product_rows",
         name="rows_belong_to_live_invoices",
@@ -101,25 +118,43 @@ _LINES_SUM = """
         FROM marts.invoice_lines
         GROUP BY invoice_key
     ),
+    salesman_specs AS (
+        SELECT deal_id, max(deal_invoice_numbers) AS deal_invoices
+        FROM staging.salesman_deal_lines
+        GROUP BY deal_id
+    ),
     expected AS (
         -- invoices that must have lines: Bitrix24 invoices whose amount is not typed by hand,
-        -- and every invoice that has any line
+        -- SalesMan invoices whose deal has a specification, and every invoice that has a line
         SELECT i.invoice_key, i.source, i.number, i.amount, l.lines, l.lines_total,
-            b.is_manual_amount
+            b.is_manual_amount, s.deal_invoices, a.discount_sum, a.subtotal
         FROM marts.invoices AS i
         LEFT JOIN lines AS l USING (invoice_key)
         LEFT JOIN staging.bitrix24_invoices AS b
             ON i.source = 'bitrix24' AND b.invoice_id = i.source_id
-        WHERE l.lines IS NOT NULL OR (i.source = 'bitrix24' AND NOT coalesce(b.is_manual_amount, false))
+        LEFT JOIN salesman_specs AS s ON i.source = 'salesman' AND s.deal_id = i.deal_ref
+        LEFT JOIN staging.apipay_invoices AS a
+            ON i.source = 'apipay' AND a.invoice_id = i.source_id
+        WHERE l.lines IS NOT NULL
+            OR (i.source = 'bitrix24' AND NOT coalesce(b.is_manual_amount, false))
+            OR s.deal_id IS NOT NULL
     )
     SELECT
         invoice_key, source, number, amount, lines, lines_total,
         lines_total - amount AS difference,
         CASE
+            WHEN lines IS NULL AND deal_invoices > 1 THEN
+                'SalesMan deal billed by ' || deal_invoices || ' invoices: its specification '
+                || 'belongs to the deal, not to one of them'
             WHEN lines IS NULL THEN 'no product rows, although the amount is not typed by hand'
             WHEN amount IS NULL THEN 'invoice amount missing (unparsable)'
             WHEN lines_total IS NULL THEN 'a line total is missing (unparsable price or quantity)'
             WHEN is_manual_amount THEN 'amount typed by hand (isManualOpportunity), rows differ'
+            WHEN discount_sum > 0 AND lines_total = subtotal THEN
+                'ApiPay invoice-level discount (discount_sum) is not spread over the items'
+            WHEN source = 'salesman' THEN
+                'SalesMan deal specification and invoice amount disagree (the specification '
+                || 'was edited after the invoice was issued, or the amount typed by hand)'
             WHEN abs(lines_total - amount) <= 0.01 * lines THEN 'rounding of line totals'
             ELSE 'lines and amount disagree'
         END AS reason
@@ -165,6 +200,12 @@ _LINES_RECONCILE = """
                 + (SELECT count(*) FROM staging.bitrix24_legacy_invoice_lines) AS staging_rows,
             (SELECT count(*) FROM marts.invoice_lines WHERE source = 'bitrix24') AS mart_rows
         UNION ALL
+        SELECT 'salesman',
+            (SELECT count(*) FROM staging.salesman_deal_lines AS l
+             JOIN marts.invoices AS i ON i.source = 'salesman' AND i.deal_ref = l.deal_id
+             WHERE l.deal_invoice_numbers = 1),
+            (SELECT count(*) FROM marts.invoice_lines WHERE source = 'salesman')
+        UNION ALL
         SELECT 'apipay',
             (SELECT coalesce(sum(len(cart_items)), 0) FROM staging.apipay_invoices),
             (SELECT count(*) FROM marts.invoice_lines WHERE source = 'apipay')
@@ -205,9 +246,12 @@ _PRODUCT_RECONCILE = """
             (SELECT count(*) FROM marts.product_sources WHERE source = 'adesk')
         UNION ALL
         SELECT 'apipay',
-            (SELECT count(DISTINCT it.nomenclature_id) FROM (
-                SELECT unnest(cart_items) AS it FROM staging.apipay_invoices)
-             WHERE it.nomenclature_id IS NOT NULL),
+            (SELECT count(*) FROM (
+                SELECT catalog_item_id FROM staging.apipay_catalog_items
+                UNION
+                SELECT it.catalog_item_id FROM (
+                    SELECT unnest(cart_items) AS it FROM staging.apipay_invoices)
+                WHERE it.catalog_item_id IS NOT NULL)),
             (SELECT count(*) FROM marts.product_sources WHERE source = 'apipay')
     ) WHERE staging_records <> mapped_records
 """
@@ -265,7 +309,10 @@ MART_CHECKS: list[SqlCheck] = [
     SqlCheck(
         table="marts.invoice_lines",
         name="rows_reconcile_with_staging",
-        description="One line per Bitrix24 product row and per ApiPay cart item.",
+        description=(
+            "One line per Bitrix24 product row, per ApiPay cart item and per specification "
+            "position of a SalesMan deal billed by one invoice."
+        ),
         failing_rows_sql=_LINES_RECONCILE,
     ),
     SqlCheck(
@@ -274,7 +321,8 @@ MART_CHECKS: list[SqlCheck] = [
         description=(
             "The lines of an invoice add up to its amount, to the cent. Exempt: invoices that "
             "have no lines by nature (Bitrix24 amounts typed by hand, ApiPay invoices without a "
-            "cart, SalesMan). Each failing invoice says by how much and why."
+            "cart, SalesMan deals without a specification). Each failing invoice says by how "
+            "much and why (e.g. a SalesMan deal billed by several invoices)."
         ),
         failing_rows_sql=_LINES_SUM,
     ),
@@ -286,8 +334,8 @@ MART_CHECKS: list[SqlCheck] = [
         table="marts.product_sources",
         name="rows_reconcile_with_staging",
         description=(
-            "Every Bitrix24 catalog product, Adesk product and ApiPay nomenclature entry (seen "
-            "in a cart) is mapped to a product exactly once."
+            "Every Bitrix24 catalog product, Adesk product and ApiPay catalog item (listed by "
+            "GET /catalog or named by a cart) is mapped to a product exactly once."
         ),
         failing_rows_sql=_PRODUCT_RECONCILE,
     ),

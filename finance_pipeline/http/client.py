@@ -31,6 +31,7 @@ from finance_pipeline.http.errors import (
 from finance_pipeline.http.masking import mask
 from finance_pipeline.http.ratelimit import LeakyBucket
 from finance_pipeline.http.stats import RequestStats
+from finance_pipeline.http.transports import transport_for
 
 log = logging.getLogger("finance_pipeline.http")
 
@@ -121,7 +122,9 @@ class ApiClient:
             headers={"Accept": "application/json", **dict(auth_headers or {})},
             timeout=httpx.Timeout(timeout, connect=min(timeout, 15.0)),
             limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=8),
-            transport=transport,
+            # An explicit transport (tests), else whatever is mounted for this URL (the sandbox,
+            # mounted by definitions.py), else the network.
+            transport=transport or transport_for(self.base_url),
             follow_redirects=False,
         )
 

@@ -14,9 +14,7 @@ from __future__ import annotations
 
 import fcntl
 import hashlib
-import os
 import struct
-import tempfile
 import threading
 import time
 from dataclasses import dataclass
@@ -37,15 +35,6 @@ _thread_locks: dict[str, threading.Lock] = {}
 _thread_locks_guard = threading.Lock()
 
 
-def _bucket_dir() -> Path:
-    base = os.environ.get("FINANCE_RATE_LIMIT_DIR") or os.path.join(
-        tempfile.gettempdir(), "finance_pipeline_ratelimits"
-    )
-    path = Path(base)
-    path.mkdir(parents=True, exist_ok=True)
-    return path
-
-
 @dataclass
 class LeakyBucket:
     """Blocks in `acquire()` until one more request fits under the limit."""
@@ -55,10 +44,17 @@ class LeakyBucket:
     path: Path
 
     @classmethod
-    def for_account(cls, source: str, account: str, limit: RateLimit) -> LeakyBucket:
-        """One bucket per (source, account): the account is hashed, never written in clear."""
+    def for_account(
+        cls, source: str, account: str, limit: RateLimit, directory: Path
+    ) -> LeakyBucket:
+        """One bucket per (source, account): the account is hashed, never written in clear.
+
+        `directory` is shared by every process that must share the bucket (config.py's
+        FINANCE_RATE_LIMIT_DIR).
+        """
         digest = hashlib.sha256(f"{source}\0{account}".encode()).hexdigest()[:16]
-        return cls(name=source, limit=limit, path=_bucket_dir() / f"{source}-{digest}.bucket")
+        directory.mkdir(parents=True, exist_ok=True)
+        return cls(name=source, limit=limit, path=directory / f"{source}-{digest}.bucket")
 
     def _thread_lock(self) -> threading.Lock:
         # flock is per open file description; a thread lock keeps threads of one process from

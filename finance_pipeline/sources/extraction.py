@@ -122,7 +122,7 @@ class EntitySpec:
         return dg.AssetKey(["raw", self.table])
 
 
-def _parse_cursor(value: str) -> datetime:
+def parse_cursor(value: str) -> datetime:
     parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
@@ -149,7 +149,7 @@ def run_extraction(
     elif full or state.cursor is None:
         since = None
     else:
-        since = _parse_cursor(state.cursor) - spec.lookback
+        since = parse_cursor(state.cursor) - spec.lookback
     mode = "full" if full else ("from start_date" if start_date else "incremental")
     log(f"{spec.source} {spec.entity}: {mode} sync" + (f" since {since.isoformat()}" if since else ""))
 
@@ -171,10 +171,10 @@ def run_extraction(
             if spec.cursor_of is not None:
                 for row in rows:
                     value = spec.cursor_of(row)
-                    if value and (new_cursor is None or _parse_cursor(value) > _parse_cursor(new_cursor)):
+                    if value and (new_cursor is None or parse_cursor(value) > parse_cursor(new_cursor)):
                         new_cursor = value
         if ctx.new_cursor and (
-            new_cursor is None or _parse_cursor(ctx.new_cursor) > _parse_cursor(new_cursor)
+            new_cursor is None or parse_cursor(ctx.new_cursor) > parse_cursor(new_cursor)
         ):
             new_cursor = ctx.new_cursor
         with warehouse.connection() as conn:
@@ -202,7 +202,7 @@ def run_extraction(
     return metadata
 
 
-def _in_dependency_order(specs: list[EntitySpec]) -> list[EntitySpec]:
+def in_dependency_order(specs: list[EntitySpec]) -> list[EntitySpec]:
     """Entities that read another entity's raw table come after it (product rows after invoices)."""
     by_name = {spec.entity: spec for spec in specs}
     ordered: list[EntitySpec] = []
@@ -230,7 +230,7 @@ def source_assets(source: str, specs: list[EntitySpec]) -> dg.AssetsDefinition:
     processes. One entity failing does not stop the others: they land, then the step fails
     naming what did not.
     """
-    ordered = _in_dependency_order(specs)
+    ordered = in_dependency_order(specs)
     asset_specs = [
         dg.AssetSpec(
             key=spec.key,

@@ -1,53 +1,83 @@
 """What every source's Dagster resource has in common.
 
 A source resource knows its credentials (given as `EnvVar`s so Dagster never stores or shows
-them), how to authenticate, and how its API phrases errors. `client()` returns the shared
-`ApiClient`, pointed either at the real service or at the built-in sandbox (`sandbox=True`): the
-same code runs in both, only the transport differs.
+them), how to authenticate, and how its API phrases errors. Which variables fill which fields,
+and how each is validated, is the source's declaration (`sources/<system>/__init__.py`).
+`client()` returns the shared `ApiClient`; whether a URL is served by the real service or by a
+transport mounted for it (`http/transports.py`) is not the resource's business.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from typing import Any, ClassVar, TypeVar
+from typing import TYPE_CHECKING, ClassVar
 
 import dagster as dg
-import httpx
 from pydantic import Field
 
-from finance_pipeline.config import DEFAULT_RATE_LIMITS, Mode, Settings
+from finance_pipeline.config import rate_limit_directory
 from finance_pipeline.http.client import ApiClient, Classifier, RetryPolicy
 from finance_pipeline.http.masking import register_secret
 from finance_pipeline.http.ratelimit import LeakyBucket, RateLimit
 from finance_pipeline.http.stats import RequestStats
 
+if TYPE_CHECKING:
+    from finance_pipeline.sources.declaration import SourceDeclaration
+
 
 class SourceResource(dg.ConfigurableResource):
     source: ClassVar[str]
+    # Set by the source's SourceDeclaration, which holds the variables and the default limit.
+    declaration: ClassVar[SourceDeclaration]
 
-    rate_limit: float = Field(default=2.0, gt=0, description="Sustained requests per second.")
-    rate_burst: int = Field(default=1, ge=1, description="Requests that may be sent back to back.")
+    rate_limit: float | None = Field(
+        default=None,
+        gt=0,
+        description="Sustained requests per second (unset: the source's declared default).",
+    )
+    rate_burst: int | None = Field(
+        default=None,
+        ge=1,
+        description="Requests sent back to back (unset: the source's declared default).",
+    )
     timeout_seconds: float = Field(default=60.0, gt=0, description="Per-request timeout.")
     max_attempts: int = Field(default=6, ge=1, le=20, description="Attempts before giving up.")
     retry_base_delay: float = Field(default=0.5, ge=0, description="First backoff delay (s).")
     retry_max_delay: float = Field(default=30.0, ge=0, description="Longest backoff delay (s).")
-    sandbox: bool = Field(default=False, description="Serve this source from the built-in sandbox.")
 
-    # --- what each source defines ---------------------------------------------------------
+    # --- from the declaration -----------------------------------------------------------------
+    def _field_value(self, field: str) -> str:
+        return str(getattr(self, field) or "").strip()
+
+    def missing_variables(self) -> list[str]:
+        return [
+            v.name for v in self.declaration.required_variables if not self._field_value(v.field)
+        ]
+
     def is_configured(self) -> bool:
-        raise NotImplementedError
+        return not self.missing_variables()
 
     def not_configured_reason(self) -> str:
-        raise NotImplementedError
+        missing = self.missing_variables()
+        return f"{', '.join(missing)} {'is' if len(missing) == 1 else 'are'} not set"
 
     def validate_config(self) -> None:
-        """Raise ConfigError naming the variable if a value is malformed."""
-
-    def base_url(self) -> str:
-        raise NotImplementedError
+        """Each field through its variable's validator (the one config.py applied at load)."""
+        for variable in self.declaration.variables:
+            variable.validate(variable.name, self._field_value(variable.field))
 
     def secrets(self) -> list[str]:
         """Every credential value, so masking knows them."""
+        values = (self._field_value(v.field) for v in self.declaration.variables if v.secret)
+        return [value for value in values if value]
+
+    def effective_rate_limit(self) -> RateLimit:
+        default = self.declaration.rate_limit
+        return RateLimit(
+            rate=self.rate_limit or default.rate, burst=self.rate_burst or default.burst
+        )
+
+    # --- what each source defines ---------------------------------------------------------
+    def base_url(self) -> str:
         raise NotImplementedError
 
     def auth_headers(self) -> dict[str, str]:
@@ -70,15 +100,9 @@ class SourceResource(dg.ConfigurableResource):
             self.validate_config()
 
     def limiter(self) -> LeakyBucket:
-        limit = RateLimit(rate=self.rate_limit, burst=self.rate_burst)
-        return LeakyBucket.for_account(self.source, self.account_key(), limit)
-
-    def transport(self) -> httpx.BaseTransport | None:
-        if not self.sandbox:
-            return None
-        from finance_sandbox import get_sandbox
-
-        return get_sandbox().transport(self.source)
+        return LeakyBucket.for_account(
+            self.source, self.account_key(), self.effective_rate_limit(), rate_limit_directory()
+        )
 
     def client(self, stats: RequestStats | None = None) -> ApiClient:
         for secret in self.secrets():
@@ -96,42 +120,5 @@ class SourceResource(dg.ConfigurableResource):
             auth_headers=self.auth_headers(),
             auth_params=self.auth_params(),
             classify=type(self).classify,
-            transport=self.transport(),
             stats=stats,
         )
-
-
-R = TypeVar("R", bound=SourceResource)
-
-
-def resource_for_settings(
-    resource_cls: type[R],
-    settings: Settings,
-    *,
-    sandbox: Callable[[], Mapping[str, Any]],
-    live: Callable[[Any], Mapping[str, Any]],
-    unconfigured: Mapping[str, Any],
-) -> R:
-    """The one way every source turns settings into its resource.
-
-    sandbox: fields pointing at the built-in sandbox (its fixed credentials);
-    live: fields from the source's validated live settings, secrets as `dg.EnvVar` so Dagster
-        never stores or shows them;
-    unconfigured: plain empty fields, so the source's assets report "skipped" instead of failing
-        (an EnvVar of an unset variable would fail the run).
-    """
-    source = resource_cls.source
-    if settings.mode is Mode.sandbox:
-        limit = DEFAULT_RATE_LIMITS[source]
-        return resource_cls(
-            **sandbox(), sandbox=True, rate_limit=limit.rate, rate_burst=limit.burst
-        )
-    configured = getattr(settings, source)
-    if configured is None:
-        limit = DEFAULT_RATE_LIMITS[source]
-        return resource_cls(**unconfigured, rate_limit=limit.rate, rate_burst=limit.burst)
-    return resource_cls(
-        **live(configured),
-        rate_limit=configured.rate_limit.rate,
-        rate_burst=configured.rate_limit.burst,
-    )

@@ -8,32 +8,26 @@ Memory: DuckDB would otherwise take up to 80 % of the machine's RAM. Every conne
 at FINANCE_DUCKDB_MEMORY_LIMIT (default 512MB; DuckDB's own units: 512MB, 2GB, 1.5GiB) and
 spills what does not fit to FINANCE_DUCKDB_TEMP_DIRECTORY (default: DuckDB's `<database>.tmp`
 next to the file), so a million-row landing or model build stays within a known budget.
-`memory_limit=`/`temp_directory=` arguments override the variables; "none" keeps DuckDB's
-default.
+`memory_limit=`/`temp_directory=` arguments override the variables (read and validated in
+config.py, like every variable); "none" keeps DuckDB's default.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
-import os
 import random
-import re
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import duckdb
 
-from finance_pipeline.http.errors import ConfigError
+from finance_pipeline.config import check_memory_limit, duckdb_memory_limit, duckdb_temp_directory
 
 log = logging.getLogger("finance_pipeline.warehouse")
 
 LOCK_WAIT_SECONDS = 600.0
-DEFAULT_MEMORY_LIMIT = "512MB"
-MEMORY_LIMIT_VARIABLE = "FINANCE_DUCKDB_MEMORY_LIMIT"
-TEMP_DIRECTORY_VARIABLE = "FINANCE_DUCKDB_TEMP_DIRECTORY"
-_SIZE = re.compile(r"^\d+(\.\d+)?\s*(B|KB|MB|GB|TB|KiB|MiB|GiB|TiB)$", re.IGNORECASE)
 
 
 def _is_lock_error(exc: Exception) -> bool:
@@ -43,17 +37,7 @@ def _is_lock_error(exc: Exception) -> bool:
 
 def memory_limit_setting(value: str | None = None) -> str | None:
     """The memory limit to set (None: leave DuckDB's default), validated."""
-    raw = value if value is not None else os.environ.get(MEMORY_LIMIT_VARIABLE, "")
-    raw = raw.strip() or DEFAULT_MEMORY_LIMIT
-    if raw.lower() in ("none", "default"):
-        return None
-    if not _SIZE.match(raw):
-        raise ConfigError(
-            MEMORY_LIMIT_VARIABLE,
-            f"{raw!r} is not a size",
-            "Give a number with a unit, e.g. 512MB or 2GB (or 'none' for DuckDB's default)",
-        )
-    return raw
+    return duckdb_memory_limit() if value is None else check_memory_limit(value)
 
 
 def _configure(
@@ -62,7 +46,7 @@ def _configure(
     limit = memory_limit_setting(memory_limit)
     if limit is not None:
         conn.execute(f"SET memory_limit = '{limit}'")
-    directory = temp_directory or os.environ.get(TEMP_DIRECTORY_VARIABLE, "").strip()
+    directory = temp_directory or duckdb_temp_directory()
     if directory:
         current = conn.execute("SELECT current_setting('temp_directory')").fetchone()
         # DuckDB refuses to switch once the current directory has been used: only set it when

@@ -69,11 +69,11 @@ def live_env(servers: SandboxServers, **overrides: str) -> dict[str, str]:
 
 
 def make_client(source: str, env: dict[str, str], monkeypatch: pytest.MonkeyPatch, **fields: Any) -> ApiClient:
-    from finance_pipeline.definitions import SOURCE_PACKAGES
+    from finance_pipeline.sources.registry import BY_NAME
 
     for key, value in env.items():
         monkeypatch.setenv(key, value)
-    resource = SOURCE_PACKAGES[source].build_resource(load_settings(env))
+    resource = BY_NAME[source].resource(load_settings(env))
     resource = resource.model_copy(update={"retry_base_delay": 0.01, "retry_max_delay": 0.05, **fields})
     # Resolves the EnvVar secrets exactly as a Dagster run does.
     return resource.process_config_and_initialize().client()

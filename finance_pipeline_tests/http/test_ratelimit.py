@@ -6,6 +6,7 @@ import multiprocessing
 import threading
 import time
 
+from finance_pipeline.config import rate_limit_directory
 from finance_pipeline.http.ratelimit import LeakyBucket, RateLimit
 
 
@@ -21,7 +22,7 @@ def _max_in_window(stamps: list[float], window: float) -> int:
 
 def test_burst_then_sustained_rate_under_concurrent_threads() -> None:
     limit = RateLimit(rate=20.0, burst=5)
-    bucket = LeakyBucket.for_account("test", "threads", limit)
+    bucket = LeakyBucket.for_account("test", "threads", limit, rate_limit_directory())
     stamps: list[float] = []
     lock = threading.Lock()
 
@@ -48,7 +49,9 @@ def _child(path: str, rate: float, burst: int, n: int, out) -> None:  # pragma: 
     import os
 
     os.environ["FINANCE_RATE_LIMIT_DIR"] = path
-    bucket = LeakyBucket.for_account("test", "processes", RateLimit(rate=rate, burst=burst))
+    bucket = LeakyBucket.for_account(
+        "test", "processes", RateLimit(rate=rate, burst=burst), rate_limit_directory()
+    )
     for _ in range(n):
         bucket.acquire()
         out.put(time.time())
@@ -72,7 +75,9 @@ def test_bucket_is_shared_between_processes(tmp_path) -> None:
 
 
 def test_penalize_blocks_everyone_for_the_given_time() -> None:
-    bucket = LeakyBucket.for_account("test", "penalty", RateLimit(rate=10.0, burst=2))
+    bucket = LeakyBucket.for_account(
+        "test", "penalty", RateLimit(rate=10.0, burst=2), rate_limit_directory()
+    )
     bucket.penalize(0.5)
     started = time.monotonic()
     bucket.acquire()

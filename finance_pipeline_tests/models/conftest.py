@@ -12,9 +12,9 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from finance_pipeline.config import SOURCES, load_settings
 from finance_pipeline.models.assets import build_all_models
 from finance_pipeline.sources.extraction import ExtractConfig, run_extraction
+from finance_pipeline.sources.registry import SOURCES
 from finance_pipeline.warehouse.resource import WarehouseResource
 from finance_sandbox import set_sandbox
 from finance_sandbox.core import Sandbox, SandboxSettings
@@ -22,13 +22,12 @@ from finance_sandbox.world import World
 
 
 def sync_everything(warehouse: WarehouseResource, *, full_refresh: bool = False) -> None:
-    from finance_pipeline.definitions import SOURCE_PACKAGES
+    from finance_pipeline.definitions import load_environment
 
-    settings = load_settings({"FINANCE_PIPELINE_MODE": "sandbox"})
+    settings = load_environment({"FINANCE_PIPELINE_MODE": "sandbox"})
     for source in SOURCES:
-        package = SOURCE_PACKAGES[source]
-        resource = package.build_resource(settings)
-        for spec in package.ENTITIES:
+        resource = source.resource(settings)
+        for spec in source.entities:
             run_extraction(
                 spec,
                 resource=resource,

@@ -24,7 +24,7 @@ from finance_sandbox.world import ALMATY, STAGE_SENT, World
 from finance_sandbox.world.bitrix24_portal import contact_id_of, legacy_invoices
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
-ISO = {"RUR": "RUB", "KZT": "KZT"}
+ISO = {"RUR": "RUB", "KZT": "KZT", "USD": "USD"}
 
 
 def _check(name: str, table: str | None = None):
@@ -214,6 +214,16 @@ def test_closing_balances_equal_truth_to_the_cent(
     ours = {int(r[0]): r[1] for r in rows}
     assert ours == world.truth.balances
     assert all(r[1] == r[2] for r in rows), "latest balance differs from what Adesk reports"
+    # The USD account too: its balance in dollars, moved by transfers from and to roubles.
+    currencies = dict(
+        wh.execute(
+            "SELECT bank_account_id, currency FROM marts.account_balances WHERE is_latest"
+        ).fetchall()
+    )
+    assert {int(a): c for a, c in currencies.items()} == {
+        a.id: ISO[a.currency] for a in world.bank_accounts.values()
+    }
+    assert "USD" in currencies.values()
     assert {r[3] for r in rows} == {world.today()}
     assert _failing(wh, "latest_balance_matches_adesk") == []
 
@@ -224,16 +234,16 @@ def test_income_and_outcome_totals_exclude_transfers(
     truth = world.truth
     rows = wh.execute(
         """SELECT currency,
-                  sum(amount) FILTER (WHERE counts_as = 'income'),
-                  sum(amount) FILTER (WHERE counts_as = 'expense')
+                  coalesce(sum(amount) FILTER (WHERE counts_as = 'income'), 0),
+                  coalesce(sum(amount) FILTER (WHERE counts_as = 'expense'), 0)
            FROM marts.cash_flow WHERE status = 'actual' GROUP BY currency"""
     ).fetchall()
     assert {r[0]: r[1] for r in rows} == {ISO[c]: v for c, v in truth.income_total.items()}
     assert {r[0]: r[2] for r in rows} == {ISO[c]: v for c, v in truth.outcome_total.items()}
     # The monthly mart says the same.
     monthly = wh.execute(
-        """SELECT currency, sum(inflow) FILTER (WHERE counts_as = 'income'),
-                  sum(outflow) FILTER (WHERE counts_as = 'expense')
+        """SELECT currency, coalesce(sum(inflow) FILTER (WHERE counts_as = 'income'), 0),
+                  coalesce(sum(outflow) FILTER (WHERE counts_as = 'expense'), 0)
            FROM marts.cash_flow_monthly GROUP BY currency"""
     ).fetchall()
     assert sorted(monthly) == sorted(rows)
@@ -250,16 +260,37 @@ def test_planned_actual_and_transfers(wh: duckdb.DuckDBPyConnection, world: Worl
     ).fetchone()
     assert (planned, actual) == (truth.planned_count, truth.actual_count)
     assert transfers == truth.transfers_count and unpaired == 0
-    # Each transfer nets to zero across two accounts and counts as neither income nor expense.
+    # Each transfer: its two legs paired by Adesk's transfer id, each in its own account's
+    # currency and amount, counting as neither income nor expense; within a currency they sum
+    # to zero, between currencies they cancel at the transfer's own rate (sent / received).
     for transfer in world.adesk_transfers.values():
-        legs = wh.execute(
-            "SELECT transaction_id, counts_as, signed_amount, transfer_key FROM marts.cash_flow "
-            "WHERE transaction_id IN (?, ?)",
-            [str(transfer.outcome_transaction_id), str(transfer.income_transaction_id)],
-        ).fetchall()
-        assert len(legs) == 2
-        assert {leg[1] for leg in legs} == {"transfer"}
-        assert sum(leg[2] for leg in legs) == 0 and legs[0][3] == legs[1][3]
+        out, inc = (
+            wh.execute(
+                "SELECT counts_as, signed_amount, transfer_key, transfer_id, transfer_paired_by, "
+                "currency, transfer_rate, counterpart_transaction_id, counterpart_amount "
+                "FROM marts.cash_flow WHERE transaction_id = ?",
+                [str(leg)],
+            ).fetchone()
+            for leg in (transfer.outcome_transaction_id, transfer.income_transaction_id)
+        )
+        assert out[0] == inc[0] == "transfer" and out[2] == inc[2] is not None
+        assert out[3:5] == inc[3:5] == (str(transfer.id), "transferId")
+        assert (out[1], inc[1]) == (-transfer.amount, transfer.amount_to)
+        assert (out[5], inc[5]) == (
+            ISO[world.currency_of_account(transfer.from_account_id)],
+            ISO[world.currency_of_account(transfer.to_account_id)],
+        )
+        assert (out[7], out[8]) == (str(transfer.income_transaction_id), transfer.amount_to)
+        assert (inc[7], inc[8]) == (str(transfer.outcome_transaction_id), transfer.amount)
+        assert out[6] == inc[6] and round(transfer.amount_to * out[6], 2) == transfer.amount
+        if out[5] == inc[5]:
+            assert out[1] + inc[1] == 0 and out[6] == 1
+    for name in (
+        "transfer_legs_pair_up",
+        "transfers_net_to_zero",
+        "transfer_legs_in_their_account_currency",
+    ):
+        assert _failing(wh, name) == [], name
     # Owner money is neither revenue nor expense.
     owner = {c.id for c in world.categories.values() if c.is_owner_transfer}
     kinds = wh.execute(
@@ -317,6 +348,125 @@ def test_monthly_balances_run_on(wh: duckdb.DuckDBPyConnection, world: World) ->
         last[account] = (month, closing)
     assert {int(a): v[1] for a, v in last.items()} == world.truth.balances
     assert _failing(wh, "months_add_up_to_balances") == []
+
+
+def test_a_rub_to_usd_transfer_pairs_and_keeps_both_currencies(
+    wh: duckdb.DuckDBPyConnection, world: World
+) -> None:
+    """The docs' own example (adesk-api.md l.934-958): roubles out of a RUB account, dollars
+    into a USD one. The legs pair although their amounts differ, each keeps its currency and
+    amount, and the rouble account's balance falls by the roubles, the dollar account's rises by
+    the dollars."""
+    currency = world.currency_of_account
+    rub_usd = [
+        tr
+        for tr in world.adesk_transfers.values()
+        if (currency(tr.from_account_id), currency(tr.to_account_id)) == ("RUR", "USD")
+    ]
+    assert rub_usd
+    for tr in rub_usd:
+        rows = wh.execute(
+            "SELECT direction, bank_account_id, currency, amount, transfer_key, transfer_rate "
+            "FROM marts.cash_flow WHERE transaction_id IN (?, ?) ORDER BY direction",
+            [str(tr.outcome_transaction_id), str(tr.income_transaction_id)],
+        ).fetchall()
+        assert rows[0][:4] == ("in", str(tr.to_account_id), "USD", tr.amount_to)
+        assert rows[1][:4] == ("out", str(tr.from_account_id), "RUB", tr.amount)
+        assert rows[0][3] != rows[1][3] and rows[0][4] == rows[1][4] is not None
+        # Roubles per dollar: the official rate give or take the bank's margin.
+        official = world.rub_per_unit("USD", tr.date)
+        assert abs(rows[0][5] / official - 1) < Decimal("0.03")
+    # Company-wide, transfers are neither income nor expense in any currency.
+    kinds = wh.execute(
+        "SELECT DISTINCT counts_as FROM marts.cash_flow WHERE currency = 'USD' AND is_transfer"
+    ).fetchall()
+    assert kinds == [("transfer",)]
+
+
+def test_movements_carry_their_business_unit(wh: duckdb.DuckDBPyConnection, world: World) -> None:
+    """`business_unit` (adesk-api.md l.1103) is staged and carried to the cash flow; a movement
+    with a project takes its project's direction instead (the two exclude each other, l.1094)."""
+    rows = wh.execute(
+        "SELECT transaction_id, business_unit_id, business_unit_name, business_unit_via "
+        "FROM marts.cash_flow"
+    ).fetchall()
+    own = 0
+    for txn_id, unit_id, name, via in rows:
+        txn = world.adesk_transactions[int(txn_id)]
+        if txn.business_unit_id is not None:
+            own += 1
+            unit = world.project_categories[txn.business_unit_id]
+            assert (unit_id, name, via) == (str(unit.id), unit.name, "movement")
+        elif txn.project_id is not None:
+            unit = world.project_categories[world.projects[txn.project_id].category_id]
+            assert (unit_id, name, via) == (str(unit.id), unit.name, "project")
+        else:
+            assert (unit_id, name, via) == (None, None, None)
+    assert own == sum(1 for t in world.adesk_transactions.values() if t.business_unit_id)
+    assert own > 0
+    staged = wh.execute(
+        "SELECT count(*) FROM staging.adesk_transactions WHERE business_unit_id IS NOT NULL"
+    ).fetchone()[0]
+    assert staged == own
+    # The monthly mart splits by business unit without changing any total.
+    by_unit = wh.execute(
+        """SELECT business_unit_id, sum(outflow) FROM marts.cash_flow_monthly
+           WHERE business_unit_id IS NOT NULL GROUP BY 1"""
+    ).fetchall()
+    expected = wh.execute(
+        """SELECT business_unit_id, sum(amount) FILTER (WHERE direction = 'out')
+           FROM marts.cash_flow WHERE status = 'actual' AND business_unit_id IS NOT NULL
+           GROUP BY 1"""
+    ).fetchall()
+    assert sorted(by_unit) == sorted(expected)
+
+
+def test_transfer_legs_without_identity_pair_by_day_and_text_never_by_amount(
+    built_warehouse: Path, tmp_path: Path, world: World
+) -> None:
+    """Legs whose answers carry no transfer link at all (an older API): the only out/in pair of
+    a day and text pairs, whatever its amounts (a RUB -> USD pair too); two transfers of one
+    day and text are ambiguous and stay unpaired, reported, rather than matched by amount."""
+    path = _copy(built_warehouse, tmp_path)
+    with duckdb.connect(str(path)) as conn:
+        conn.execute(
+            """UPDATE raw.adesk_transactions
+               SET payload = json_merge_patch(payload, '{"transferId": null,
+                   "pairedTransactionId": null, "pairTransferTransaction": null}')
+               WHERE json_extract_string(payload, '$.isTransfer') = 'true'"""
+        )
+        _rebuild(
+            conn,
+            {
+                "staging.adesk_transactions",
+                "marts.invoice_payments",
+                "marts.cash_flow",
+                "marts.account_balances",
+                "marts.cash_flow_monthly",
+            },
+        )
+        paired = conn.execute(
+            "SELECT transaction_id, transfer_key, transfer_paired_by FROM marts.cash_flow "
+            "WHERE is_transfer"
+        ).fetchall()
+        unpaired = _failing(conn, "transfer_legs_pair_up")
+        net = _failing(conn, "transfers_net_to_zero")
+    key_of = {int(t): k for t, k, _ in paired}
+    assert {by for _, k, by in paired if k is not None} == {"day_and_text"}
+    groups: dict[tuple, list] = {}
+    for tr in world.adesk_transfers.values():
+        legs = (world.adesk_transactions[tr.outcome_transaction_id], tr)
+        groups.setdefault((tr.date, legs[0].description, legs[0].is_planned), []).append(tr)
+    for group in groups.values():
+        for tr in group:
+            out, inc = key_of[tr.outcome_transaction_id], key_of[tr.income_transaction_id]
+            if len(group) == 1:
+                assert out == inc is not None
+            else:
+                assert out is None and inc is None
+    assert any(tr.amount != tr.amount_to for g in groups.values() if len(g) == 1 for tr in g)
+    ambiguous = sum(2 * len(g) for g in groups.values() if len(g) > 1)
+    assert len(unpaired) == ambiguous and net == []
 
 
 # --- invoices and payments ----------------------------------------------------------------------
@@ -526,7 +676,7 @@ def test_example_cash_flow_by_month_and_category(wh: duckdb.DuckDBPyConnection) 
     assert rows
     months = {r[0] for r in rows}
     assert 1 <= len(months) <= 3 and all(re.fullmatch(r"\d{4}-\d{2}", m) for m in months)
-    assert {r[1] for r in rows} <= {"RUB", "KZT"}
+    assert {r[1] for r in rows} <= {"RUB", "KZT", "USD"}
     assert all(r[6] == r[4] - r[5] for r in rows)
     # The same figures as the cash flow itself.
     first = min(months) + "-01"
@@ -617,5 +767,21 @@ def test_staging_survives_api_drift(built_warehouse: Path, tmp_path: Path, world
             ).fetchall()
         )
         assert _failing(conn, "latest_balance_matches_adesk") == []
+        unpaired = _failing(conn, "transfer_legs_pair_up")
+        net = _failing(conn, "transfers_net_to_zero")
+        by = {
+            r[0]
+            for r in conn.execute(
+                "SELECT DISTINCT transfer_paired_by FROM marts.cash_flow WHERE is_transfer"
+            ).fetchall()
+        }
+        units = conn.execute(
+            "SELECT count(*) FROM marts.cash_flow WHERE business_unit_via = 'movement'"
+        ).fetchone()[0]
     assert balances == world.truth.balances
-    assert income == {ISO[c]: v for c, v in world.truth.income_total.items()}
+    assert income == {ISO[c]: v for c, v in world.truth.income_total.items() if v}
+    # Transfer legs linked only by transferId or only by pairedTransactionId still pair, and the
+    # business unit is read under both spellings (business_unit, businessUnit).
+    assert unpaired == [] and net == []
+    assert by == {"transferId", "pairedTransactionId"}
+    assert units == sum(1 for t in world.adesk_transactions.values() if t.business_unit_id)

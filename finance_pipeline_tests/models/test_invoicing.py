@@ -59,6 +59,23 @@ def _salesman_groups(world: World) -> dict[tuple[str, int, int], list]:
     return groups
 
 
+def _salesman_deal_extras(world: World) -> dict[str, object]:
+    """invoice_key -> the deal behind each SalesMan invoice as the sandbox serves it (its
+    specification, payer and currency, sandbox/salesman_deals.py)."""
+    from finance_sandbox.salesman_deals import deal_extras
+
+    out: dict[str, object] = {}
+    for parts in _salesman_groups(world).values():
+        first = min(parts, key=lambda r: r.id)
+        deal = [r for r in world.salesman_invoices.values() if r.did == first.did]
+        total = sum((r.summa for r in deal), ZERO)
+        others = sorted(c for c in world.salesman_clients if c != first.clid)
+        out[f"salesman:{first.id}"] = deal_extras(
+            first.did, total, any(r.nds > 0 for r in deal), first.clid, others
+        )
+    return out
+
+
 def _expected_invoices(world: World) -> dict[str, dict]:
     """invoice_key -> what marts.invoices must say, straight from the World's records."""
     out: dict[str, dict] = {}
@@ -305,12 +322,18 @@ def test_invoice_counterparties_match_truth(wh: duckdb.DuckDBPyConnection, world
 
 
 def test_invoice_lines_match_truth(wh: duckdb.DuckDBPyConnection, world: World) -> None:
+    """Bitrix24 product rows, SalesMan deal specifications (invoice/info dealinfo=true) and
+    ApiPay `items` are lines; ApiPay units are ApiPay's own, never Adesk's."""
+    from finance_sandbox.apipay_catalog import apipay_unit
+
     lines = _rows(wh, "SELECT * FROM marts.invoice_lines")
     legacy = legacy_invoices(world)
+    deals = _salesman_deal_extras(world)
     expected_count = (
         sum(len(i.rows) for i in world.bitrix_invoices.values())
         + sum(len(leg.rows) for leg in legacy.values())
         + sum(len(a.cart_items) for a in world.apipay_invoices.values())
+        + sum(len(d.spec) for d in deals.values())
     )
     assert len(lines) == expected_count
     by_key = {r["line_key"]: r for r in lines}
@@ -339,6 +362,22 @@ def test_invoice_lines_match_truth(wh: duckdb.DuckDBPyConnection, world: World) 
                 item.count,
                 item.price * item.count,
             )
+            assert line["unit"] == apipay_unit(item.unit_id).name
+            expected_product = item.nomenclature_id if item.type == "CATALOGUE" else None
+            assert line["source_product_id"] == (
+                str(expected_product) if expected_product else None
+            )
+    for invoice_key, deal in deals.items():
+        source_id = invoice_key.split(":")[1]
+        for number, spec in enumerate(deal.spec, start=1):
+            line = by_key[f"salesman:{source_id}:{spec.spid}"]
+            assert line["invoice_key"] == invoice_key and line["line_number"] == number
+            assert (line["name"], line["unit"], line["price"]) == (spec.title, spec.edizm,
+                                                                    spec.price)
+            assert line["quantity"] == spec.kol * spec.dop
+            assert line["line_total"] == spec.price * spec.kol * spec.dop
+            assert line["tax_rate"] == spec.nds
+            assert line["currency"] == "RUB"
     # totals per source
     totals = dict(
         wh.execute("SELECT source, sum(line_total) FROM marts.invoice_lines GROUP BY 1").fetchall()
@@ -349,19 +388,76 @@ def test_invoice_lines_match_truth(wh: duckdb.DuckDBPyConnection, world: World) 
     assert totals["apipay"] == sum(
         (c.price * c.count for a in world.apipay_invoices.values() for c in a.cart_items), ZERO
     )
+    assert totals["salesman"] == sum((r.summa for r in world.salesman_invoices.values()), ZERO)
 
 
 def test_lines_add_up_to_invoice_amounts(wh: duckdb.DuckDBPyConnection, world: World) -> None:
+    """Every invoice with lines, from each of the three systems, adds up to its amount."""
     mismatched = wh.execute(_check("lines_sum_to_amount").failing_rows_sql).fetchall()
     assert mismatched == []
-    with_lines = wh.execute(
-        """SELECT count(DISTINCT invoice_key) FROM marts.invoice_lines"""
+    with_lines = dict(wh.execute(
+        """SELECT source, count(DISTINCT invoice_key) FROM marts.invoice_lines GROUP BY 1"""
+    ).fetchall())
+    assert with_lines == {
+        "bitrix24": sum(1 for i in world.bitrix_invoices.values() if i.rows)
+        + sum(1 for leg in legacy_invoices(world).values() if leg.rows),
+        "apipay": sum(1 for a in world.apipay_invoices.values() if a.cart_items),
+        "salesman": len(_salesman_groups(world)),
+    }
+    per_invoice = wh.execute(
+        """SELECT l.source, i.amount, sum(l.line_total)
+           FROM marts.invoice_lines AS l JOIN marts.invoices AS i USING (invoice_key)
+           GROUP BY l.source, l.invoice_key, i.amount"""
+    ).fetchall()
+    assert {source for source, *_ in per_invoice} == {"bitrix24", "salesman", "apipay"}
+    assert all(amount == total for _, amount, total in per_invoice)
+
+
+def test_salesman_foreign_currency_is_kept(wh: duckdb.DuckDBPyConnection, world: World) -> None:
+    """A SalesMan deal in USD/EUR/KZT: amounts stay as SalesMan stores them (RUB), and the
+    invoice says what it was issued in, at the deal's course (summa / course)."""
+    from finance_sandbox.salesman_deals import CURRENCIES
+
+    iso = {1: "USD", 2: "EUR", 3: "KZT"}
+    ours = {
+        key: (cur, doc_cur, doc_amount, amount)
+        for key, cur, doc_cur, doc_amount, amount in wh.execute(
+            """SELECT invoice_key, currency, document_currency, document_amount, amount
+               FROM marts.invoices WHERE source = 'salesman'"""
+        ).fetchall()
+    }
+    foreign = 0
+    for key, deal in _salesman_deal_extras(world).items():
+        currency, doc_currency, doc_amount, amount = ours[key]
+        assert currency == "RUB"
+        if deal.idcurrency:
+            foreign += 1
+            assert doc_currency == iso[deal.idcurrency], key
+            rate = Decimal(str(CURRENCIES[deal.idcurrency]["course"]))
+            assert abs(doc_amount - amount / rate) <= Decimal("0.01") * 2, key
+        else:
+            assert (doc_currency, doc_amount) == ("RUB", amount)
+    assert foreign > 0
+    others = wh.execute(
+        """SELECT count(*) FROM marts.invoices
+           WHERE source <> 'salesman'
+             AND (document_currency <> currency OR document_amount <> amount)"""
     ).fetchone()[0]
-    assert with_lines == (
-        sum(1 for i in world.bitrix_invoices.values() if i.rows)
-        + sum(1 for leg in legacy_invoices(world).values() if leg.rows)
-        + sum(1 for a in world.apipay_invoices.values() if a.cart_items)
-    )
+    assert others == 0
+
+
+def test_salesman_payer_comes_from_the_deal(wh: duckdb.DuckDBPyConnection, world: World) -> None:
+    payers = dict(wh.execute(
+        "SELECT invoice_id, payer_id FROM staging.salesman_invoice_details"
+    ).fetchall())
+    deals = _salesman_deal_extras(world)
+    by_did = {d.did: d for d in deals.values()}
+    differ = 0
+    for rec in world.salesman_invoices.values():
+        deal = by_did[rec.did]
+        assert payers[str(rec.id)] == str(deal.payer_clid)
+        differ += deal.payer_clid != rec.clid
+    assert differ > 0
 
 
 def test_line_products_match_truth(wh: duckdb.DuckDBPyConnection, world: World) -> None:
@@ -383,12 +479,10 @@ def test_line_products_match_truth(wh: duckdb.DuckDBPyConnection, world: World) 
 
 def _visible_products(world: World) -> set[str]:
     """Truth products with a record the pipeline can see: a Bitrix24 catalog product, an Adesk
-    product, or an ApiPay nomenclature entry used in a live invoice's cart (the pipeline reads
-    no nomenclature list)."""
-    in_carts = {c.nomenclature_id for a in world.apipay_invoices.values() for c in a.cart_items}
+    product, or an item of ApiPay's catalog (GET /catalog)."""
     seen = {world.product_of("bitrix24", i) for i in world.bitrix_products}
     seen |= {world.product_of("adesk", i) for i in world.adesk_products}
-    seen |= {world.product_of("apipay", i) for i in in_carts if i > 0}
+    seen |= {world.product_of("apipay", i) for i in world.apipay_nomenclature}
     return seen - {None}
 
 
@@ -404,7 +498,7 @@ def test_products_match_truth(wh: duckdb.DuckDBPyConnection, world: World) -> No
     print(f"\nproduct records agreeing with the truth: {agree}/{len(ours)}")
     assert not bad, f"{agree}/{len(ours)} product records agree; e.g. {bad[:5]}"
     assert len(ours) == len(world.bitrix_products) + len(world.adesk_products) + len(
-        {c.nomenclature_id for a in world.apipay_invoices.values() for c in a.cart_items} - {-2}
+        world.apipay_nomenclature
     )
 
 

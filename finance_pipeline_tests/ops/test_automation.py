@@ -11,7 +11,7 @@ from collections.abc import Iterator
 import dagster as dg
 import pytest
 
-from finance_pipeline.config import SOURCES
+from finance_pipeline.sources.registry import SOURCE_NAMES
 
 MODEL_GROUPS = ("staging", "marts")
 
@@ -46,7 +46,7 @@ def _downstream_models(graph, keys: set[dg.AssetKey]) -> set[dg.AssetKey]:
     return found
 
 
-@pytest.mark.parametrize("source", SOURCES)
+@pytest.mark.parametrize("source", SOURCE_NAMES)
 def test_sync_of_one_source_requests_exactly_its_downstream_models(
     source: str, defs: dg.Definitions, instance: dg.DagsterInstance
 ) -> None:

@@ -11,7 +11,7 @@ from pathlib import Path
 import dagster as dg
 from dagster._core.definitions.reconstruct import ReconstructableJob
 
-from finance_pipeline.config import SOURCES
+from finance_pipeline.sources.registry import SOURCE_NAMES
 
 DUCKDB_WRITER_POOL = "duckdb_writer"
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
@@ -86,10 +86,10 @@ def test_models_are_in_the_writer_pool_and_extractions_are_not() -> None:
     pools = {
         k.to_user_string(): graph.get(k).assets_def.op.pool
         for k in graph.get_all_asset_keys()
-        if groups[k.to_user_string()] in (*SOURCES, "staging", "marts")
+        if groups[k.to_user_string()] in (*SOURCE_NAMES, "staging", "marts")
     }
     models = [k for k, g in groups.items() if g in ("staging", "marts")]
-    extractions = [k for k, g in groups.items() if g in SOURCES]
+    extractions = [k for k, g in groups.items() if g in SOURCE_NAMES]
     assert models and extractions
     assert {k: pools[k] for k in models} == dict.fromkeys(models, DUCKDB_WRITER_POOL)
     assert {k: pools[k] for k in extractions} == dict.fromkeys(extractions)

@@ -15,8 +15,8 @@ import dagster as dg
 import pytest
 
 from finance_pipeline import schedules
-from finance_pipeline.config import SOURCES
 from finance_pipeline.sources.extraction import EntitySpec, source_assets
+from finance_pipeline.sources.registry import SOURCE_NAMES
 
 EXPECTED = {
     "daily_refresh": ("refresh_all", "0 5 * * *"),
@@ -48,7 +48,7 @@ def _extraction_op_names(repo: dg.RepositoryDefinition) -> set[str]:
     return {
         graph.get(key).assets_def.op.name
         for key in graph.get_all_asset_keys()
-        if graph.get(key).group_name in SOURCES
+        if graph.get(key).group_name in SOURCE_NAMES
     }
 
 
@@ -106,10 +106,10 @@ def test_weekly_full_refresh_covers_every_extraction_asset(
     assert set(ops) == expected
     assert all(op == {"config": {"full_refresh": True}} for op in ops.values())
     # Every source's every entity is covered: its op is the one that gets full_refresh.
-    from finance_pipeline.definitions import SOURCE_PACKAGES
+    from finance_pipeline.sources.registry import SOURCES
 
-    for package in SOURCE_PACKAGES.values():
-        for spec in package.ENTITIES:
+    for source in SOURCES:
+        for spec in source.entities:
             assert repo.asset_graph.get(spec.key).assets_def.op.name in ops, spec.key
 
 

@@ -20,8 +20,9 @@ import dagster as dg
 import duckdb
 import pytest
 
-from finance_pipeline.config import SOURCES, load_settings
+from finance_pipeline.config import load_settings
 from finance_pipeline.sources.extraction import EntitySpec, ExtractConfig, run_extraction
+from finance_pipeline.sources.registry import BY_NAME, SOURCE_NAMES
 from finance_pipeline.sources.resource_base import SourceResource
 from finance_pipeline.warehouse.resource import WarehouseResource
 from finance_sandbox.core import (
@@ -57,7 +58,7 @@ CANARY_SECRETS: dict[str, str] = {
 FAST_LIMIT = ServerRateLimit(rate=1000, burst=1000)
 FAST_CLIENT_ENV = {
     f"{source.upper()}_{name}": value
-    for source in SOURCES
+    for source in SOURCE_NAMES
     for name, value in (("RATE_LIMIT", "1000"), ("RATE_BURST", "500"))
 }
 # Retries that do not sleep for real: the point is how many and what happens after the last.
@@ -92,19 +93,13 @@ _WORLD_COLLECTIONS = {
 BOOKKEEPING_COLUMNS = frozenset({"extracted_at", "run_id", "last_sync_at", "last_run_id"})
 
 
-def source_packages() -> dict[str, Any]:
-    from finance_pipeline.definitions import SOURCE_PACKAGES
-
-    return SOURCE_PACKAGES
-
-
 def entity_specs(source: str) -> list[EntitySpec]:
-    return list(source_packages()[source].ENTITIES)
+    return list(BY_NAME[source].entities)
 
 
 def all_tables() -> dict[str, list[str]]:
     """Raw table names per source."""
-    return {source: [spec.table for spec in entity_specs(source)] for source in SOURCES}
+    return {source: [spec.table for spec in entity_specs(source)] for source in SOURCE_NAMES}
 
 
 def truth_ids(world: World) -> dict[str, set[str]]:
@@ -133,7 +128,7 @@ def canary_credentials() -> Iterator[None]:
 
 def make_sandbox(size: WorldSize | None = None, **settings: Any) -> Sandbox:
     box = Sandbox(SandboxSettings(size=size or WorldSize(), **settings))
-    for source in SOURCES:
+    for source in SOURCE_NAMES:
         box.settings.rate_limits[source] = FAST_LIMIT
     return box
 
@@ -178,14 +173,14 @@ def with_overrides(resource: SourceResource, **overrides: Any) -> SourceResource
 
 
 def live_resources(env: dict[str, str], **overrides: Any) -> dict[str, SourceResource]:
-    """Each source's resource as build_resource makes it in live mode, EnvVars resolved.
+    """Each source's resource as its declaration makes it in live mode, EnvVars resolved.
 
     The variables must be in os.environ (see `environment`), as they are for a Dagster run.
     """
     settings = load_settings(env)
     out = {}
-    for source in SOURCES:
-        resource = source_packages()[source].build_resource(settings)
+    for source in SOURCE_NAMES:
+        resource = BY_NAME[source].resource(settings)
         resource = with_overrides(resource, **FAST_RETRIES, **overrides)
         out[source] = resource.process_config_and_initialize()
     return out
@@ -201,11 +196,11 @@ def sync_source(
     entities: Iterable[str] | None = None,
 ) -> dict[str, dict[str, Any]]:
     """Every entity of one source, in the order the source's asset runs them."""
-    from finance_pipeline.sources.extraction import _in_dependency_order
+    from finance_pipeline.sources.extraction import in_dependency_order
 
     wanted = set(entities) if entities is not None else None
     out = {}
-    for spec in _in_dependency_order(entity_specs(source)):
+    for spec in in_dependency_order(entity_specs(source)):
         if wanted is not None and spec.entity not in wanted:
             continue
         out[spec.table] = run_extraction(
@@ -223,7 +218,7 @@ def sync_all(
     resources: dict[str, SourceResource], warehouse: WarehouseResource, **kwargs: Any
 ) -> dict[str, dict[str, Any]]:
     out = {}
-    for source in SOURCES:
+    for source in SOURCE_NAMES:
         out.update(sync_source(resources[source], warehouse, source, **kwargs))
     return out
 
@@ -242,7 +237,7 @@ def pipeline_definitions(**resource_overrides: Any) -> dg.Definitions:
 
     defs = build_definitions()
     resources = dict(defs.resources)
-    for source in SOURCES:
+    for source in SOURCE_NAMES:
         resources[source] = with_overrides(
             resources[source], **FAST_RETRIES, **resource_overrides
         )

@@ -26,14 +26,14 @@ from reliability_kit import (
     with_overrides,
 )
 
-from finance_pipeline.config import SOURCES
+from finance_pipeline.errors import ConfigError
 from finance_pipeline.http.errors import (
     ApiError,
     BadResponseError,
-    ConfigError,
     NetworkError,
     ServerError,
 )
+from finance_pipeline.sources.registry import SOURCE_NAMES
 from finance_pipeline.sources.resource_base import SourceResource
 from finance_pipeline.warehouse.resource import WarehouseResource
 from finance_sandbox.core import (
@@ -175,7 +175,7 @@ def test_a_credential_set_but_empty_stops_loading(variable: str, tmp_path: Path)
 # --- answers that are not the documented JSON ----------------------------------------------
 
 
-@pytest.mark.parametrize("source", SOURCES)
+@pytest.mark.parametrize("source", SOURCE_NAMES)
 def test_an_html_error_page_is_a_clear_error(rig: Rig, source: str, tmp_path: Path) -> None:
     started = time.monotonic()
     with pytest.raises(ServerError) as info:
@@ -199,7 +199,7 @@ def _login_page(rig: Rig) -> Callable[[], None]:
     return lambda: setattr(rig.sandbox, "handle", original)
 
 
-@pytest.mark.parametrize("source", SOURCES)
+@pytest.mark.parametrize("source", SOURCE_NAMES)
 def test_an_html_page_with_200_ok_is_a_clear_error(rig: Rig, source: str, tmp_path: Path) -> None:
     restore = _login_page(rig)
     try:
@@ -210,14 +210,14 @@ def test_an_html_page_with_200_ok_is_a_clear_error(rig: Rig, source: str, tmp_pa
     assert_clear(info.value, source, "expected JSON, got text/html", "Sign in", "after 3 attempts")
 
 
-@pytest.mark.parametrize("source", SOURCES)
+@pytest.mark.parametrize("source", SOURCE_NAMES)
 def test_an_empty_body_is_a_clear_error(rig: Rig, source: str, tmp_path: Path) -> None:
     with pytest.raises(BadResponseError) as info:
         sync(rig, source, tmp_path, FaultPlan(rate=1.0, kinds=("empty",)))
     assert_clear(info.value, source, "empty body", "after 3 attempts")
 
 
-@pytest.mark.parametrize("source", SOURCES)
+@pytest.mark.parametrize("source", SOURCE_NAMES)
 def test_a_page_repeating_the_previous_one_stops_the_sync(
     rig: Rig, source: str, tmp_path: Path
 ) -> None:
@@ -261,14 +261,14 @@ def assert_nothing_lost_and_warned(rig: Rig, source: str, delta: int, tmp_path: 
 
 
 @pytest.mark.parametrize("delta", WRONG_TOTALS, ids=lambda d: f"total{d:+d}")
-@pytest.mark.parametrize("source", SOURCES)
+@pytest.mark.parametrize("source", SOURCE_NAMES)
 def test_a_wrong_total_loses_nothing_and_warns(
     rig: Rig, source: str, delta: int, tmp_path: Path
 ) -> None:
     assert_nothing_lost_and_warned(rig, source, delta, tmp_path)
 
 
-@pytest.mark.parametrize("source", SOURCES)
+@pytest.mark.parametrize("source", SOURCE_NAMES)
 def test_a_low_total_that_ends_on_a_full_page_loses_nothing(
     rig: Rig, source: str, tmp_path: Path
 ) -> None:
@@ -280,7 +280,7 @@ def test_a_low_total_that_ends_on_a_full_page_loses_nothing(
     assert_nothing_lost_and_warned(rig, source, delta, tmp_path)
 
 
-@pytest.mark.parametrize("source", SOURCES)
+@pytest.mark.parametrize("source", SOURCE_NAMES)
 def test_an_api_that_stops_answering_never_hangs(rig: Rig, source: str, tmp_path: Path) -> None:
     started = time.monotonic()
     with pytest.raises(NetworkError) as info:

@@ -37,7 +37,7 @@ from reliability_kit import (
     sync_state,
 )
 
-from finance_pipeline.config import SOURCES
+from finance_pipeline.sources.registry import SOURCE_NAMES
 from finance_pipeline.warehouse.resource import WarehouseResource
 from finance_sandbox.core import FaultPlan, Sandbox, SandboxServers
 
@@ -144,7 +144,7 @@ def run_job(world: World, tmp_path: Path, faults: dict[str, str | None], job: st
     shutil.copy(world.template, path)
     before, before_content = world.checksums
     before_state = world.state
-    for source in SOURCES:
+    for source in SOURCE_NAMES:
         apply_fault(world.sandbox, source, faults.get(source))
     try:
         with environment({**world.env, "FINANCE_WAREHOUSE": str(path)}):
@@ -155,7 +155,7 @@ def run_job(world: World, tmp_path: Path, faults: dict[str, str | None], job: st
                 run_config=run_config or {},
             )
     finally:
-        for source in SOURCES:
+        for source in SOURCE_NAMES:
             apply_fault(world.sandbox, source, None)
     after, after_content = both_checksums(path)
     return Run(
@@ -171,7 +171,7 @@ def entity_keys(source: str, entities: list[str] | None = None) -> set[str]:
     }
 
 
-def check_run(run: Run, faults: dict[str, str], sources: tuple[str, ...] = SOURCES) -> None:
+def check_run(run: Run, faults: dict[str, str], sources: tuple[str, ...] = SOURCE_NAMES) -> None:
     """Faulty sources fail clearly and touch nothing; healthy ones (of `sources`) still land."""
     succeeded: set[str] = set()
     for source in sources:

@@ -32,8 +32,8 @@ from reliability_kit import (
 )
 
 from finance_pipeline.checks import all_checks, run_check
-from finance_pipeline.config import SOURCES
 from finance_pipeline.models import macro_sql
+from finance_pipeline.sources.registry import SOURCE_NAMES
 from finance_pipeline.warehouse.resource import WarehouseResource
 from finance_sandbox.core import FaultPlan, Sandbox, SandboxRequest, SandboxResponse
 
@@ -58,7 +58,7 @@ def _garbage_target(source: str, request: SandboxRequest, node: dict[str, Any]) 
         return str(node.get("id", node.get("crid")))
     if source == "adesk" and path.endswith("/v1/transactions") and "bankAccount" in node:
         return str(node["id"])
-    if source == "apipay" and path.endswith("/invoices") and "cart_items" in node:
+    if source == "apipay" and path.endswith("/invoices") and "items" in node:
         return str(node["id"])
     return None
 
@@ -117,7 +117,7 @@ def outcome(canaries, module_dir: Path) -> Iterator[Outcome]:
         with environment(env):
             resources = live_resources(env)
             sync_all(resources, WarehouseResource(path=str(before)))
-            for source in SOURCES:
+            for source in SOURCE_NAMES:
                 sandbox.set_faults(source, FaultPlan(drift=True))
             drifting["on"] = True
             sync_all(resources, WarehouseResource(path=str(after)))
@@ -128,7 +128,7 @@ def outcome(canaries, module_dir: Path) -> Iterator[Outcome]:
 
 def test_precondition_every_api_drifted_and_sent_garbage(outcome: Outcome) -> None:
     before, after = raw_fingerprint(outcome.before), raw_fingerprint(outcome.after)
-    for source in SOURCES:
+    for source in SOURCE_NAMES:
         changed = sum(
             before[t][i][0] != h
             for t, rows in after.items() if t.startswith(source)
@@ -140,7 +140,7 @@ def test_precondition_every_api_drifted_and_sent_garbage(outcome: Outcome) -> No
 
 def test_raw_keeps_every_payload_exactly_as_received(outcome: Outcome) -> None:
     with duckdb.connect(str(outcome.after), read_only=True) as conn:
-        for source in SOURCES:
+        for source in SOURCE_NAMES:
             tables = [
                 r[0] for r in conn.execute(
                     "SELECT table_name FROM information_schema.tables WHERE table_schema = 'raw' "
@@ -214,7 +214,7 @@ def _check_results(path: Path) -> dict[tuple[str, str], Any]:
 
 def test_parse_errors_checks_name_exactly_what_could_not_be_parsed(outcome: Outcome) -> None:
     results = _check_results(outcome.after)
-    expected = {GARBAGE[s][0]: (GARBAGE[s][1], outcome.garbled[s]) for s in SOURCES}
+    expected = {GARBAGE[s][0]: (GARBAGE[s][1], outcome.garbled[s]) for s in SOURCE_NAMES}
     parse_checks = {t: r for (t, name), (_c, r) in results.items() if name == "parse_errors"}
     assert len(parse_checks) > 15
     with duckdb.connect(str(outcome.after), read_only=True) as conn:

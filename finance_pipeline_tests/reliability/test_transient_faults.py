@@ -35,8 +35,8 @@ from reliability_kit import (
     with_overrides,
 )
 
-from finance_pipeline.config import SOURCES
 from finance_pipeline.models.assets import build_all_models
+from finance_pipeline.sources.registry import SOURCE_NAMES
 from finance_pipeline.warehouse.resource import WarehouseResource
 from finance_sandbox.core import FaultPlan, Sandbox
 
@@ -58,7 +58,7 @@ class Outcome:
 
 
 def _with_faults(sandbox: Sandbox, on: bool, seed: int) -> None:
-    for i, source in enumerate(SOURCES):
+    for i, source in enumerate(SOURCE_NAMES):
         sandbox.set_faults(
             source, FaultPlan(rate=0.2 if on else 0.0, kinds=KINDS, seed=seed + i)
         )
@@ -76,7 +76,7 @@ def outcome(canaries, module_dir: Path) -> Iterator[Outcome]:
         resources["adesk"] = with_overrides(resources["adesk"], page_length=100)
         clean = WarehouseResource(path=str(module_dir / "clean.duckdb"))
         faulty = WarehouseResource(path=str(module_dir / "faulty.duckdb"))
-        before = {s: Counter(sandbox.counters[s]) for s in SOURCES}
+        before = {s: Counter(sandbox.counters[s]) for s in SOURCE_NAMES}
 
         sync_all(resources, clean, run_id="clean-1")
         _with_faults(sandbox, True, seed=11)
@@ -95,7 +95,7 @@ def outcome(canaries, module_dir: Path) -> Iterator[Outcome]:
         faulty_metadata = sync_all(resources, faulty, run_id="faulty-2")
         rerun_metadata = sync_all(resources, faulty, run_id="faulty-3")
         _with_faults(sandbox, False, seed=0)
-        faults = {s: sandbox.counters[s] - before[s] for s in SOURCES}
+        faults = {s: sandbox.counters[s] - before[s] for s in SOURCE_NAMES}
         retries = Counter()
         for metadata in (full_metadata, faulty_metadata):
             for table, values in metadata.items():
@@ -112,11 +112,11 @@ def outcome(canaries, module_dir: Path) -> Iterator[Outcome]:
 
 def test_every_source_met_every_kind_of_fault(outcome: Outcome) -> None:
     """Precondition: the faults really happened, on every API, of every kind, and were retried."""
-    for source in SOURCES:
+    for source in SOURCE_NAMES:
         assert outcome.faults[source]["injected_faults"] > 0, (source, outcome.faults[source])
         assert outcome.retries[source] > 0, source
     for kind in KINDS:
-        assert sum(outcome.faults[s][f"fault_{kind}"] for s in SOURCES) > 0, kind
+        assert sum(outcome.faults[s][f"fault_{kind}"] for s in SOURCE_NAMES) > 0, kind
 
 
 def test_full_sync_under_faults_lands_exactly_the_truth(outcome: Outcome) -> None:

@@ -15,7 +15,7 @@ from finance_pipeline.http.errors import (
     RequestRejectedError,
 )
 from finance_pipeline.sources.adesk import ENTITIES, AdeskResource
-from finance_pipeline.sources.adesk.assets import TRANSACTIONS_LOOKBACK
+from finance_pipeline.sources.adesk.entities import TRANSACTIONS_LOOKBACK
 from finance_pipeline.sources.extraction import ExtractConfig, run_extraction
 from finance_pipeline.warehouse.resource import WarehouseResource
 from finance_sandbox.core import SANDBOX_CREDENTIALS, FaultPlan, ServerRateLimit

@@ -10,9 +10,10 @@ import dagster as dg
 import duckdb
 import pytest
 
-from finance_pipeline.config import DEFAULT_RATE_LIMITS, Mode, load_settings
+from finance_pipeline.config import Mode, load_settings
+from finance_pipeline.definitions import load_environment
 from finance_pipeline.http.errors import AuthenticationError
-from finance_pipeline.sources.apipay import ENTITIES, ApipayResource, build_resource
+from finance_pipeline.sources.apipay import ENTITIES, SOURCE, ApipayResource
 from finance_pipeline.sources.extraction import ExtractConfig, run_extraction, source_assets
 from finance_pipeline.warehouse.resource import WarehouseResource
 from finance_sandbox.core import SANDBOX_CREDENTIALS, FaultPlan, ServerRateLimit
@@ -339,19 +340,18 @@ def test_schema_drift_lands_what_the_api_sent(harness):
 
 
 def test_build_resource_for_each_mode():
-    sandbox_resource = build_resource(load_settings({"FINANCE_PIPELINE_MODE": "sandbox"}))
-    assert sandbox_resource.sandbox and sandbox_resource.is_configured()
+    sandbox_resource = SOURCE.resource(load_environment({"FINANCE_PIPELINE_MODE": "sandbox"}))
+    assert sandbox_resource.is_configured()
     assert sandbox_resource.base_url() == "http://apipay.sandbox/api/v1"
-    assert sandbox_resource.rate_limit == DEFAULT_RATE_LIMITS["apipay"].rate
+    assert sandbox_resource.rate_limit == SOURCE.rate_limit.rate
 
     live = load_settings({"FINANCE_PIPELINE_MODE": "live", "APIPAY_API_KEY": "live-key-123456"})
     assert live.mode is Mode.live
-    resource = build_resource(live)
+    resource = SOURCE.resource(live)
     assert isinstance(resource.api_key, dg.EnvVar) or "APIPAY_API_KEY" in repr(resource)
-    assert not resource.sandbox
     assert resource.api_base_url == "https://bpapi.bazarbay.site/api/v1"
 
-    unconfigured = build_resource(load_settings({"FINANCE_PIPELINE_MODE": "live"}))
+    unconfigured = SOURCE.resource(load_settings({"FINANCE_PIPELINE_MODE": "live"}))
     assert not unconfigured.is_configured()
     assert "APIPAY_API_KEY" in unconfigured.not_configured_reason()
 
@@ -376,3 +376,106 @@ def test_dagster_assets_read_the_key_from_the_environment(sandbox, servers, ware
     }
     assert materialized["apipay_invoices"]["rows_live"].value == len(sandbox.world.apipay_invoices)
     assert materialized["apipay_refunds"]["rows_live"].value == len(sandbox.world.apipay_refunds)
+
+
+def test_catalog_and_units_land_whole_and_deletions_are_marked(harness):
+    """ApiPay's own catalog (GET /catalog, every status, 200 a page) and units (GET
+    /catalog/units) land as complete snapshots."""
+    from finance_sandbox.apipay_catalog import APIPAY_UNITS, apipay_unit_id
+
+    world = harness.world
+    units = harness.sync("units")
+    assert units["requests"] == 1
+    assert set(harness.raw("units")) == {str(u.id) for u in APIPAY_UNITS}
+    catalog = harness.sync("catalog_items")
+    assert catalog["rows_fetched"] == len(world.apipay_nomenclature)
+    assert catalog["requests"] == -(-len(world.apipay_nomenclature) // 200)
+    items = harness.raw("catalog_items")
+    assert set(items) == {str(n) for n in world.apipay_nomenclature}
+    some = next(iter(world.apipay_nomenclature.values()))
+    assert items[str(some.id)]["unit_id"] == apipay_unit_id(some.unit_id)
+    gone = world.apipay_nomenclature.pop(some.id)
+    try:
+        harness.sync("catalog_items")
+    finally:
+        world.apipay_nomenclature[gone.id] = gone
+    assert str(gone.id) in harness.raw("catalog_items", live=False)
+
+
+@pytest.mark.parametrize("legacy", [False, True], ids=["phone", "phone_number"])
+def test_payer_lands_whether_named_phone_or_phone_number(harness, legacy):
+    """openapi 2.1 lists the payer as `phone`; older servers answered `phone_number`. Both
+    land as sent and staging reads either."""
+    from finance_pipeline.models import discover_models
+    from finance_pipeline.models.assets import build_model
+
+    harness.sandbox.emulators["apipay"].legacy_phone_field = legacy
+    try:
+        harness.sync_all()
+    finally:
+        harness.sandbox.emulators["apipay"].legacy_phone_field = False
+    row = next(iter(harness.raw("invoices").values()))
+    assert ("phone_number" in row) is legacy and ("phone" in row) is not legacy
+    with duckdb.connect(str(harness.warehouse.path)) as conn:
+        models = {model.table: model for model in discover_models()}
+        build_model(conn, models["staging.apipay_invoices"])
+        staged = dict(conn.execute(
+            "SELECT invoice_id, phone_number FROM staging.apipay_invoices"
+        ).fetchall())
+        items = conn.execute(
+            "SELECT invoice_id, len(cart_items) FROM staging.apipay_invoices"
+        ).fetchall()
+    assert staged == {str(i.id): i.phone_number for i in harness.world.apipay_invoices.values()}
+    assert dict(items) == {
+        str(i.id): len(i.cart_items) for i in harness.world.apipay_invoices.values()
+    }
+
+
+def test_staging_reads_the_read_shape_and_the_old_create_shape(tmp_path):
+    """`items` (openapi 2.1 InvoiceItem, decimal strings, a line discount) and the create
+    request's `cart_items` (landed by older versions) both become typed cart items."""
+    from finance_pipeline.models import discover_models
+    from finance_pipeline.models.assets import build_model
+    from finance_pipeline.warehouse.landing import raw_table_ddl
+
+    new = {
+        "id": 1, "amount": "3500.00", "status": "paid", "phone": "87001234567",
+        "created_at": "2026-01-10T12:00:00+00:00",
+        "items": [
+            {"id": 11, "invoice_id": 1, "catalog_item_id": 42, "name": "Кофе", "price": "1500.00",
+             "count": 2, "unit_id": 1, "discount": None},
+            {"id": 12, "invoice_id": 1, "catalog_item_id": None, "name": "Доставка",
+             "price": "600.00", "count": 1, "unit_id": 6, "discount": "100.00"},
+        ],
+    }
+    old = {
+        "id": 2, "amount": "4500.00", "status": "paid", "phone_number": "87007654321",
+        "created_at": "2025-01-10T12:00:00Z",
+        "cart_items": [
+            {"Name": "Кофе", "Price": 1500, "Count": 2, "NomenclatureId": 12345,
+             "Type": "CATALOGUE", "UnitId": 1, "NomenclatureHistoryId": 67890},
+            {"Name": "Печенье", "Price": 500, "Count": 3, "NomenclatureId": -2,
+             "Type": "FAST_SALE", "UnitId": 1},
+        ],
+    }
+    models = {model.table: model for model in discover_models()}
+    with duckdb.connect(str(tmp_path / "w.duckdb")) as conn:
+        conn.execute(raw_table_ddl("apipay_invoices"))
+        for payload in (new, old):
+            conn.execute(
+                "INSERT INTO raw.apipay_invoices VALUES (?, ?, 'h', now(), 'r', now(), now(), NULL)",
+                [str(payload["id"]), json.dumps(payload, ensure_ascii=False)],
+            )
+        build_model(conn, models["staging.apipay_invoices"])
+        rows = {
+            invoice_id: (phone, items, errors)
+            for invoice_id, phone, items, errors in conn.execute(
+                """SELECT invoice_id, phone_number,
+                          list_transform(cart_items, lambda it: [it.catalog_item_id,
+                              CAST(it.line_total AS VARCHAR), it.unit_id]),
+                          _parse_errors
+                   FROM staging.apipay_invoices"""
+            ).fetchall()
+        }
+    assert rows["1"] == ("87001234567", [["42", "3000.00", "1"], [None, "500.00", "6"]], [])
+    assert rows["2"] == ("87007654321", [["12345", "3000.00", "1"], [None, "1500.00", "1"]], [])

@@ -11,6 +11,7 @@ import httpx
 import pytest
 
 from finance_pipeline.config import Mode, load_settings
+from finance_pipeline.definitions import load_environment
 from finance_pipeline.http.errors import (
     AuthenticationError,
     NotFoundError,
@@ -19,14 +20,9 @@ from finance_pipeline.http.errors import (
     ThrottledError,
 )
 from finance_pipeline.http.stats import RequestStats
-from finance_pipeline.sources.bitrix24 import ENTITIES, Bitrix24Resource, build_resource
-from finance_pipeline.sources.bitrix24.assets import (
-    ROW_CALL,
-    Scan,
-    Window,
-    product_row_windows,
-    run_invoice_sync_benchmark,
-)
+from finance_pipeline.sources.bitrix24 import ENTITIES, SOURCE, Bitrix24Resource
+from finance_pipeline.sources.bitrix24.batch import BATCH_ROWS, Scan, Window
+from finance_pipeline.sources.bitrix24.entities import ROW_CALL, product_row_windows
 from finance_pipeline.sources.bitrix24.resource import classify_bitrix24
 from finance_pipeline.sources.extraction import ExtractConfig, run_extraction
 from finance_pipeline.warehouse.resource import WarehouseResource
@@ -197,16 +193,16 @@ def test_wrong_webhook_key_is_an_authentication_error_without_the_secret(servers
 def test_full_sync_of_a_bigger_portal_stays_near_the_request_minimum(tmp_path):
     box = Sandbox(SandboxSettings(size=WorldSize(bitrix_invoices=3000, seed=5)))
     with box.serve() as servers:
-        stats = run_invoice_sync_benchmark(
-            box, base_url=servers.base_urls["bitrix24"], warehouse_path=str(tmp_path / "w.duckdb")
-        )
-    invoices = stats.per_entity["invoices"]
-    rows = stats.per_entity["invoice_product_rows"]
-    assert invoices["rows"] == 3000
-    assert invoices["requests"] == invoices["minimum_requests"] == 2
-    assert rows["rows"] == len(truth(box.world)["invoice_product_rows"])
-    assert rows["requests"] <= math.floor(1.1 * rows["minimum_requests"]) + 0
-    assert stats.throttled == 0 and box.counters["bitrix24"]["throttled"] == 0
+        runner = Runner(servers.base_urls["bitrix24"], tmp_path / "w.duckdb")
+        invoices = runner.sync("invoices", full=True)
+        rows = runner.sync("invoice_product_rows", full=True)
+    assert invoices["rows_fetched"] == 3000
+    assert invoices["http_requests"] == math.ceil(3000 / BATCH_ROWS) == 2
+    assert rows["rows_fetched"] == len(truth(box.world)["invoice_product_rows"])
+    minimum_rows_requests = math.ceil(rows["rows_fetched"] / BATCH_ROWS)
+    assert rows["http_requests"] <= math.floor(1.1 * minimum_rows_requests)
+    assert invoices["http_throttled"] == rows["http_throttled"] == 0
+    assert box.counters["bitrix24"]["throttled"] == 0
 
 
 def test_split_windows_find_rows_their_counts_did_not_announce(servers, sandbox):
@@ -295,18 +291,18 @@ def test_schema_drift_still_lands_every_record(servers, sandbox, warehouse_path)
 
 
 def test_build_resource_for_each_mode(monkeypatch):
-    sandbox_mode = build_resource(load_settings({"FINANCE_PIPELINE_MODE": "sandbox"}))
-    assert sandbox_mode.sandbox and sandbox_mode.is_configured()
+    sandbox_mode = SOURCE.resource(load_environment({"FINANCE_PIPELINE_MODE": "sandbox"}))
+    assert sandbox_mode.is_configured()
     assert sandbox_mode.base_url() == "http://bitrix24.sandbox/rest/1/sandboxwebhookkey0001/"
     assert (sandbox_mode.rate_limit, sandbox_mode.rate_burst) == (2.0, 48)
-    unconfigured = build_resource(load_settings({"FINANCE_PIPELINE_MODE": "live"}))
+    unconfigured = SOURCE.resource(load_settings({"FINANCE_PIPELINE_MODE": "live"}))
     assert not unconfigured.is_configured()
     assert unconfigured.not_configured_reason() == "BITRIX24_WEBHOOK_URL is not set"
     url = "https://portal.bitrix24.ru/rest/12/abcdefsecret1234/"
     monkeypatch.setenv("BITRIX24_WEBHOOK_URL", url)
     settings = load_settings({"BITRIX24_WEBHOOK_URL": url, "BITRIX24_RATE_LIMIT": "1.5"})
     assert settings.mode is Mode.live
-    live = build_resource(settings)
+    live = SOURCE.resource(settings)
     assert live.rate_limit == 1.5
     # the secret stays an EnvVar (resolved by Dagster at run time, never stored)
     assert isinstance(live.webhook_url, dg.EnvVar) and live.webhook_url == "BITRIX24_WEBHOOK_URL"

@@ -19,17 +19,19 @@ import duckdb
 import pytest
 
 from finance_pipeline.config import load_settings
-from finance_pipeline.http.errors import AuthenticationError, ConfigError
+from finance_pipeline.definitions import load_environment
+from finance_pipeline.errors import ConfigError
+from finance_pipeline.http.errors import AuthenticationError
 from finance_pipeline.http.paging import PagingReport
 from finance_pipeline.sources.extraction import ExtractConfig, run_extraction
 from finance_pipeline.sources.salesman import (
     DETAILS,
     ENTITIES,
     INVOICES,
+    SOURCE,
     SalesmanResource,
-    build_resource,
 )
-from finance_pipeline.sources.salesman.assets import LOOKBACK, list_invoices
+from finance_pipeline.sources.salesman.entities import LOOKBACK, list_invoices
 from finance_pipeline.warehouse.resource import WarehouseResource
 from finance_sandbox.core import (
     SANDBOX_CREDENTIALS,
@@ -248,13 +250,13 @@ def test_wrong_credentials_fail_clearly(servers, resource, warehouse, wrong: str
 
 
 def test_build_resource_per_mode(sandbox: Sandbox, warehouse) -> None:
-    in_sandbox = build_resource(load_settings({}))
-    assert in_sandbox.sandbox and in_sandbox.is_configured()
+    in_sandbox = SOURCE.resource(load_environment({}))
+    assert in_sandbox.is_configured()
     assert in_sandbox.base_url() == "http://salesman.sandbox"
     metadata = sync(INVOICES, in_sandbox, warehouse)  # in-process transport
     assert metadata["rows_live"] == len(sandbox.world.salesman_invoices)
 
-    live = build_resource(
+    live = SOURCE.resource(
         load_settings(
             {
                 "SALESMAN_BASE_URL": "https://crm.example.ru/",
@@ -264,10 +266,10 @@ def test_build_resource_per_mode(sandbox: Sandbox, warehouse) -> None:
         )
     )
     assert isinstance(live.api_key, dg.EnvVar) and isinstance(live.login, dg.EnvVar)
-    assert live.crm_base_url == "https://crm.example.ru" and not live.sandbox
+    assert live.crm_base_url == "https://crm.example.ru"
     assert (live.rate_limit, live.rate_burst) == (3.0, 5)
 
-    unconfigured = build_resource(load_settings({"FINANCE_PIPELINE_MODE": "live"}))
+    unconfigured = SOURCE.resource(load_settings({"FINANCE_PIPELINE_MODE": "live"}))
     assert not unconfigured.is_configured()
     assert "SALESMAN_API_KEY" in unconfigured.not_configured_reason()
 
@@ -314,3 +316,50 @@ def test_a_full_last_page_is_probed_and_a_clamped_answer_ends_the_list(records: 
     ids = [row["id"] for page in list_invoices(ctx, {}, "all") for row in page]
     assert ids == list(range(1, records + 1))
     assert len(server.asked) == records // 200 + 1  # the pages, then a short or clamped one
+
+
+def test_details_bring_the_deal_specification_payer_and_currency(
+    resource, warehouse, sandbox: Sandbox
+) -> None:
+    """invoice/info is asked with dealinfo=true: each detail row carries Deal::info (speca,
+    client, payer) and the deal's currency, for no extra request; staging types them."""
+    from decimal import Decimal
+
+    from finance_pipeline.models import discover_models
+    from finance_pipeline.models.assets import build_model
+
+    world = sandbox.world
+    result = sync_all(resource, warehouse)
+    assert result["invoice_details"]["http_requests"] == len(world.salesman_invoices)
+    details = live_rows(warehouse, "salesman_invoice_details")
+    deal_totals: dict[int, Decimal] = {}
+    for inv in world.salesman_invoices.values():
+        deal_totals[inv.did] = deal_totals.get(inv.did, Decimal(0)) + inv.summa
+    foreign = 0
+    for key, row in details.items():
+        inv = world.salesman_invoices[int(key)]
+        deal = row["deal"]
+        assert deal["did"] == inv.did and deal["client"]["clid"] == inv.clid
+        assert deal["payer"]["clid"] in world.salesman_clients
+        spec_total = sum(
+            Decimal(str(x["price"])) * Decimal(str(x["kol"])) * Decimal(x["dop"])
+            for x in deal["speca"]
+        )
+        assert spec_total == deal_totals[inv.did]
+        foreign += bool(row["idcurrency"])
+    assert foreign > 0
+    models = {model.table: model for model in discover_models()}
+    with duckdb.connect(warehouse.path) as conn:
+        for table in ("staging.salesman_invoice_details", "staging.salesman_deal_lines"):
+            build_model(conn, models[table])
+        lines = conn.execute(
+            "SELECT deal_id, sum(line_total), min(deal_invoice_numbers), "
+            "bool_and(len(_parse_errors) = 0) FROM staging.salesman_deal_lines GROUP BY 1"
+        ).fetchall()
+        currencies = dict(conn.execute(
+            "SELECT invoice_id, document_currency FROM staging.salesman_invoice_details"
+        ).fetchall())
+    assert {int(did): total for did, total, _, _ in lines} == deal_totals
+    assert all(numbers == 1 and clean for _, _, numbers, clean in lines)
+    assert None not in currencies.values()
+    assert set(currencies.values()) > {"RUB"}

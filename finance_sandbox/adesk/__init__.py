@@ -36,9 +36,21 @@ ask for planned ones explicitly), `type` (all (default, includes transfers) | in
 transfers; income/outcome exclude transfer legs), `range` (all_time default, this_/prev_
 month/quarter/year relative to the world's today, custom with range_start/range_end inclusive),
 `date_type` (cashier = `date`, default; accrual = `relatedDate`), plus bank_account,
-legal_entity, category, contractor, project, owner_transfer, taxes. A transfer between own
-accounts is listed as its two legs (an outcome on the source account and an income on the
-target one, both `isTransfer: true`, no category), as Adesk shows them. Money is a string
+legal_entity, category, contractor, project, business_unit (id | no_business_unit |
+any_business_unit, l.1865), owner_transfer, taxes. A transfer between own accounts is listed as
+its two legs (an outcome on the source account and an income on the target one, both
+`isTransfer: true`, no category), as Adesk shows them. Each leg's `amount` is in its own
+account's currency: the outcome carries the transfer's `amount` ("in the sender account's
+currency", l.951), the income what arrived (`amount_to`, l.982) - a RUR -> USD transfer, the
+docs' own example (l.934-958), has different numbers on its legs. The legs carry the v2
+operation's transfer fields (l.1254-1256, undescribed there): `transferId` (the transfer's id,
+the same on both legs), `pairedTransactionId` (the other leg's id) and
+`pairTransferTransaction` (the other leg, without its own pair), plus `exchangeRate` and
+`bankAccount.rate` (roubles per unit of the account's currency, l.1229/l.1250; 1.0 for
+roubles). Expenses may name a business direction, `business_unit` {id, name} (v1 object
+l.1103; never with a project, only on outcomes, l.1686); the drifting API (FaultPlan.drift)
+spells it `businessUnit` as the v2 example does (l.1260) and leaves out either `transferId` or
+`pairedTransactionId` on some legs, so clients must pair by either. Money is a string
 ("67", "13450.14"), dates `dd.mm.yyyy`, `dateIso` as in the docs' example (`yyyy.mm.dd`).
 The running balances of the docs' example (`bankAccountAmount`, `bankAccount.amount`) are left
 out: the nested account has the shape of the documented webhook object instead, and current

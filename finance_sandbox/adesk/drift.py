@@ -38,4 +38,21 @@ def drift(kind: str, record: dict[str, Any]) -> dict[str, Any]:
         out[numeric] = str(out[numeric])
     if roll == 2 and nullable != "id" and nullable in out:
         out[nullable] = None
+    if kind == "transaction":
+        _drift_transaction(out, roll)
     return out
+
+
+def _drift_transaction(out: dict[str, Any], roll: int) -> None:
+    """Names the vendor spells differently across its docs, and transfer links some answers
+    leave out: the v2 operation spells `businessUnit` where the v1 object says `business_unit`
+    (adesk-api.md l.1260 vs l.1103); a transfer leg may name its transfer only through its
+    other leg (`pairedTransactionId`, l.1255) or only through `transferId` (l.1254)."""
+    if roll in (1, 3) and "business_unit" in out:
+        out["businessUnit"] = out.pop("business_unit")
+    if out.get("transferId") is not None:
+        if roll == 0:
+            out["transferId"] = None
+        elif roll == 2:
+            out["pairedTransactionId"] = None
+            out["pairTransferTransaction"] = None

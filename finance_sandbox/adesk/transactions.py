@@ -68,6 +68,8 @@ class TransactionRenderer:
         self._categories: dict[int, dict[str, Any] | None] = {}
         self._contractors: dict[int, dict[str, Any] | None] = {}
         self._projects: dict[int, dict[str, Any] | None] = {}
+        self._units: dict[int, dict[str, Any] | None] = {}
+        self._rates: dict[tuple[str, int, int], float] = {}
         self._tags: dict[tuple[int, ...], list[dict[str, Any]]] = {}
 
     def _day(self, d: date) -> tuple[str, str, str]:
@@ -96,10 +98,30 @@ class TransactionRenderer:
                     "number": acc.number or "",
                     "correspondentAccount": "",
                     "currency": acc.currency,
+                    # The v2 operation's account carries its rate to the base currency
+                    # (adesk-api.md l.1229 `"rate": 1.0` for a rouble account): today's rate.
+                    "rate": self._rate(acc.currency, self.today),
                     "legalEntity": {"id": le.id, "name": le.name} if le else None,
                 }
             self._accounts[acc_id] = rendered
         return self._accounts[acc_id]
+
+    def _rate(self, currency: str, d: date) -> float:
+        """Roubles (the workspace's base currency) for one unit of `currency` in d's month, a
+        number as in the docs' example (`"exchangeRate": 1.0`, adesk-api.md l.1250)."""
+        key = (currency, d.year, d.month)
+        rate = self._rates.get(key)
+        if rate is None:
+            rate = self._rates[key] = float(self.world.rub_per_unit(currency, d))
+        return rate
+
+    def _business_unit(self, unit_id: int) -> dict[str, Any] | None:
+        """`{"id", "name"}` of a business direction (adesk-api.md l.1103-1106; the directions
+        are the project categories of GET v1/projects/categories, l.337)."""
+        if unit_id not in self._units:
+            unit = self.world.project_categories.get(unit_id)
+            self._units[unit_id] = {"id": unit.id, "name": unit.name} if unit else None
+        return self._units[unit_id]
 
     def _category(self, cat_id: int) -> dict[str, Any] | None:
         if cat_id not in self._categories:
@@ -161,9 +183,42 @@ class TransactionRenderer:
             ]
         return self._tags[tag_ids]
 
-    def render(self, t: Any) -> dict[str, Any]:
+    def _transfer_fields(self, t: Any, with_pair: bool) -> dict[str, Any]:
+        """How a transfer leg names its transfer and its other leg: `transferId`,
+        `pairedTransactionId`, `pairTransferTransaction` (adesk-api.md, v2 operation object
+        l.1254-1256; undescribed there, null on ordinary operations). Read here as: the id of
+        the transfer object (l.934, the same on both legs), the other leg's id, and the other
+        leg itself (rendered without its own pair, so the nesting stops)."""
+        transfer = self.world.adesk_transfers.get(t.transfer_id) if t.is_transfer else None
+        if transfer is None:
+            return {
+                "transferId": None,
+                "pairedTransactionId": None,
+                "pairTransferTransaction": None,
+            }
+        other_id = (
+            transfer.income_transaction_id
+            if t.id == transfer.outcome_transaction_id
+            else transfer.outcome_transaction_id
+        )
+        other = self.world.adesk_transactions.get(other_id)
+        return {
+            "transferId": transfer.id,
+            "pairedTransactionId": other_id if other is not None else None,
+            "pairTransferTransaction": self.render(other, with_pair=False)
+            if other is not None and with_pair
+            else None,
+        }
+
+    def render(self, t: Any, with_pair: bool = True) -> dict[str, Any]:
+        """One operation in the v1 object's shape (adesk-api.md l.1035-1114) plus the fields the
+        v2 operation object adds for currencies and transfers (l.1229-1260). A transfer leg's
+        `amount` is in its own account's currency: the outcome leg carries the transfer's
+        `amount` (sender's currency, l.951), the income leg what arrived (`amount_to`, l.982)."""
         dmy, iso, formatted = self._day(t.date)
         related = dmy if t.related_date == t.date else self._day(t.related_date)[0]
+        account = self._account(t.bank_account_id)
+        unit_id = t.business_unit_id
         return {
             "id": t.id,
             "isSplitted": False,
@@ -183,13 +238,17 @@ class TransactionRenderer:
             "period": None,
             "isCommitment": t.is_commitment,
             "isTransfer": t.is_transfer,
-            "bankAccount": self._account(t.bank_account_id),
+            "exchangeRate": self._rate(account["currency"], t.date) if account else 1.0,
+            **self._transfer_fields(t, with_pair),
+            "bankAccount": account,
             "category": self._category(t.category_id) if t.category_id is not None else None,
             "contractor": self._contractor(t.contractor_id)
             if t.contractor_id is not None
             else None,
             "project": self._project(t.project_id) if t.project_id is not None else None,
-            "business_unit": None,
+            # v1 spelling (l.1103); the v2 example spells it `businessUnit` (l.1260), which the
+            # drifting API answers (drift.py).
+            "business_unit": self._business_unit(unit_id) if unit_id is not None else None,
             "tags": self._tag_list(t.tag_ids) if t.tag_ids else [],
         }
 
@@ -278,8 +337,14 @@ class TransactionEndpoints:
                 pid = int_param(project, "project", 0, 0, None)
                 checks.append(lambda t: t.project_id == pid)
         business_unit = request.param("business_unit")
-        if business_unit and business_unit not in ("no_business_unit",):
-            checks.append(lambda t: False)  # the world has no business units
+        if business_unit:  # adesk-api.md l.1865: an id, no_business_unit, any_business_unit
+            if business_unit == "no_business_unit":
+                checks.append(lambda t: t.business_unit_id is None)
+            elif business_unit == "any_business_unit":
+                checks.append(lambda t: t.business_unit_id is not None)
+            else:
+                unit = int_param(business_unit, "business_unit", 0, 0, None)
+                checks.append(lambda t: t.business_unit_id == unit)
         for name, flag_of in (
             ("owner_transfer", lambda c: c.is_owner_transfer),
             ("taxes", lambda c: c.name == TAXES_CATEGORY),

@@ -9,7 +9,7 @@ from decimal import Decimal
 from operator import attrgetter
 
 from finance_sandbox.world.evolution import ChangeLog
-from finance_sandbox.world.names import UNMATCHED_TEXTS, dmy
+from finance_sandbox.world.names import MONTHS, UNMATCHED_TEXTS, dmy
 from finance_sandbox.world.records import (
     HISTORY_START,
     MSK,
@@ -21,9 +21,51 @@ from finance_sandbox.world.records import (
     to_cents,
 )
 
+# Roubles for one unit of a currency, per month (close to the Bank of Russia's official rates
+# of 2025-2026). Adesk converts every movement to the workspace's base currency (roubles here):
+# the v2 operation object carries `exchangeRate` and `bankAccount.rate` (adesk-api.md
+# l.1229, l.1250), 1.0 for a rouble account. Months outside the table use the nearest one.
+_RUB_PER_UNIT: dict[str, tuple[float, ...]] = {
+    # 2025-01 ... 2026-12
+    "USD": (
+        *(101.68, 88.60, 84.06, 82.29, 79.81, 78.40, 78.52, 80.04, 82.91, 81.19, 80.63, 78.23),
+        *(78.92, 79.54, 80.31, 81.02, 81.66, 82.40, 83.13, 83.87, 84.52, 85.19, 85.93, 86.61),
+    ),
+    "KZT": (
+        *(0.1946, 0.1772, 0.1681, 0.1603, 0.1553, 0.1541, 0.1479, 0.1482, 0.1521, 0.1503),
+        *(0.1549, 0.1521, 0.1530, 0.1534, 0.1539, 0.1543, 0.1548, 0.1552, 0.1557, 0.1561),
+        *(0.1566, 0.1570, 0.1575, 0.1579),
+    ),
+}
+_RATE_TABLE_START = (2025, 1)
+
+
+def rub_per_unit(currency: str, d: date) -> Decimal:
+    """The world's official rate: roubles for one unit of `currency` in the month of `d`."""
+    table = _RUB_PER_UNIT.get(currency)
+    if table is None:
+        return Decimal(1)  # RUR, the base currency
+    index = (d.year - _RATE_TABLE_START[0]) * 12 + d.month - _RATE_TABLE_START[1]
+    return Decimal(str(table[min(max(index, 0), len(table) - 1)]))
+
 
 class Ledger:
     """Part of `World`: the Adesk ledger's movements, transfers and commitments."""
+
+    def rub_per_unit(self, currency: str, d: date) -> Decimal:
+        """Roubles for one unit of `currency` on day `d` (the rate Adesk reports per movement)."""
+        return rub_per_unit(currency, d)
+
+    def _business_units_by_country(self) -> dict[str, list[int]]:
+        """The business directions (project categories, adesk-api.md l.337 and l.1103: the same
+        "направление бизнеса" object) each country's projects belong to."""
+        units: dict[str, list[int]] = {"RU": [], "KZ": []}
+        for country, project_ids in self._projects_by_country.items():
+            for pid in project_ids:
+                unit = self.projects[pid].category_id
+                if unit is not None and unit not in units.setdefault(country, []):
+                    units[country].append(unit)
+        return units
 
     def _clip_date(self, d: date) -> date:
         today = self.today()
@@ -182,19 +224,26 @@ class Ledger:
         d: date,
         text: str,
         created: datetime | None = None,
+        cents_to: int | None = None,
     ) -> AdeskTransfer:
-        if self.bank_accounts[source].currency != self.bank_accounts[target].currency:
-            raise AssertionError("transfers between currencies are not modelled")
+        """A transfer between own accounts: `cents` leave the source account in its currency
+        (adesk-api.md l.951, l.981), `cents_to` arrive on the target in its currency (l.982;
+        the same sum when the currencies are the same)."""
+        same_currency = self.bank_accounts[source].currency == self.bank_accounts[target].currency
+        if cents_to is None:
+            if not same_currency:
+                raise AssertionError("a transfer between currencies needs the received amount")
+            cents_to = cents
         created = created or self._created_for(d)
-        amount = money(cents)
+        amount, amount_to = money(cents), money(cents_to)
         out = self._txn(d, 2, source, None, amount, None, text, created=created, transfer=True)
-        inc = self._txn(d, 1, target, None, amount, None, text, created=created, transfer=True)
+        inc = self._txn(d, 1, target, None, amount_to, None, text, created=created, transfer=True)
         tr = AdeskTransfer(
             id=self._next("adesk_transfer"),
             from_account_id=source,
             to_account_id=target,
             amount=amount,
-            amount_to=amount,
+            amount_to=amount_to,
             date=d,
             description=text,
             outcome_transaction_id=0,
@@ -294,6 +343,76 @@ class Ledger:
             elif remainder < 0:
                 self._transfer(acc["ru_main"], alfa, -remainder, closed, text)
             self.bank_accounts[alfa].status = "closed"
+
+    def _converted(self, cents: int, currency: str, to_currency: str, d: date) -> int:
+        """What a bank pays out in `to_currency` for `cents` of `currency` on day d: the official
+        cross rate less the bank's margin (0.8-2%), to the cent."""
+        rate = rub_per_unit(currency, d) / rub_per_unit(to_currency, d)
+        margin = Decimal(self._rng.randint(8, 20)) / 1000
+        return int((Decimal(cents) * rate * (1 - margin)).to_integral_value())
+
+    def _generate_currency_desk(self, scale: float) -> int:
+        """The Russian company's USD account: services and imported goods paid in dollars, the
+        dollars bought with roubles from the main account when the balance runs low (a transfer
+        between currencies: roubles out, fewer dollars in, adesk-api.md l.934-958), and a
+        year-end surplus sold back (dollars out, roubles in). Outcomes carry a business
+        direction (`business_unit`), never together with a project (l.1094, l.1103).
+        Returns the roubles (cents) the main account paid for dollars, net of sales."""
+        rng = self._rng
+        today = self.today()
+        usd, main = self._acc["ru_usd"], self._acc["ru_main"]
+        units = self._business_units_by_country()["RU"] or [None]
+        balance = to_cents(self.bank_accounts[usd].initial_amount)
+        buffer = max(100_00, int(500_00 * scale))
+        roubles = 0
+        for y, m in self._months(HISTORY_START, today):
+            spend: list[tuple[date, str, int, str, int | None]] = [
+                (
+                    date(y, m, 12),
+                    "telecom",
+                    max(100, int(rng.randint(200, 600) * 100 * scale)),
+                    f"Оплата облачного хостинга за {MONTHS[m - 1]} {y} (USD)",
+                    rng.choice(units),
+                )
+            ]
+            if m % 2 == 0:
+                spend.append(
+                    (
+                        date(y, m, 18),
+                        "purchases",
+                        max(100, int(rng.randint(800, 2500) * 100 * scale)),
+                        f"Оплата поставщику по инвойсу № INV-{rng.randint(1000, 9999)} (USD)",
+                        units[0],
+                    )
+                )
+            spend = [s for s in spend if s[0] <= today]
+            month_total = sum(s[2] for s in spend)
+            if spend and balance - month_total < buffer:
+                # Dollars for about a quarter, in whole hundreds, bought at the bank's rate.
+                usd_cents = -(-(3 * month_total + buffer - balance) // 100_00) * 100_00
+                d = date(y, m, 3)
+                rate = rub_per_unit("USD", d) * (1 + Decimal(rng.randint(8, 20)) / 1000)
+                rub_cents = int((Decimal(usd_cents) * rate).to_integral_value())
+                self._transfer(
+                    main, usd, rub_cents, d, "Покупка иностранной валюты", cents_to=usd_cents
+                )
+                balance += usd_cents
+                roubles += rub_cents
+            for d, category, cents, text, unit in spend:
+                txn = self._txn(d, 2, usd, self._cat[category], money(cents), None, text)
+                txn.business_unit_id = unit
+                balance -= cents
+            sale_day = date(y, 12, 22)
+            if m == 12 and sale_day <= today and balance >= 300_00:
+                # Year end: a third of the dollars is sold back (a transfer the other way).
+                usd_cents = balance // 3 // 100_00 * 100_00
+                rub_cents = self._converted(usd_cents, "USD", "RUR", sale_day)
+                self._transfer(
+                    usd, main, usd_cents, sale_day, "Продажа валютной выручки", cents_to=rub_cents
+                )
+                balance -= usd_cents
+                roubles -= rub_cents
+        return roubles
 
     def _commit_pending(self, log: ChangeLog | None) -> None:
         """Give pending movements ids in creation order and resolve their links."""

@@ -282,6 +282,9 @@ class LedgerCosts:
                 tags=(3,) if not income and rng.random() < 0.1 else (),
             )
 
+        # Dollars bought for the currency account come out of the roubles sales leave over.
+        net_fixed["RUR"] += self._generate_currency_desk(k["RUR"])
+
         # Random movements: spend what sales leave over (85% of sales in total).
         specs = RANDOM_SPECS
         cum = list(accumulate(s[1] for s in specs))
@@ -339,6 +342,8 @@ class LedgerCosts:
         cash, kaspi, halyk = self._acc["ru_cash"], self._acc["kz_kaspi"], self._acc["kz_halyk"]
         projects_ru = self._projects_by_country["RU"]
         projects_kz = self._projects_by_country["KZ"]
+        units = self._business_units_by_country()
+        units_ru, units_kz = units["RU"], units["KZ"]
         tag_choices = self._tag_choices
         pool_lists = {}
         for country in ("RU", "KZ"):
@@ -390,6 +395,13 @@ class LedgerCosts:
                 plist = projects_kz if kz else projects_ru
                 if plist:
                     project = plist[randrange(len(plist))]
+            # An expense without a project may name a business direction instead (never both,
+            # and never on an income: adesk-api.md l.1094, l.1103, l.1686).
+            unit = None
+            if project is None and cat_type[si] == 2 and random_() < 0.35:
+                ulist = units_kz if kz else units_ru
+                if ulist:
+                    unit = ulist[randrange(len(ulist))]
             tags = tag_choices[randrange(len(tag_choices))] if random_() < 0.15 else empty
             if planned:
                 created = now_msk - timedelta(seconds=randrange(60 * 86400))
@@ -418,5 +430,6 @@ class LedgerCosts:
                     is_commitment=False,
                     created=created,
                     updated=created,
+                    business_unit_id=unit,
                 )
             )

@@ -129,7 +129,7 @@ class BankAccount:
     bank_name: str
     bank_code: str | None  # БИК (RU) or SWIFT-like BIC (KZ); None for a cash desk
     number: str | None  # 20 digits (RU) or KZ IBAN; None for a cash desk
-    currency: str  # "RUR" | "KZT"
+    currency: str  # "RUR" | "KZT" | "USD" (a Russian company's currency account)
     type: str  # "Bank" | "Cash"
     status: str  # "open" | "closed"
     initial_amount: Decimal
@@ -466,11 +466,16 @@ class AdeskTransaction:
     created: datetime  # +03:00
     updated: datetime
     deleted: bool = False
+    # "Направление бизнеса" (adesk-api.md, operation object l.1103 `business_unit`; v2 l.1260
+    # `businessUnit`): a project category id. Only on outcomes, never with a project (l.1686).
+    business_unit_id: int | None = None
 
 
 @dataclass(slots=True)
 class AdeskTransfer:
-    """A move between two own accounts: two transactions (outcome + income), same currency."""
+    """A move between two own accounts: two transactions (outcome + income). `amount` leaves
+    the sender account in its currency (adesk-api.md l.951), `amount_to` arrives on the receiver
+    account in its currency (create parameter, l.982): they differ when the currencies do."""
 
     id: int
     from_account_id: int

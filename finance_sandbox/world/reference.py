@@ -7,6 +7,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
+from finance_sandbox.taxids import ru_account_key
 from finance_sandbox.world.names import (
     CATEGORIES,
     CATEGORY_GROUPS,
@@ -49,6 +50,13 @@ from finance_sandbox.world.records import (
     Unit,
     money,
 )
+
+
+def currency_account(rouble_account: str, bic: str, currency_code: str) -> str:
+    """The same 20-digit account number with a currency code (digits 6-8, e.g. 840 = USD) and
+    its control key recomputed, as a Russian bank numbers a company's currency account."""
+    raw = rouble_account[:5] + currency_code + rouble_account[8:]
+    return raw[:8] + ru_account_key(bic, raw) + raw[9:]
 
 
 class ReferenceData:
@@ -95,11 +103,17 @@ class ReferenceData:
             (24, "Касса офиса", None, "Cash", 45_000_00, 11),
             (25, "Kaspi Pay", kaspi, "Bank", 1_200_000_00, 12),
             (26, "Halyk основной", halyk, "Bank", 5_600_000_00, 12),
+            (27, "Валютный счет USD", sber, "Bank", 3_000_00, 11),
         )
+        # The Russian company's currency account (USD): bought with roubles, spent abroad.
+        foreign_currency = {27: "USD"}
         for acc_id, name, bank, kind, opening_cents, le_id in specs:
             le = self.legal_entities[le_id]
             if bank is None:
                 bank_name, code, number = "", None, None
+            elif acc_id in foreign_currency:
+                bank_name, code = bank[0], bank[1]
+                number = currency_account(fake.ru_account(bank[1], False), bank[1], "840")
             elif le.country == "RU":
                 bank_name, code, number = bank[0], bank[1], fake.ru_account(bank[1], False)
             else:
@@ -110,7 +124,7 @@ class ReferenceData:
                 bank_name=bank_name,
                 bank_code=code,
                 number=number,
-                currency=le.currency,
+                currency=foreign_currency.get(acc_id, le.currency),
                 type=kind,
                 status="open",
                 initial_amount=money(opening_cents),
@@ -126,6 +140,7 @@ class ReferenceData:
             "ru_cash": 24,
             "kz_kaspi": 25,
             "kz_halyk": 26,
+            "ru_usd": 27,
         }
         # The Alfa account is closed mid-history; its balance is swept to the main account.
         self._closed_on: dict[int, date] = {23: date(2025, 10, 31)}

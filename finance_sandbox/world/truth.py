@@ -51,7 +51,8 @@ class Truth:
     # "paid"/"unpaid" (its "do" flag), ApiPay status.
     invoices: dict[tuple[str, str], InvoiceStat]
     balances: dict[int, Decimal]  # bank account id -> initial + completed movements up to now
-    # Completed movements per currency ("RUR"/"KZT"), without transfers and owner transfers.
+    # Completed movements per account currency ("RUR"/"KZT"/"USD"), without transfers and owner
+    # transfers.
     income_total: dict[str, Decimal]
     outcome_total: dict[str, Decimal]
     planned_count: int
@@ -163,8 +164,9 @@ class WorldTruth:
         sales = self._cat["sales"]
         owner = {c.id for c in self.categories.values() if c.is_owner_transfer}
         currency = {a.id: a.currency for a in self.bank_accounts.values()}
-        income = {"RUR": 0, "KZT": 0}
-        outcome = {"RUR": 0, "KZT": 0}
+        # One total per currency the business holds money in (USD: the currency account).
+        income = dict.fromkeys(sorted(set(currency.values())), 0)
+        outcome = dict.fromkeys(sorted(set(currency.values())), 0)
         balances = {acc_id: to_cents(a.initial_amount) for acc_id, a in self.bank_accounts.items()}
         planned = actual = 0
         unmatched: list[int] = []

@@ -1,5 +1,5 @@
--- description: Cash flow by month x legal entity x account x category x activity: actual inflow, outflow and net (from marts.cash_flow; transfers between own accounts appear with counts_as = 'transfer' and no category, so an account's flows add up to its balance change while company-wide they net to zero), plus planned inflow/outflow kept apart (never in balances), and the account's opening and closing balance for the month (from marts.account_balances; the same on every row of an account-month: do not add them up). An account-month without movements still has one row (no category, zero flows) so balances run on without gaps.
--- columns: row_key VARCHAR month|account|category|counts_as | month DATE first day of the month | legal_entity_id VARCHAR our company | legal_entity_name VARCHAR our company | bank_account_id VARCHAR account | bank_account_name VARCHAR account | currency VARCHAR ISO code | category_id VARCHAR статья (NULL for transfers) | category_name VARCHAR статья | category_group VARCHAR group | activity VARCHAR operating, investing, financing | counts_as VARCHAR income, expense, transfer or owner_transfer | inflow DECIMAL(18,2) actual money in | outflow DECIMAL(18,2) actual money out | net DECIMAL(18,2) inflow - outflow | movements BIGINT actual movements | planned_inflow DECIMAL(18,2) planned money in (not in balances) | planned_outflow DECIMAL(18,2) planned money out (not in balances) | opening_balance DECIMAL(18,2) account balance at the start of the month | closing_balance DECIMAL(18,2) account balance at the end of the month (or the ledger's latest day)
+-- description: Cash flow by month x legal entity x account x category x activity x business unit: actual inflow, outflow and net (from marts.cash_flow; transfers between own accounts appear with counts_as = 'transfer' and no category, so an account's flows add up to its balance change while company-wide they net to zero), plus planned inflow/outflow kept apart (never in balances), and the account's opening and closing balance for the month (from marts.account_balances; the same on every row of an account-month: do not add them up). An account-month without movements still has one row (no category, zero flows) so balances run on without gaps.
+-- columns: row_key VARCHAR month|account|category|counts_as|business unit | month DATE first day of the month | legal_entity_id VARCHAR our company | legal_entity_name VARCHAR our company | bank_account_id VARCHAR account | bank_account_name VARCHAR account | currency VARCHAR ISO code | category_id VARCHAR статья (NULL for transfers) | category_name VARCHAR статья | category_group VARCHAR group | activity VARCHAR operating, investing, financing | counts_as VARCHAR income, expense, transfer or owner_transfer | business_unit_id VARCHAR направление бизнеса (marts.cash_flow) | business_unit_name VARCHAR its name | inflow DECIMAL(18,2) actual money in | outflow DECIMAL(18,2) actual money out | net DECIMAL(18,2) inflow - outflow | movements BIGINT actual movements | planned_inflow DECIMAL(18,2) planned money in (not in balances) | planned_outflow DECIMAL(18,2) planned money out (not in balances) | opening_balance DECIMAL(18,2) account balance at the start of the month | closing_balance DECIMAL(18,2) account balance at the end of the month (or the ledger's latest day)
 WITH
 flows AS (
     SELECT
@@ -7,6 +7,8 @@ flows AS (
         bank_account_id,
         category_id,
         counts_as,
+        business_unit_id,
+        any_value(business_unit_name) AS business_unit_name,
         any_value(legal_entity_id) AS legal_entity_id,
         any_value(legal_entity_name) AS legal_entity_name,
         any_value(bank_account_name) AS bank_account_name,
@@ -23,7 +25,7 @@ flows AS (
             AS planned_outflow
     FROM marts.cash_flow
     WHERE month IS NOT NULL
-    GROUP BY month, bank_account_id, category_id, counts_as
+    GROUP BY month, bank_account_id, category_id, counts_as, business_unit_id
 ),
 balances AS (
     SELECT
@@ -53,19 +55,21 @@ rows AS (
     SELECT
         month, legal_entity_id, legal_entity_name, bank_account_id, bank_account_name, currency,
         category_id, category_name, category_group, activity, counts_as,
+        business_unit_id, business_unit_name,
         inflow, outflow, movements, planned_inflow, planned_outflow
     FROM flows
     UNION ALL
     SELECT
         q.month, q.legal_entity_id, e.name, q.bank_account_id, q.bank_account_name, q.currency,
         NULL, NULL, NULL, NULL, NULL,
+        NULL, NULL,
         0, 0, 0, 0, 0
     FROM quiet_months AS q
     LEFT JOIN entities AS e ON e.legal_entity_id = q.legal_entity_id
 )
 SELECT
     strftime(r.month, '%Y-%m') || '|' || r.bank_account_id || '|' || coalesce(r.category_id, '-')
-        || '|' || coalesce(r.counts_as, '-') AS row_key,
+        || '|' || coalesce(r.counts_as, '-') || '|' || coalesce(r.business_unit_id, '-') AS row_key,
     r.month,
     r.legal_entity_id,
     r.legal_entity_name,
@@ -77,6 +81,8 @@ SELECT
     r.category_group,
     r.activity,
     r.counts_as,
+    r.business_unit_id,
+    r.business_unit_name,
     CAST(r.inflow AS DECIMAL(18, 2)) AS inflow,
     CAST(r.outflow AS DECIMAL(18, 2)) AS outflow,
     CAST(r.inflow - r.outflow AS DECIMAL(18, 2)) AS net,

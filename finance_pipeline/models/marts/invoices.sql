@@ -1,5 +1,5 @@
 -- description: Every invoice from Bitrix24 (smart invoices), SalesMan and ApiPay in one table: number, dates, amounts, counterparty, and one unified status (draft, issued, paid, partially_paid, cancelled, expired, refunded, partially_refunded) next to the system's own status.
--- columns: invoice_key VARCHAR source:source_id | source VARCHAR bitrix24/salesman/apipay | source_id VARCHAR id in the system (SalesMan: the first record of the invoice) | source_record_ids VARCHAR[] every source record behind the invoice | number VARCHAR invoice number as issued | title VARCHAR | description VARCHAR | issued_at TIMESTAMPTZ UTC | issued_date DATE issue date, local | due_date DATE payment due (NULL: the system has none) | paid_at TIMESTAMPTZ UTC when fully paid (SalesMan: midnight Moscow of the payment date) | paid_date DATE local payment date when fully paid | last_payment_date DATE latest payment, also when only partly paid | amount DECIMAL invoice total incl. VAT | tax_amount DECIMAL VAT | paid_amount DECIMAL paid so far (before refunds) | refunded_amount DECIMAL | outstanding_amount DECIMAL still to be paid (issued/partially_paid) | currency VARCHAR ISO | counterparty_key VARCHAR marts.counterparties | deal_ref VARCHAR Bitrix24 deal id, SalesMan deal id, ApiPay external order id | status VARCHAR unified status | source_status VARCHAR the system's own status | parts INTEGER source records (SalesMan split invoices: 2) | updated_at TIMESTAMPTZ UTC last change (NULL for SalesMan, which tells none)
+-- columns: invoice_key VARCHAR source:source_id | source VARCHAR bitrix24/salesman/apipay | source_id VARCHAR id in the system (SalesMan: the first record of the invoice) | source_record_ids VARCHAR[] every source record behind the invoice | number VARCHAR invoice number as issued | title VARCHAR | description VARCHAR | issued_at TIMESTAMPTZ UTC | issued_date DATE issue date, local | due_date DATE payment due (NULL: the system has none) | paid_at TIMESTAMPTZ UTC when fully paid (SalesMan: midnight Moscow of the payment date) | paid_date DATE local payment date when fully paid | last_payment_date DATE latest payment, also when only partly paid | amount DECIMAL invoice total incl. VAT | tax_amount DECIMAL VAT | paid_amount DECIMAL paid so far (before refunds) | refunded_amount DECIMAL | outstanding_amount DECIMAL still to be paid (issued/partially_paid) | currency VARCHAR ISO code of the amounts | document_currency VARCHAR ISO code the invoice is issued in (SalesMan: its deal's currency; else = currency) | document_amount DECIMAL amount in document_currency | counterparty_key VARCHAR marts.counterparties | deal_ref VARCHAR Bitrix24 deal id, SalesMan deal id, ApiPay external order id | status VARCHAR unified status | source_status VARCHAR the system's own status | parts INTEGER source records (SalesMan split invoices: 2) | updated_at TIMESTAMPTZ UTC last change (NULL for SalesMan, which tells none)
 --
 -- Status mapping (source_status keeps the original):
 --   Bitrix24 smart-invoice stages (DT31_<category>:<code>, renamed and custom `UC_…` stages in
@@ -27,6 +27,10 @@
 -- last_payment_date the last payment even when only partly paid. staging.salesman_invoices
 -- keeps the records one by one.
 --
+-- Currency: SalesMan keeps every amount in the account's currency (RUB) and a deal may be in
+-- another one (USD, EUR, KZT...), shown by converting at the deal's course; amounts here stay
+-- as SalesMan stores them (what its payments are booked in), and document_currency /
+-- document_amount say what the invoice was issued in (staging.salesman_invoice_details).
 -- Dates: issued_date/paid_date are the local business day (Moscow for Bitrix24 and SalesMan,
 -- Almaty, UTC+5, for ApiPay); timestamps are UTC instants. SalesMan knows only the date of a
 -- payment; ApiPay invoices have no due date (an unpaid one expires after its lifetime).
@@ -147,6 +151,8 @@ salesman_records AS (
         d.vat_amount,
         d.invoice_type,
         d.currency,
+        d.document_currency,
+        d.document_amount,
         -- one invoice per number within a deal (SalesMan's own grouping of parts)
         r.number || '|' || coalesce(r.deal_id, '') || '|' || coalesce(r.client_id, '')
             AS invoice_group
@@ -175,6 +181,8 @@ salesman AS (
         coalesce(sum(r.amount) FILTER (WHERE r.is_paid), 0) AS paid_amount,
         CAST(0 AS DECIMAL(18, 2)) AS refunded_amount,
         coalesce(min(r.currency), 'RUB') AS currency,
+        min(r.document_currency) AS document_currency,
+        sum(r.document_amount) AS document_amount,
         min(cp.counterparty_key) AS counterparty_key,
         min(r.deal_id) AS deal_ref,
         CASE
@@ -270,6 +278,8 @@ SELECT
         AS DECIMAL(18, 2)
     ) AS outstanding_amount,
     currency,
+    coalesce(document_currency, currency) AS document_currency,
+    CAST(coalesce(document_amount, amount) AS DECIMAL(18, 2)) AS document_amount,
     counterparty_key,
     deal_ref,
     status,

@@ -1,5 +1,5 @@
--- description: Every catalog record (Bitrix24 catalog product, Adesk warehouse product, ApiPay nomenclature entry seen in a cart) mapped to exactly one product of marts.products, with the rule that matched it (sku, name or none).
--- columns: source VARCHAR bitrix24/adesk/apipay | source_entity VARCHAR product/nomenclature | source_id VARCHAR the record's id in its system | record_key VARCHAR source:entity:id | product_key VARCHAR marts.products key | matched_by VARCHAR sku, name or none | sku VARCHAR article as written | sku_key VARCHAR normalised SKU | name VARCHAR as written | name_key VARCHAR normalised name | unit_id VARCHAR Adesk unit id (shared ids) | list_price DECIMAL price per unit in the record's currency (Bitrix catalog price, ApiPay latest cart price; NULL for Adesk) | currency VARCHAR | vat_rate INTEGER | product_type VARCHAR product/service
+-- description: Every catalog record (Bitrix24 catalog product, Adesk warehouse product, ApiPay catalog item) mapped to exactly one product of marts.products, with the rule that matched it (sku, name or none).
+-- columns: source VARCHAR bitrix24/adesk/apipay | source_entity VARCHAR product/nomenclature | source_id VARCHAR the record's id in its system | record_key VARCHAR source:entity:id | product_key VARCHAR marts.products key | matched_by VARCHAR sku, name or none | sku VARCHAR article as written | sku_key VARCHAR normalised SKU | name VARCHAR as written | name_key VARCHAR normalised name | unit_id VARCHAR Adesk unit id (Bitrix24: by ОКЕИ code; ApiPay: by unit name) | list_price DECIMAL price per unit in the record's currency (Bitrix catalog price, ApiPay catalog selling price, else latest cart price; NULL for Adesk) | currency VARCHAR | vat_rate INTEGER | product_type VARCHAR product/service
 --
 -- Matching, in this order:
 --   1. sku: records whose normalised SKU (norm_sku: case, Cyrillic look-alike letters, hyphens
@@ -10,25 +10,44 @@
 --   Otherwise the record is a product of its own (matched_by = none).
 -- matched_by says how the record met the other records of its product: 'sku' (same SKU),
 -- 'name' (placed by its name), 'none' when it is the product's only record.
--- ApiPay has no catalog endpoint in the pipeline: its nomenclature entries are read from the
--- CATALOGUE cart items of the invoices (NomenclatureId; name and price of the latest invoice).
+-- ApiPay: its own catalog (staging.apipay_catalog_items, GET /catalog), plus any catalog item
+-- an invoice names that the catalog no longer lists (name and price of the latest invoice).
+-- ApiPay unit ids are ApiPay's own (staging.apipay_units): they are never joined to Adesk's;
+-- an ApiPay unit meets an Adesk unit only by the same name ("штука" = "Штука").
 -- Free-text lines (Bitrix product id 0, ApiPay FAST_SALE) are no products.
 -- product_key: 'sku:<sku key>', 'name:<name key>' or 'record:<source>:<entity>:<id>'.
 WITH
 unit_by_code AS (
     SELECT okei_code, min(unit_id) AS unit_id FROM staging.adesk_units GROUP BY okei_code
 ),
-apipay_nomenclature AS (
+apipay_unit_adesk AS (
+    SELECT u.unit_id AS apipay_unit_id, min(a.unit_id) AS unit_id
+    FROM staging.apipay_units AS u
+    JOIN staging.adesk_units AS a ON lower(trim(a.name)) = lower(u.name)
+    GROUP BY u.unit_id
+),
+apipay_cart_only AS (
     SELECT
-        it.nomenclature_id,
+        it.catalog_item_id,
         arg_max(it.name, i.created_at) AS name,
         arg_max(it.price, i.created_at) AS price,
         arg_max(it.unit_id, i.created_at) AS unit_id
     FROM (
         SELECT invoice_id, created_at, unnest(cart_items) AS it FROM staging.apipay_invoices
     ) AS i
-    WHERE it.nomenclature_id IS NOT NULL
-    GROUP BY it.nomenclature_id
+    WHERE it.catalog_item_id IS NOT NULL
+      AND it.catalog_item_id NOT IN (SELECT catalog_item_id FROM staging.apipay_catalog_items)
+    GROUP BY it.catalog_item_id
+),
+apipay_nomenclature AS (
+    SELECT
+        c.catalog_item_id AS nomenclature_id, c.name, c.selling_price AS price, m.unit_id
+    FROM staging.apipay_catalog_items AS c
+    LEFT JOIN apipay_unit_adesk AS m ON m.apipay_unit_id = c.unit_id
+    UNION ALL
+    SELECT c.catalog_item_id, c.name, c.price, m.unit_id
+    FROM apipay_cart_only AS c
+    LEFT JOIN apipay_unit_adesk AS m ON m.apipay_unit_id = c.unit_id
 ),
 records AS (
     SELECT

@@ -1,8 +1,11 @@
 -- description: Adesk ledger movements (операции), one row per live movement: completed and planned, transfer legs included. Amount positive with a direction, plus the signed amount; dates are Adesk's own calendar days (dd.mm.yyyy, Moscow, no time); currency of the account in ISO (RUR -> RUB).
--- columns: transaction_id VARCHAR Adesk id | date DATE cash date | related_date DATE accrual date | amount DECIMAL(18,2) always positive | direction VARCHAR in or out (Adesk type 1/2) | signed_amount DECIMAL(18,2) + in, - out | bank_account_id VARCHAR account | currency VARCHAR ISO code of the account | legal_entity_id VARCHAR our company owning the account | category_id VARCHAR статья | contractor_id VARCHAR Adesk contractor | project_id VARCHAR project | is_planned BOOLEAN planned (not yet happened) | is_transfer BOOLEAN leg of a transfer between own accounts | _parse_errors VARCHAR[] fields present but unparsable
+-- columns: transaction_id VARCHAR Adesk id | date DATE cash date | related_date DATE accrual date | amount DECIMAL(18,2) always positive | direction VARCHAR in or out (Adesk type 1/2) | signed_amount DECIMAL(18,2) + in, - out | bank_account_id VARCHAR account | currency VARCHAR ISO code of the account | legal_entity_id VARCHAR our company owning the account | category_id VARCHAR статья | contractor_id VARCHAR Adesk contractor | project_id VARCHAR project | is_planned BOOLEAN planned (not yet happened) | is_transfer BOOLEAN leg of a transfer between own accounts | transfer_id VARCHAR Adesk transfer the leg belongs to (transferId) | paired_transaction_id VARCHAR the transfer's other leg (pairedTransactionId, else pairTransferTransaction.id) | exchange_rate DECIMAL(18,6) Adesk exchangeRate: base-currency units per unit of the account's currency | business_unit_id VARCHAR направление бизнеса of the movement (business_unit or businessUnit) | business_unit_name VARCHAR its name | _parse_errors VARCHAR[] fields present but unparsable
 -- The payload is parsed once per row into a typed struct (json_transform: a value of another
 -- JSON type than expected becomes NULL instead of failing, and is then reported below); every
 -- field is read as text and typed here, so numbers sent as strings parse all the same.
+-- Transfer links and currency fields follow the v2 operation object (adesk-api.md l.1229-1260:
+-- transferId, pairedTransactionId, pairTransferTransaction, exchangeRate); the business unit is
+-- `business_unit` in the v1 object (l.1103) and `businessUnit` in v2 (l.1260): both are read.
 WITH src AS (
     SELECT
         id,
@@ -11,7 +14,11 @@ WITH src AS (
             '{"amount": "VARCHAR", "date": "VARCHAR", "relatedDate": "VARCHAR",
               "type": "VARCHAR", "description": "VARCHAR", "isPlanned": "VARCHAR",
               "isTransfer": "VARCHAR", "isCommitment": "VARCHAR", "isSplitted": "VARCHAR",
-              "splitId": "VARCHAR",
+              "splitId": "VARCHAR", "exchangeRate": "VARCHAR",
+              "transferId": "VARCHAR", "pairedTransactionId": "VARCHAR",
+              "pairTransferTransaction": {"id": "VARCHAR"},
+              "business_unit": {"id": "VARCHAR", "name": "VARCHAR"},
+              "businessUnit": {"id": "VARCHAR", "name": "VARCHAR"},
               "bankAccount": {"id": "VARCHAR", "name": "VARCHAR", "currency": "VARCHAR",
                               "legalEntity": {"id": "VARCHAR"}},
               "category": {"id": "VARCHAR", "name": "VARCHAR", "kind": "VARCHAR",
@@ -35,6 +42,13 @@ typed AS (
         coalesce(adesk_bool(p.isCommitment), false) AS is_commitment,
         coalesce(adesk_bool(p.isSplitted), false) AS is_splitted,
         NULLIF(p.splitId, '') AS split_id,
+        NULLIF(p.transferId, '') AS transfer_id,
+        coalesce(NULLIF(p.pairedTransactionId, ''), NULLIF(p.pairTransferTransaction.id, ''))
+            AS paired_transaction_id,
+        TRY_CAST(p.exchangeRate AS DECIMAL(18, 6)) AS exchange_rate,
+        coalesce(NULLIF(p.business_unit.id, ''), NULLIF(p.businessUnit.id, ''))
+            AS business_unit_id,
+        coalesce(p.business_unit.name, p.businessUnit.name) AS business_unit_name,
         p.bankAccount.id AS bank_account_id,
         p.bankAccount.name AS bank_account_name,
         money_currency(p.bankAccount.currency) AS currency,
@@ -55,7 +69,8 @@ typed AS (
         p.relatedDate AS raw_related_date,
         p.isPlanned AS raw_planned,
         p.isTransfer AS raw_transfer,
-        p.bankAccount.currency AS raw_currency
+        p.bankAccount.currency AS raw_currency,
+        p.exchangeRate AS raw_exchange_rate
     FROM src
 )
 SELECT
@@ -85,6 +100,11 @@ SELECT
     is_commitment,
     is_splitted,
     split_id,
+    transfer_id,
+    paired_transaction_id,
+    exchange_rate,
+    business_unit_id,
+    business_unit_name,
     list_filter(
         [
             CASE WHEN parse_failed(raw_amount, amount) THEN 'amount' END,
@@ -93,7 +113,8 @@ SELECT
             CASE WHEN adesk_type IS NULL OR adesk_type NOT IN (1, 2) THEN 'type' END,
             CASE WHEN parse_failed(raw_planned, is_planned) THEN 'isPlanned' END,
             CASE WHEN parse_failed(raw_transfer, is_transfer) THEN 'isTransfer' END,
-            CASE WHEN parse_failed(raw_currency, currency) THEN 'bankAccount.currency' END
+            CASE WHEN parse_failed(raw_currency, currency) THEN 'bankAccount.currency' END,
+            CASE WHEN parse_failed(raw_exchange_rate, exchange_rate) THEN 'exchangeRate' END
         ],
         lambda x: x IS NOT NULL
     ) AS _parse_errors

@@ -1,11 +1,22 @@
 -- description: ApiPay.kz invoices (Kaspi Pay, KZT), one row per live invoice, typed, with the cart items as a typed list.
--- columns: invoice_id VARCHAR | kaspi_invoice_id VARCHAR | amount DECIMAL | currency VARCHAR always KZT | status VARCHAR ApiPay status | description VARCHAR | external_order_id VARCHAR | phone_number VARCHAR payer as ApiPay stores it (8XXXXXXXXXX) | phone VARCHAR normalised 7XXXXXXXXXX | total_refunded DECIMAL | paid_at TIMESTAMPTZ UTC | created_at TIMESTAMPTZ UTC | updated_at TIMESTAMPTZ UTC | cart_items STRUCT[] position, name, price, quantity, line_total, nomenclature_id, nomenclature_history_id, item_type, unit_id | _parse_errors VARCHAR[]
+-- columns: invoice_id VARCHAR | kaspi_invoice_id VARCHAR | amount DECIMAL | subtotal DECIMAL before an invoice-level discount (NULL: none) | discount_sum DECIMAL invoice-level discount (NULL: none) | currency VARCHAR always KZT | status VARCHAR ApiPay status | description VARCHAR | external_order_id VARCHAR | phone_number VARCHAR payer as ApiPay stores it (8XXXXXXXXXX) | phone VARCHAR normalised 7XXXXXXXXXX | total_refunded DECIMAL | paid_at TIMESTAMPTZ UTC | created_at TIMESTAMPTZ UTC | updated_at TIMESTAMPTZ UTC | cart_items STRUCT[] position, item_id, name, price, quantity, discount, line_total, catalog_item_id, nomenclature_history_id, item_type, unit_id (ApiPay's own unit id) | _parse_errors VARCHAR[]
 --
 -- Time zone: ApiPay writes UTC with 'Z' ("2025-01-22T22:54:40Z"); the business day of a KZT
--- payment is the Almaty date (UTC+5). Money: `amount` and `total_refunded` are decimal
--- strings; cart item prices are the JSON numbers the merchant sent (parsed from their text,
--- never through a float). Cart items: CATALOGUE items name a nomenclature (catalog) entry,
--- FAST_SALE items (NomenclatureId -2) are free text.
+-- payment is the Almaty date (UTC+5). Money: `amount`, `total_refunded`, item `price` and
+-- `discount` are decimal strings (older answers sent prices as JSON numbers), parsed from their
+-- text, never through a float.
+-- Cart: ApiPay's read answers carry it as `items` (openapi.yaml 2.1 schema `InvoiceItem`:
+-- lowercase `id, invoice_id, catalog_item_id, name, price, count, unit_id, discount`). The
+-- create request's shape (`cart_items` with `Name`, `Price`, `Count`, `NomenclatureId`,
+-- `NomenclatureHistoryId`, `Type`, `UnitId`) is still read when an answer carries it (payloads
+-- landed by older versions of this pipeline). catalog_item_id is the id in GET /catalog
+-- (staging.apipay_catalog_items); NULL for a free-text item (old FAST_SALE, NomenclatureId -2)
+-- or an item deleted from the catalog. unit_id is ApiPay's own (staging.apipay_units).
+-- line_total = price * quantity - discount, `discount` read as the line's amount: openapi 2.1
+-- does not say whether it is per line or per unit; marts.invoice_lines' sum check names the
+-- invoices whose lines then miss the amount.
+-- Payer: `phone` in list items of openapi 2.1 (`InvoiceListItem`), `phone_number` in older
+-- answers and in `GET /invoices/{id}` (`Invoice`): either is read.
 WITH src AS (
     SELECT id, payload AS p FROM raw.apipay_invoices WHERE deleted_at IS NULL
 ),
@@ -13,35 +24,67 @@ items AS (
     SELECT
         id,
         from_json(
-            coalesce(p -> 'cart_items', '[]'),
+            p -> 'items',
+            '[{"id": "VARCHAR", "catalog_item_id": "VARCHAR", "name": "VARCHAR",
+               "price": "VARCHAR", "count": "VARCHAR", "unit_id": "VARCHAR",
+               "discount": "VARCHAR"}]'
+        ) AS read_items,
+        from_json(
+            p -> 'cart_items',
             '[{"Name": "VARCHAR", "Price": "VARCHAR", "Count": "VARCHAR",
                "NomenclatureId": "VARCHAR", "NomenclatureHistoryId": "VARCHAR",
                "Type": "VARCHAR", "UnitId": "VARCHAR"}]'
-        ) AS raw_items
+        ) AS create_items
     FROM src
 ),
 typed_items AS (
     SELECT
         id,
-        list_transform(
-            coalesce(raw_items, []),
+        CASE WHEN read_items IS NOT NULL THEN list_transform(
+            read_items,
             lambda it, i: {
                 'position': i,
+                'item_id': it.id,
+                'name': it.name,
+                'price': money_or_null(it.price),
+                'quantity': qty_or_null(it.count),
+                'discount': money_or_null(it.discount),
+                'line_total': CAST(round(
+                    money_or_null(it.price) * qty_or_null(it.count)
+                    - coalesce(money_or_null(it.discount), 0), 2) AS DECIMAL(18, 2)),
+                'catalog_item_id': NULLIF(it.catalog_item_id, ''),
+                'nomenclature_history_id': CAST(NULL AS VARCHAR),
+                'item_type': CASE WHEN it.catalog_item_id IS NULL THEN 'FREE_TEXT'
+                    ELSE 'CATALOGUE' END,
+                'unit_id': it.unit_id
+            }
+        ) ELSE list_transform(
+            coalesce(create_items, []),
+            lambda it, i: {
+                'position': i,
+                'item_id': CAST(NULL AS VARCHAR),
                 'name': it.Name,
                 'price': money_or_null(it.Price),
                 'quantity': qty_or_null(it.Count),
+                'discount': CAST(NULL AS DECIMAL(18, 2)),
                 'line_total': CAST(round(money_or_null(it.Price) * qty_or_null(it.Count), 2)
                     AS DECIMAL(18, 2)),
-                'nomenclature_id': CASE
+                'catalog_item_id': CASE
                     WHEN it.Type = 'FAST_SALE' OR TRY_CAST(it.NomenclatureId AS BIGINT) < 0
                     THEN NULL ELSE it.NomenclatureId END,
                 'nomenclature_history_id': it.NomenclatureHistoryId,
                 'item_type': it.Type,
                 'unit_id': it.UnitId
             }
-        ) AS cart_items,
+        ) END AS cart_items,
         coalesce(list_bool_or(list_transform(
-            coalesce(raw_items, []),
+            coalesce(read_items, []),
+            lambda it: parse_failed(it.price, money_or_null(it.price))
+                OR parse_failed(it.count, qty_or_null(it.count))
+                OR parse_failed(it.discount, money_or_null(it.discount))
+        )), false)
+        OR coalesce(list_bool_or(list_transform(
+            coalesce(create_items, []),
             lambda it: parse_failed(it.Price, money_or_null(it.Price))
                 OR parse_failed(it.Count, qty_or_null(it.Count))
         )), false) AS bad_items
@@ -51,12 +94,14 @@ SELECT
     src.id AS invoice_id,
     p ->> 'kaspi_invoice_id' AS kaspi_invoice_id,
     money_or_null(p ->> 'amount') AS amount,
+    money_or_null(p ->> 'subtotal') AS subtotal,
+    money_or_null(p ->> 'discount_sum') AS discount_sum,
     'KZT' AS currency,
     p ->> 'status' AS status,
     p ->> 'description' AS description,
     NULLIF(trim(p ->> 'external_order_id'), '') AS external_order_id,
-    p ->> 'phone_number' AS phone_number,
-    norm_phone(p ->> 'phone_number') AS phone,
+    coalesce(p ->> 'phone', p ->> 'phone_number') AS phone_number,
+    norm_phone(coalesce(p ->> 'phone', p ->> 'phone_number')) AS phone,
     p ->> 'client_name' AS client_name,
     money_or_null(p ->> 'total_refunded') AS total_refunded,
     TRY_CAST(p ->> 'is_fully_refunded' AS BOOLEAN) AS is_fully_refunded,

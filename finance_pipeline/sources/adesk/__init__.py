@@ -1,38 +1,50 @@
 """Adesk: the bank and cash ledger (movements, transfers, projects, contractors, references).
 
-`build_resource(settings)` gives the resource for the current mode: the sandbox, the live API
-with the token read from ADESK_API_TOKEN at run time (`dg.EnvVar`, never stored by Dagster), or
-an unconfigured resource whose assets report "skipped".
+`SOURCE` declares everything the rest of the pipeline needs to know about this source.
 """
 
 from __future__ import annotations
 
-import dagster as dg
-
-from finance_pipeline.config import Settings
-from finance_pipeline.sources.adesk.assets import ENTITIES
+from finance_pipeline.http.ratelimit import RateLimit
+from finance_pipeline.sources.adesk.entities import ENTITIES
 from finance_pipeline.sources.adesk.resource import DEFAULT_BASE_URL, AdeskResource
-from finance_pipeline.sources.resource_base import resource_for_settings
+from finance_pipeline.sources.declaration import (
+    EnvVariable,
+    SourceDeclaration,
+    token_validator,
+    url_validator,
+)
 
-__all__ = ["ENTITIES", "AdeskResource", "build_resource"]
+__all__ = ["ENTITIES", "SOURCE", "AdeskResource"]
 
 
-def build_resource(settings: Settings) -> AdeskResource:
-    def sandbox() -> dict[str, str]:
-        from finance_sandbox.core import SANDBOX_CREDENTIALS, sandbox_base_url
-
-        return {
-            "api_token": SANDBOX_CREDENTIALS["adesk"]["api_token"],
-            "api_base_url": sandbox_base_url("adesk"),
-        }
-
-    return resource_for_settings(
-        AdeskResource,
-        settings,
-        sandbox=sandbox,
-        live=lambda live: {
-            "api_token": dg.EnvVar("ADESK_API_TOKEN"),
-            "api_base_url": live.base_url,
-        },
-        unconfigured={"api_token": "", "api_base_url": DEFAULT_BASE_URL},
-    )
+SOURCE = SourceDeclaration(
+    name="adesk",
+    title="Adesk",
+    variables=(
+        EnvVariable(
+            "ADESK_API_TOKEN",
+            field="api_token",
+            validate=token_validator("Copy the token again"),
+            secret=True,
+            description="API token (Settings > Profile > API).",
+        ),
+        EnvVariable(
+            "ADESK_BASE_URL",
+            field="api_base_url",
+            # The client adds /v1/... itself.
+            validate=url_validator(
+                f"Leave it unset for {DEFAULT_BASE_URL}",
+                refuse=lambda path: path.endswith(("/v1/", "/v2/")),
+                problem="must not include the API version (/v1 or /v2)",
+                fix=f"Give the host only, e.g. {DEFAULT_BASE_URL}",
+            ),
+            default=DEFAULT_BASE_URL,
+            description="Base URL of the API, without /v1.",
+        ),
+    ),
+    # Adesk publishes no limit; we stay well below what such APIs usually tolerate.
+    rate_limit=RateLimit(rate=5.0, burst=10),
+    resource_class=AdeskResource,
+    entities=ENTITIES,
+)

@@ -16,16 +16,13 @@ masking (and `api_token=` is masked structurally too), and no message built here
 from __future__ import annotations
 
 from typing import Any, ClassVar
-from urllib.parse import urlsplit
 
 import httpx
 from pydantic import Field
 
-from finance_pipeline.config import check_base_url
 from finance_pipeline.http.client import Classification
 from finance_pipeline.http.errors import (
     AuthenticationError,
-    ConfigError,
     NotFoundError,
     PaymentRequiredError,
     RequestRejectedError,
@@ -128,35 +125,8 @@ class AdeskResource(SourceResource):
         "a deletion from a date moved out of the window; more are left to the full refresh.",
     )
 
-    def is_configured(self) -> bool:
-        return bool(self.api_token.strip())
-
-    def not_configured_reason(self) -> str:
-        return "ADESK_API_TOKEN is not set"
-
-    def validate_config(self) -> None:
-        check_base_url(
-            "ADESK_BASE_URL", self.api_base_url, f"Leave it unset for {DEFAULT_BASE_URL}"
-        )
-        parts = urlsplit(self.api_base_url)
-        if parts.path.rstrip("/").endswith(("/v1", "/v2")):
-            raise ConfigError(
-                "ADESK_BASE_URL",
-                "must not include the API version (/v1 or /v2)",
-                f"Give the host only, e.g. {DEFAULT_BASE_URL}",
-            )
-        token = self.api_token.strip()
-        if not token or any(c.isspace() for c in token):
-            raise ConfigError(
-                "ADESK_API_TOKEN", "is empty or contains whitespace", "Copy the token again"
-            )
-
     def base_url(self) -> str:
         return self.api_base_url.rstrip("/")
-
-    def secrets(self) -> list[str]:
-        token = self.api_token.strip()
-        return [token] if token else []
 
     def auth_params(self) -> dict[str, str]:
         return {"api_token": self.api_token.strip()}

@@ -1,35 +1,44 @@
 """ApiPay.kz: Kaspi Pay invoices and their refunds (KZT).
 
-`build_resource(settings)` gives the resource for the current mode: the sandbox, the live API
-with the key read from APIPAY_API_KEY at run time (`dg.EnvVar`, never stored by Dagster), or an
-unconfigured resource whose assets report "skipped".
+`SOURCE` declares everything the rest of the pipeline needs to know about this source.
 """
 
 from __future__ import annotations
 
-import dagster as dg
-
-from finance_pipeline.config import Settings
-from finance_pipeline.sources.apipay.assets import ENTITIES
+from finance_pipeline.http.ratelimit import RateLimit
+from finance_pipeline.sources.apipay.entities import ENTITIES
 from finance_pipeline.sources.apipay.resource import DEFAULT_BASE_URL, ApipayResource
-from finance_pipeline.sources.resource_base import resource_for_settings
+from finance_pipeline.sources.declaration import (
+    EnvVariable,
+    SourceDeclaration,
+    token_validator,
+    url_validator,
+)
 
-__all__ = ["ENTITIES", "ApipayResource", "build_resource"]
+__all__ = ["ENTITIES", "SOURCE", "ApipayResource"]
 
 
-def build_resource(settings: Settings) -> ApipayResource:
-    def sandbox() -> dict[str, str]:
-        from finance_sandbox.core import SANDBOX_CREDENTIALS, sandbox_base_url
-
-        return {
-            "api_key": SANDBOX_CREDENTIALS["apipay"]["api_key"],
-            "api_base_url": sandbox_base_url("apipay"),
-        }
-
-    return resource_for_settings(
-        ApipayResource,
-        settings,
-        sandbox=sandbox,
-        live=lambda live: {"api_key": dg.EnvVar("APIPAY_API_KEY"), "api_base_url": live.base_url},
-        unconfigured={"api_key": "", "api_base_url": DEFAULT_BASE_URL},
-    )
+SOURCE = SourceDeclaration(
+    name="apipay",
+    title="ApiPay",
+    variables=(
+        EnvVariable(
+            "APIPAY_API_KEY",
+            field="api_key",
+            validate=token_validator("Copy the key again"),
+            secret=True,
+            description="API key (Settings > Connection), sent as X-API-Key.",
+        ),
+        EnvVariable(
+            "APIPAY_BASE_URL",
+            field="api_base_url",
+            validate=url_validator(f"Leave it unset for {DEFAULT_BASE_URL}"),
+            default=DEFAULT_BASE_URL,
+            description="Base URL of the API, up to and including /api/v1.",
+        ),
+    ),
+    # ApiPay documents 60 requests per minute per API key (errors.md, "Rate Limiting").
+    rate_limit=RateLimit(rate=1.0, burst=50),
+    resource_class=ApipayResource,
+    entities=ENTITIES,
+)

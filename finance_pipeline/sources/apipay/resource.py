@@ -13,11 +13,9 @@ from typing import Any, ClassVar
 import httpx
 from pydantic import Field
 
-from finance_pipeline.config import check_base_url
 from finance_pipeline.http.client import Classification
 from finance_pipeline.http.errors import (
     AuthenticationError,
-    ConfigError,
     NotFoundError,
     RequestRejectedError,
     ServerError,
@@ -84,27 +82,8 @@ class ApipayResource(SourceResource):
         description="Base URL of the API, up to and including /api/v1 (APIPAY_BASE_URL).",
     )
 
-    def is_configured(self) -> bool:
-        return bool(self.api_key.strip())
-
-    def not_configured_reason(self) -> str:
-        return "APIPAY_API_KEY is not set"
-
-    def validate_config(self) -> None:
-        check_base_url(
-            "APIPAY_BASE_URL", self.api_base_url, f"Leave it unset for {DEFAULT_BASE_URL}"
-        )
-        key = self.api_key.strip()
-        if not key or any(c.isspace() for c in key):
-            raise ConfigError(
-                "APIPAY_API_KEY", "is empty or contains whitespace", "Copy the key again"
-            )
-
     def base_url(self) -> str:
         return self.api_base_url.rstrip("/")
-
-    def secrets(self) -> list[str]:
-        return [self.api_key] if self.api_key else []
 
     def auth_headers(self) -> dict[str, str]:
         return {"X-API-Key": self.api_key.strip()}

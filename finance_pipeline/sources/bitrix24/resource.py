@@ -22,7 +22,6 @@ from urllib.parse import urlsplit
 import httpx
 from pydantic import Field
 
-from finance_pipeline.config import DEFAULT_RATE_LIMITS, validate_webhook_url
 from finance_pipeline.http.client import Classification
 from finance_pipeline.http.errors import (
     ApiError,
@@ -137,35 +136,19 @@ class Bitrix24Resource(SourceResource):
             "(BITRIX24_WEBHOOK_URL). It contains the secret key and is never printed."
         ),
     )
-    rate_limit: float = Field(
-        default=DEFAULT_RATE_LIMITS["bitrix24"].rate,
-        gt=0,
-        description="Sustained requests per second (Bitrix24 drains its bucket at 2/s).",
-    )
-    rate_burst: int = Field(
-        default=DEFAULT_RATE_LIMITS["bitrix24"].burst,
-        ge=1,
-        description="Requests sent back to back (Bitrix24's bucket holds 50).",
-    )
-
-    def is_configured(self) -> bool:
-        return bool(self.webhook_url.strip())
-
-    def not_configured_reason(self) -> str:
-        return "BITRIX24_WEBHOOK_URL is not set"
-
-    def validate_config(self) -> None:
-        validate_webhook_url(self.webhook_url.strip())
 
     def base_url(self) -> str:
-        # The method name is appended to the webhook URL: <webhook>/crm.item.list.
-        return validate_webhook_url(self.webhook_url.strip())
+        # The method name is appended to the webhook URL (<webhook>/crm.item.list), so the URL
+        # goes through its validator here too, which also normalises the trailing slash.
+        (webhook,) = self.declaration.variables
+        return webhook.validate(webhook.name, self.webhook_url.strip())
 
     def webhook_key(self) -> str:
         parts = [p for p in urlsplit(self.webhook_url.strip()).path.split("/") if p]
         return parts[2] if len(parts) >= 3 and parts[0] == "rest" else ""
 
     def secrets(self) -> list[str]:
+        # The key alone too: it shows up in paths without the rest of the URL.
         url = self.webhook_url.strip()
         return [s for s in (url, url.rstrip("/"), self.webhook_key()) if s]
 

@@ -1,49 +1,58 @@
 """SalesMan CRM (API v3, method "invoice"): invoices and their details.
 
-`build_resource(settings)` gives the resource for the configured mode: the built-in sandbox,
-the live CRM (credentials as `dg.EnvVar`s, so Dagster never stores them), or an unconfigured
-resource whose assets skip themselves.
+`SOURCE` declares everything the rest of the pipeline needs to know about this source.
 """
 
 from __future__ import annotations
 
-import dagster as dg
-
-from finance_pipeline.config import Settings
-from finance_pipeline.sources.resource_base import resource_for_settings
-from finance_pipeline.sources.salesman.assets import DETAILS, ENTITIES, INVOICES
+from finance_pipeline.http.ratelimit import RateLimit
+from finance_pipeline.sources.declaration import (
+    EnvVariable,
+    SourceDeclaration,
+    token_validator,
+    url_validator,
+)
+from finance_pipeline.sources.salesman.entities import DETAILS, ENTITIES, INVOICES
 from finance_pipeline.sources.salesman.resource import SalesmanResource, classify_salesman
 
-
-def build_resource(settings: Settings) -> SalesmanResource:
-    def sandbox() -> dict[str, str]:
-        from finance_sandbox.core import SANDBOX_CREDENTIALS, sandbox_base_url
-
-        creds = SANDBOX_CREDENTIALS["salesman"]
-        return {
-            "crm_base_url": sandbox_base_url("salesman"),
-            "login": creds["login"],
-            "api_key": creds["api_key"],
-        }
-
-    return resource_for_settings(
-        SalesmanResource,
-        settings,
-        sandbox=sandbox,
-        live=lambda live: {
-            "crm_base_url": live.base_url,
-            "login": dg.EnvVar("SALESMAN_LOGIN"),
-            "api_key": dg.EnvVar("SALESMAN_API_KEY"),
-        },
-        unconfigured={"crm_base_url": "", "login": "", "api_key": ""},
-    )
+__all__ = ["DETAILS", "ENTITIES", "INVOICES", "SOURCE", "SalesmanResource", "classify_salesman"]
 
 
-__all__ = [
-    "DETAILS",
-    "ENTITIES",
-    "INVOICES",
-    "SalesmanResource",
-    "build_resource",
-    "classify_salesman",
-]
+SOURCE = SourceDeclaration(
+    name="salesman",
+    title="SalesMan",
+    variables=(
+        EnvVariable(
+            "SALESMAN_BASE_URL",
+            field="crm_base_url",
+            validate=url_validator(
+                "Give the CRM's address, e.g. https://crm.example.ru",
+                refuse=lambda path: "/developer/" in path,
+                problem="must be the CRM's address, not an API URL",
+                fix="Drop /developer/v3/... from it; the pipeline adds the API path itself",
+            ),
+            description="Address of the SalesMan CRM, without /developer/v3.",
+        ),
+        EnvVariable(
+            "SALESMAN_LOGIN",
+            field="login",
+            # Travels in an HTTP header: plain printable ASCII.
+            validate=token_validator(
+                "Use the user's login as shown in SalesMan, e.g. name@company.ru"
+            ),
+            secret=True,  # half of the credential pair: passed as an EnvVar like the key
+            description="Login of the SalesMan user the API acts as.",
+        ),
+        EnvVariable(
+            "SALESMAN_API_KEY",
+            field="api_key",
+            validate=token_validator("Copy the key again from Control panel > API"),
+            secret=True,
+            description="Account API key from the control panel.",
+        ),
+    ),
+    # SalesMan publishes no limit; we stay well below what such APIs usually tolerate.
+    rate_limit=RateLimit(rate=3.0, burst=5),
+    resource_class=SalesmanResource,
+    entities=ENTITIES,
+)

@@ -12,16 +12,13 @@ says this record does not exist" (a wrong base URL gives an HTTP 404 instead). R
 from __future__ import annotations
 
 from typing import Any, ClassVar
-from urllib.parse import urlsplit
 
 import httpx
 from pydantic import Field
 
-from finance_pipeline.config import DEFAULT_RATE_LIMITS, check_base_url
 from finance_pipeline.http.client import Classification
 from finance_pipeline.http.errors import (
     AuthenticationError,
-    ConfigError,
     NotFoundError,
     RequestRejectedError,
     ServerError,
@@ -29,8 +26,6 @@ from finance_pipeline.http.errors import (
 )
 from finance_pipeline.http.masking import mask
 from finance_pipeline.sources.resource_base import SourceResource
-
-_DEFAULTS = DEFAULT_RATE_LIMITS["salesman"]
 
 
 def salesman_error(body: Any) -> tuple[int | None, str] | None:
@@ -103,64 +98,9 @@ class SalesmanResource(SourceResource):
         default="",
         description="Account API key from the control panel (SALESMAN_API_KEY); a secret.",
     )
-    rate_limit: float = Field(
-        default=_DEFAULTS.rate, gt=0, description="Sustained requests per second."
-    )
-    rate_burst: int = Field(
-        default=_DEFAULTS.burst, ge=1, description="Requests that may be sent back to back."
-    )
-
-    def is_configured(self) -> bool:
-        return bool(self.crm_base_url.strip() and self.login.strip() and self.api_key.strip())
-
-    def not_configured_reason(self) -> str:
-        missing = [
-            name
-            for name, value in (
-                ("SALESMAN_BASE_URL", self.crm_base_url),
-                ("SALESMAN_LOGIN", self.login),
-                ("SALESMAN_API_KEY", self.api_key),
-            )
-            if not value.strip()
-        ]
-        return f"{', '.join(missing)} not set" if missing else "configured"
-
-    def validate_config(self) -> None:
-        url = self.crm_base_url.strip()
-        check_base_url(
-            "SALESMAN_BASE_URL", url, "Give the CRM's address, e.g. https://crm.example.ru"
-        )
-        parts = urlsplit(url)
-        if "/developer/" in parts.path.rstrip("/") + "/":
-            raise ConfigError(
-                "SALESMAN_BASE_URL",
-                "must be the CRM's address, not an API URL",
-                "Drop /developer/v3/... from it; the pipeline adds the API path itself",
-            )
-        login = self.login.strip()
-        if (
-            not login
-            or not login.isascii()
-            or any(c.isspace() or not c.isprintable() for c in login)
-        ):
-            raise ConfigError(
-                "SALESMAN_LOGIN",
-                "is empty or not a plain ASCII login (it travels in an HTTP header)",
-                "Use the user's login as shown in SalesMan, e.g. name@company.ru",
-            )
-        key = self.api_key.strip()
-        if not key or not key.isascii() or any(c.isspace() or not c.isprintable() for c in key):
-            raise ConfigError(
-                "SALESMAN_API_KEY",
-                "is empty or contains whitespace/non-ASCII characters",
-                "Copy the key again from Control panel > API",
-            )
 
     def base_url(self) -> str:
         return self.crm_base_url.strip().rstrip("/")
-
-    def secrets(self) -> list[str]:
-        return [self.api_key.strip()] if self.api_key.strip() else []
 
     def auth_headers(self) -> dict[str, str]:
         return {"apikey": self.api_key.strip(), "login": self.login.strip()}

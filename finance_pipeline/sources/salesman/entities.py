@@ -16,8 +16,11 @@ invoices (raw.salesman_invoices)
     A full refresh reads everything and marks what vanished as deleted.
 
 invoice_details (raw.salesman_invoice_details)
-    `invoice/info?id=` per invoice (VAT `nds`, `tip`, payment status "on"/"no", bank account
-    `rs`, responsible `iduser` are only there). There is no bulk call, so details are fetched
+    `invoice/info?id=&dealinfo=true` per invoice (VAT `nds`, `tip`, payment status "on"/"no",
+    bank account `rs`, responsible `iduser`, the deal's currency and course are only there).
+    `dealinfo` adds the deal as Deal::info() builds it (vladandreevg/salesmancrm,
+    inc/class/Deal.php): its specification `speca` (the positions: marts.invoice_lines), its
+    `client` and `payer`, its invoices; no extra request. There is no bulk call, so details are fetched
     only for invoices that are new or changed in raw.salesman_invoices since their details were
     last fetched (`changed_at` of the invoice row newer than `extracted_at` of the detail row);
     details of invoices deleted in raw.salesman_invoices are marked deleted. A full refresh
@@ -263,15 +266,20 @@ def _recheck_vanished(ctx: ExtractContext, start: str, seen: _Seen) -> Iterator[
 # --- invoice/info -------------------------------------------------------------------------
 
 
-def _invoice_info(ctx: ExtractContext, key: str) -> dict[str, Any] | None:
-    """The invoice's `info` record, or None when SalesMan says it does not exist."""
+def _invoice_info(
+    ctx: ExtractContext, key: str, *, with_deal: bool = False
+) -> dict[str, Any] | None:
+    """The invoice's `info` record (with its deal when `with_deal`), or None when SalesMan says
+    it does not exist."""
     invoice_id = _int(key)
     if invoice_id is None:
         return None
+    body: dict[str, Any] = {"id": invoice_id}
+    if with_deal:
+        # Invoice::info() tests it with PHP truthiness: a JSON true is unambiguous.
+        body["dealinfo"] = True
     try:
-        answer = ctx.client.request(
-            "GET", INFO_PATH, endpoint="invoice/info", json_body={"id": invoice_id}
-        )
+        answer = ctx.client.request("GET", INFO_PATH, endpoint="invoice/info", json_body=body)
     except NotFoundError as error:
         if error.status == 200:  # SalesMan's own "not found" (its errors come as HTTP 200)
             return None
@@ -341,7 +349,7 @@ def fetch_invoice_details(ctx: ExtractContext) -> Iterator[Rows]:
     batch: Rows = []
     gone: list[str] = []
     for done, key in enumerate(ids, start=1):
-        data = _invoice_info(ctx, key)
+        data = _invoice_info(ctx, key, with_deal=True)
         ctx.report.pages += 1
         if data is None:
             gone.append(key)
@@ -393,9 +401,10 @@ DETAILS = EntitySpec(
     source=SOURCE,
     entity="invoice_details",
     description=(
-        "SalesMan `invoice/info` of each invoice: VAT (`nds`), type (`tip`), payment status "
-        "(`do` on/no), bank account, responsible user. Fetched only for invoices new or "
-        "changed in raw.salesman_invoices since their details were read."
+        "SalesMan `invoice/info` (dealinfo=true) of each invoice: VAT (`nds`), type (`tip`), "
+        "payment status (`do` on/no), bank account, responsible user, the deal's currency and "
+        "course, and the deal itself (specification, client, payer). Fetched only for "
+        "invoices new or changed in raw.salesman_invoices since their details were read."
     ),
     fetch=fetch_invoice_details,
     id_of=_details_id,

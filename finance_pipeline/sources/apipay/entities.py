@@ -1,4 +1,18 @@
-"""ApiPay.kz entities: invoices (`GET /invoices`) and refunds (`GET /refunds`).
+"""ApiPay.kz entities: invoices (`GET /invoices`), refunds (`GET /refunds`), and ApiPay's own
+catalog (`GET /catalog`) and units of measure (`GET /catalog/units`).
+
+Read shapes follow ApiPay's openapi.yaml 2.1 (github.com/bazarbaykz/apipay-docs): an invoice's
+cart is `items` (schema `InvoiceItem`: `id, invoice_id, catalog_item_id, name, price, count,
+unit_id, discount`), the payer is `phone` in a list item (`InvoiceListItem`) and `phone_number`
+in older answers; both land as sent (raw keeps the payload) and staging reads either.
+
+Catalog and units
+    Small reference lists with no change filter: every run reads them whole (a complete
+    snapshot; what vanished is marked deleted). The catalog is read with every status
+    (`statuses[]` active, pending, deleting, deleted, failed): without it ApiPay lists only
+    `active` items, and an old invoice's item may name one deleted since. Units are one
+    request (`{"data": [...]}`, not paged). Unit ids are ApiPay's own: they are never joined to
+    another system's units.
 
 Invoices
     The list can filter by *creation* date only (`date_from`/`date_to`, whole days), not by
@@ -91,7 +105,7 @@ from finance_pipeline.http.paging import (
     next_page_number,
     pages_for,
 )
-from finance_pipeline.sources.extraction import EntitySpec, ExtractContext, _parse_cursor
+from finance_pipeline.sources.extraction import EntitySpec, ExtractContext, parse_cursor
 
 SOURCE = "apipay"
 PER_PAGE = 100  # the documented maximum of per_page (1-100)
@@ -217,7 +231,7 @@ def fetch_invoices(ctx: ExtractContext) -> Iterator[list[dict[str, Any]]]:
     since_day = _day(ctx.since)
     anchor = ctx.since
     if ctx.state.cursor:
-        anchor = max(anchor, _parse_cursor(ctx.state.cursor))
+        anchor = max(anchor, parse_cursor(ctx.state.cursor))
     window_day = min(since_day, _day(anchor - REFUND_WINDOW))
 
     # 1. Created recently (the lookback is already subtracted from the cursor).
@@ -296,9 +310,9 @@ def _refund_window_day(ctx: ExtractContext) -> date:
     )
     newest, oldest_open = rows[0] if rows else (None, None)
     if newest:
-        day = min(day, _day(_parse_cursor(newest) - REFUND_LOOKBACK))
+        day = min(day, _day(parse_cursor(newest) - REFUND_LOOKBACK))
     if oldest_open:
-        day = min(day, _day(_parse_cursor(oldest_open)))
+        day = min(day, _day(parse_cursor(oldest_open)))
     return day
 
 
@@ -341,6 +355,46 @@ def fetch_refunds(ctx: ExtractContext) -> Iterator[list[dict[str, Any]]]:
         ctx.report_deleted(gone)
 
 
+# --- catalog and units ------------------------------------------------------------------------
+
+CATALOG_PER_PAGE = 200  # openapi listCatalogItems: per_page 1..200
+CATALOG_STATUSES = ("active", "pending", "deleting", "deleted", "failed")
+
+
+def fetch_catalog_items(ctx: ExtractContext) -> Iterator[list[dict[str, Any]]]:
+    """Every catalog item of every status, page by page (`{data, links, meta}`)."""
+    endpoint = "catalog"
+    params = [("statuses[]", status) for status in CATALOG_STATUSES]
+    ctx.progress("apipay catalog: reading every item (all statuses)")
+
+    def fetch(page: int) -> Page:
+        body = ctx.client.request(
+            "GET",
+            "catalog",
+            endpoint=endpoint,
+            params=[*params, ("per_page", str(CATALOG_PER_PAGE)), ("page", str(page))],
+        )
+        rows, meta = _rows_and_meta(body, endpoint)
+        total = _as_int(meta.get("total"))
+        pages_total = _as_int(meta.get("last_page")) or pages_for(total, CATALOG_PER_PAGE)
+        following = next_page_number(page, len(rows), CATALOG_PER_PAGE)
+        return Page(rows, following, total, pages_total)
+
+    yield from iter_pages(
+        fetch, 1, source=SOURCE, endpoint=endpoint, report=ctx.report, progress=ctx.progress
+    )
+
+
+def fetch_units(ctx: ExtractContext) -> Iterator[list[dict[str, Any]]]:
+    """ApiPay's units of measure: one unpaged list."""
+    body = ctx.client.request("GET", "catalog/units", endpoint="catalog/units")
+    rows, _ = _rows_and_meta(body, "catalog/units")
+    ctx.report.pages += 1
+    ctx.report.rows += len(rows)
+    if rows:
+        yield rows
+
+
 # --- specs ------------------------------------------------------------------------------------
 
 ENTITIES: list[EntitySpec] = [
@@ -349,7 +403,7 @@ ENTITIES: list[EntitySpec] = [
         entity="invoices",
         description=(
             "ApiPay.kz invoices (Kaspi Pay, KZT), every status, as GET /invoices returns them "
-            "(amount as the API's decimal string, cart_items, total_refunded)."
+            "(amount as the API's decimal string, the cart as `items`, total_refunded)."
         ),
         fetch=fetch_invoices,
         cursor_of=lambda row: row.get("created_at"),
@@ -367,5 +421,23 @@ ENTITIES: list[EntitySpec] = [
         lookback=REFUND_LOOKBACK,
         # Read to mark the refunds of invoices deleted upstream deleted between full refreshes.
         reads=("invoices",),
+    ),
+    EntitySpec(
+        source=SOURCE,
+        entity="catalog_items",
+        description=(
+            "ApiPay.kz's own product catalog (GET /catalog, every status): name, selling "
+            "price, ApiPay unit id, status. Read whole on every run."
+        ),
+        fetch=fetch_catalog_items,
+    ),
+    EntitySpec(
+        source=SOURCE,
+        entity="units",
+        description=(
+            "ApiPay.kz's own units of measure (GET /catalog/units): id, Russian and Kazakh "
+            "name. Read whole on every run."
+        ),
+        fetch=fetch_units,
     ),
 ]

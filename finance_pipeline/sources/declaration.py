@@ -1,0 +1,144 @@
+"""What a source declares about itself, once: its variables, rate limit, resource and entities.
+
+Each `sources/<system>/__init__.py` exports one `SOURCE = SourceDeclaration(...)`; the registry
+(`sources/registry.py`) lists the four. Configuration (`config.py`), the Definitions
+(`definitions.py`) and the benchmarks loop over the registry, so adding a variable or a source
+means editing the source's declaration and nothing else.
+
+Every variable has ONE validator. `config.load_settings` applies it when the definitions load
+(so a malformed value stops `dagster dev` naming the variable), and the resource applies the same
+function again at run start (`SourceResource.validate_config`), because in live mode a secret
+reaches the run as a `dg.EnvVar` resolved by Dagster, not as the value validated at load time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+import dagster as dg
+
+from finance_pipeline.errors import ConfigError
+from finance_pipeline.http.masking import mask
+from finance_pipeline.http.ratelimit import RateLimit
+
+if TYPE_CHECKING:
+    from finance_pipeline.config import Settings
+    from finance_pipeline.sources.extraction import EntitySpec
+    from finance_pipeline.sources.resource_base import SourceResource
+
+# (variable name, stripped value) -> the normalised value; raises ConfigError naming the variable.
+Validator = Callable[[str, str], str]
+
+
+def check_base_url(
+    variable: str, value: str, hint: str = "Give the full address, e.g. https://host.example/..."
+) -> str:
+    """An http(s) URL without query or fragment; errors name the variable, never the secret."""
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ConfigError(variable, f"{mask(value)!r} is not an http(s) URL", hint)
+    if parts.query or parts.fragment:
+        raise ConfigError(variable, "must not contain a query string or fragment")
+    return value.rstrip("/")
+
+
+def check_token(variable: str, value: str, hint: str = "Copy it again") -> str:
+    """A credential that travels in a header or query string: printable ASCII, no whitespace."""
+    if not value or not value.isascii() or any(c.isspace() or not c.isprintable() for c in value):
+        raise ConfigError(variable, "is empty or contains whitespace/non-ASCII characters", hint)
+    return value
+
+
+def url_validator(
+    hint: str, *, refuse: Callable[[str], bool] | None = None, problem: str = "", fix: str = ""
+) -> Validator:
+    """A base URL's validator: `check_base_url`, then the source's own rule on the URL's path
+    (`refuse(path)` true -> ConfigError(problem, fix))."""
+
+    def validate(variable: str, value: str) -> str:
+        url = check_base_url(variable, value, hint)
+        if refuse is not None and refuse(urlsplit(url).path.rstrip("/") + "/"):
+            raise ConfigError(variable, problem, fix)
+        return url
+
+    return validate
+
+
+def token_validator(hint: str) -> Validator:
+    """A credential's validator: `check_token` with the source's hint on where to copy it."""
+
+    def validate(variable: str, value: str) -> str:
+        return check_token(variable, value, hint)
+
+    return validate
+
+
+@dataclass(frozen=True)
+class EnvVariable:
+    """One environment variable of a source and the resource field it fills."""
+
+    name: str
+    field: str
+    validate: Validator
+    secret: bool = False
+    # None: the source is configured only when the variable is set. Otherwise the value used
+    # when the variable is unset.
+    default: str | None = None
+    description: str = ""
+
+    @property
+    def required(self) -> bool:
+        return self.default is None
+
+
+@dataclass(frozen=True)
+class SourceSettings:
+    """A configured source: each variable's validated value, and the rate limit to keep."""
+
+    values: Mapping[str, str]
+    rate_limit: RateLimit
+
+
+@dataclass(frozen=True)
+class SourceDeclaration:
+    name: str
+    title: str  # as the vendor spells it, for messages
+    variables: tuple[EnvVariable, ...]
+    rate_limit: RateLimit  # the default; <NAME>_RATE_LIMIT / <NAME>_RATE_BURST override it
+    resource_class: type[SourceResource]
+    entities: Sequence[EntitySpec]
+
+    def __post_init__(self) -> None:
+        # The resource validates its fields at run start with this declaration's validators.
+        self.resource_class.declaration = self
+
+    @property
+    def required_variables(self) -> tuple[EnvVariable, ...]:
+        return tuple(v for v in self.variables if v.required)
+
+    def resource(self, settings: Settings) -> SourceResource:
+        """This source's resource for the loaded settings.
+
+        Configured in live mode: secrets as `dg.EnvVar` (Dagster never stores or shows them),
+        other values as validated. In sandbox mode the secrets only open the fake APIs and are
+        passed as plain values. Unconfigured: empty fields, so the assets report "skipped"
+        (an EnvVar of an unset variable would fail the run instead).
+        """
+        configured = settings.source(self.name)
+        if configured is None:
+            fields: dict[str, Any] = {v.field: v.default or "" for v in self.variables}
+            limit = self.rate_limit
+        else:
+            fields = {
+                v.field: (
+                    dg.EnvVar(v.name)
+                    if v.secret and settings.secrets_from_environment
+                    else configured.values[v.name]
+                )
+                for v in self.variables
+            }
+            limit = configured.rate_limit
+        return self.resource_class(**fields, rate_limit=limit.rate, rate_burst=limit.burst)
