@@ -45,6 +45,7 @@ from finance_sandbox.bitrix24.portal import (
     entity_types,
     item_views,
     portal_views,
+    price_types,
     render_legacy_full,
 )
 from finance_sandbox.bitrix24.protocol import (
@@ -90,6 +91,9 @@ class Bitrix24Emulator(Emulator):
         # every row comes back), while its error table lists INVALID_ARG_VALUE for "an array in
         # the value of a filter key with a comparison prefix" ("rejects").
         self.owner_arrays: str = "accepts"
+        # Methods this portal does not have (an older portal: {"catalog.product.list", ...}):
+        # they answer 404 ERROR_METHOD_NOT_FOUND like any unknown method.
+        self.missing_methods: set[str] = set()
         self._operating_lock = threading.Lock()
         self._prepared: dict[int, tuple[SandboxRequest, SandboxResponse, float]] = {}
         self._prepared_lock = threading.Lock()
@@ -130,6 +134,9 @@ class Bitrix24Emulator(Emulator):
             ),
             "catalog.product.list": self._catalog_list("catalog_products", "products"),
             "catalog.price.list": self._catalog_list("prices", "prices"),
+            "catalog.pricetype.list": lambda ctx, params: ListAnswer(
+                price_types(), 1, None, 0.0, "priceTypes"
+            ),
             "server.time": lambda ctx, params: datetime.now(MSK).isoformat(timespec="seconds"),
             "profile": lambda ctx, params: {
                 "ID": self.user_id,
@@ -225,7 +232,7 @@ class Bitrix24Emulator(Emulator):
                 raise RestError(401, "NO_AUTH_FOUND", "Wrong authorization data")
             if user != self.user_id or key != self.webhook_key:
                 raise RestError(401, "INVALID_CREDENTIALS", "Invalid request credentials")
-            if method not in self.methods and method != "batch":
+            if method in self.missing_methods or (method not in self.methods and method != "batch"):
                 raise RestError(404, "ERROR_METHOD_NOT_FOUND", "Method not found!")
             params = self._params(request)
             ctx = CallContext(self.world, self.sandbox.fault_plan(self.source).drift)
@@ -534,7 +541,7 @@ class Bitrix24Emulator(Emulator):
                         "ERROR_BATCH_METHOD_NOT_ALLOWED",
                         "Method is not allowed for batch usage",
                     )
-                if method not in self.methods:
+                if method not in self.methods or method in self.missing_methods:
                     raise RestError(404, "ERROR_METHOD_NOT_FOUND", "Method not found!")
                 sub_params = resolve_references(php_parse_str(query), state) if query else {}
                 payload = self._call(ctx, method, sub_params)

@@ -381,6 +381,13 @@ def catalogs() -> list[dict[str, Any]]:
     ]
 
 
+def price_types() -> list[dict[str, Any]]:
+    """catalog.priceType.list (api-reference/catalog/price-type/catalog-price-type-list.md):
+    `result.priceTypes`; the base price type is the one with `base` "Y"."""
+    return [{"id": BASE_PRICE_GROUP_ID, "name": "BASE", "xmlId": "BASE", "base": "Y",
+             "sort": 100}]
+
+
 def portal_views(world: Any) -> dict[str, View]:
     statuses = {s.id: s for s in ALL_STATUSES}
     return {

@@ -55,7 +55,7 @@ from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from finance_pipeline.http.errors import BadResponseError
+from finance_pipeline.http.errors import BadResponseError, NotFoundError
 from finance_pipeline.sources.bitrix24.batch import (
     BATCH,
     SOURCE,
@@ -122,8 +122,66 @@ def fetch_requisites(ctx: ExtractContext) -> Iterator[list[dict[str, Any]]]:
     yield from _read(ctx, REQUISITE_CALL, ("DATE_MODIFY", "DATE_CREATE"), "requisites")
 
 
+# Products: catalog.product.list where the portal has it (api-reference/catalog/product/
+# catalog-product-list.md: camelCase, `result.products`, select must hold id and iblockId, filter
+# must hold iblockId, no prices: "use catalog.price.*"), else the deprecated crm.product.list
+# (UPPER_CASE, PRICE included). The CRM catalog's info block comes from catalog.catalog.list; a
+# portal without the catalog.* methods answers it 404 ERROR_METHOD_NOT_FOUND.
+CATALOG_PRODUCT_SELECT = [
+    "id", "iblockId", "name", "active", "code", "xmlId", "iblockSectionId", "type", "measure",
+    "vatId", "vatIncluded", "dateCreate", "timestampX",
+]
+PRICE_SELECT = ["id", "productId", "catalogGroupId", "price", "currency", "timestampX"]
+
+
+def _first_of(ctx: ExtractContext, method: str, key: str, params: dict[str, Any]
+              ) -> list[dict[str, Any]] | None:
+    """The records of a small catalog.* list (one page), or None when the portal lacks it."""
+    try:
+        body = ctx.client.request("POST", method, endpoint=method, json_body=params)
+    except NotFoundError:
+        return None
+    result = body.get("result") if isinstance(body, dict) else None
+    rows = result.get(key) if isinstance(result, dict) else None
+    if not isinstance(rows, list):
+        raise BadResponseError(SOURCE, method, f"expected result.{key} as a list")
+    return [r for r in rows if isinstance(r, dict)]
+
+
+def catalog_iblock(ctx: ExtractContext) -> int | None:
+    """The CRM product catalog's info block, or None on a portal without catalog.* methods."""
+    catalogs = _first_of(ctx, "catalog.catalog.list", "catalogs", {})
+    if catalogs is None:
+        return None
+    crm = [c for c in catalogs if c.get("iblockTypeId") == "CRM_PRODUCT_CATALOG"] or catalogs
+    if not crm:
+        raise BadResponseError(SOURCE, "catalog.catalog.list", "the portal lists no catalog")
+    return int(crm[0]["iblockId"])
+
+
 def fetch_products(ctx: ExtractContext) -> Iterator[list[dict[str, Any]]]:
-    yield from _read(ctx, PRODUCT_CALL, ("TIMESTAMP_X",), "products")
+    iblock = catalog_iblock(ctx)
+    if iblock is None:
+        ctx.progress("bitrix24 products: no catalog.* methods on this portal; crm.product.list")
+        yield from _read(ctx, PRODUCT_CALL, ("TIMESTAMP_X",), "products")
+        return
+    call = ListCall("catalog.product.list", {"select": CATALOG_PRODUCT_SELECT},
+                    {"iblockId": iblock}, "id", "products")
+    yield from _read(ctx, call, ("timestampX",), "products")
+
+
+def fetch_product_prices(ctx: ExtractContext) -> Iterator[list[dict[str, Any]]]:
+    """Base prices (catalog.price.list of the price type with `base` "Y",
+    catalog-price-type-list.md); nothing on a portal whose crm.product.list carries PRICE."""
+    if catalog_iblock(ctx) is None:
+        return
+    types = _first_of(ctx, "catalog.priceType.list", "priceTypes", {}) or []
+    base = [t for t in types if str(t.get("base", "")).upper() == "Y"]
+    if not base:
+        raise BadResponseError(SOURCE, "catalog.priceType.list", "no base price type")
+    call = ListCall("catalog.price.list", {"select": PRICE_SELECT},
+                    {"catalogGroupId": int(base[0]["id"])}, "id", "prices")
+    yield from _read(ctx, call, ("timestampX",), "product prices")
 
 
 # --- product rows ---------------------------------------------------------------------------
@@ -460,10 +518,25 @@ ENTITIES: list[EntitySpec] = [
     EntitySpec(
         source=SOURCE,
         entity="products",
-        description="Bitrix24 catalog products (crm.product.list).",
+        description=(
+            "Bitrix24 catalog products: catalog.product.list (camelCase) where the portal has "
+            "it, else crm.product.list (UPPER_CASE, with PRICE)."
+        ),
         fetch=fetch_products,
-        id_of=lambda row: row.get("ID"),
-        cursor_of=_record_cursor("TIMESTAMP_X", "DATE_CREATE"),
+        id_of=lambda row: row.get("ID", row.get("id")),
+        cursor_of=_record_cursor("TIMESTAMP_X", "DATE_CREATE", "timestampX", "dateCreate"),
+        lookback=CLASSIC_LOOKBACK,
+    ),
+    EntitySpec(
+        source=SOURCE,
+        entity="product_prices",
+        description=(
+            "Base prices of the catalog products (catalog.price.list); empty on portals whose "
+            "crm.product.list carries the price."
+        ),
+        fetch=fetch_product_prices,
+        id_of=lambda row: row.get("id"),
+        cursor_of=_record_cursor("timestampX"),
         lookback=CLASSIC_LOOKBACK,
     ),
 ]
