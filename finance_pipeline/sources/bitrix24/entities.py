@@ -426,12 +426,31 @@ def get_legacy_invoices(ctx: ExtractContext, ids: list[int]) -> Iterator[list[di
             yield invoices
 
 
+def _stored_legacy_updates(ctx: ExtractContext, ids: list[int]) -> dict[int, str]:
+    """DATE_UPDATE of these legacy invoices as landed last time."""
+    if not ids:
+        return {}
+    marks = ", ".join("?" for _ in ids)
+    found = ctx.query(
+        "SELECT id, payload ->> 'DATE_UPDATE' FROM raw.bitrix24_legacy_invoices"
+        f" WHERE deleted_at IS NULL AND id IN ({marks})",
+        [str(i) for i in ids],
+    )
+    return {int(r[0]): r[1] for r in found if r[1] is not None}
+
+
 def fetch_legacy_invoices(ctx: ExtractContext) -> Iterator[list[dict[str, Any]]]:
     fetched: set[int] = set()  # a full scan reads small lists from both ends: ids repeat
     for rows in _read(ctx, LEGACY_LIST_CALL, ("DATE_UPDATE",), "legacy invoices"):
-        ids = [LEGACY_LIST_CALL.id_of(row, LEGACY_LIST_CALL.method) for row in rows]
-        new = sorted(set(ids) - fetched)
+        updated = {LEGACY_LIST_CALL.id_of(row, LEGACY_LIST_CALL.method): row.get("DATE_UPDATE")
+                   for row in rows}
+        new = sorted(set(updated) - fetched)
         fetched.update(new)
+        if ctx.since is not None:
+            # The lookback lists again what was read last time: crm.invoice.get only for the
+            # invoices whose DATE_UPDATE moved (every change of an invoice moves it).
+            stored = _stored_legacy_updates(ctx, new)
+            new = [i for i in new if stored.get(i) is None or stored[i] != updated[i]]
         yield from get_legacy_invoices(ctx, new)
 
 
