@@ -1,13 +1,17 @@
 # Two commands set up a fresh machine (Python 3.11 + pip):
 #   make demo   - create .venv if missing, install, run refresh_all on the sandbox, print a summary
 #   make test   - install, ruff, the whole pytest suite
-# and `make dev` opens the Dagster UI.
+# and `make dev` (PORT=3000) opens the Dagster UI, `make report` writes the finance report and
+# prints its path, `make ask Q=who_owes_us_what` answers a question of examples/ (ARGS=--xlsx).
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
+PORT ?= 3000
+Q ?=
+ARGS ?=
 
-.PHONY: install demo test lint dev bench bench-load clean
+.PHONY: install demo test lint dev report ask bench bench-load clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -23,8 +27,10 @@ $(DAGSTER_HOME)/dagster.yaml:
 	mkdir -p $(DAGSTER_HOME)
 	cp deploy/dagster.local.yaml $@
 
+# `dg launch` is what Dagster 1.13 recommends instead of the superseded `dagster job execute`
+# (same in-process launch, no warning); deploy/console_info.yaml keeps the console at INFO.
 demo: install $(DAGSTER_HOME)/dagster.yaml
-	$(BIN)/dagster job execute -m finance_pipeline -j refresh_all
+	$(BIN)/dg launch --job refresh_all -m finance_pipeline -c deploy/console_info.yaml
 	$(BIN)/python -m finance_pipeline.summary
 
 lint: install
@@ -34,7 +40,13 @@ test: install lint
 	$(BIN)/pytest -q
 
 dev: install $(DAGSTER_HOME)/dagster.yaml
-	$(BIN)/dagster dev -w workspace.yaml
+	$(BIN)/dg dev -w workspace.yaml --port $(PORT)
+
+report: install
+	$(BIN)/python -m finance_pipeline.report
+
+ask: install
+	$(BIN)/python -m finance_pipeline.ask $(Q) $(ARGS)
 
 bench: install
 	$(BIN)/python benchmarks/bitrix24_sync.py

@@ -3,7 +3,8 @@
 Like `python -m finance_sandbox serve` (same settings from FINANCE_SANDBOX_*, same
 `WorldSize.scaled`, same servers, same live-mode environment), plus what a load test needs and
 the CLI does not take: server-side rate limits (`--server-rate`/`--server-burst`, applied to all
-four APIs), and machine-readable output: one JSON line when the servers are up
+four APIs, or `--undisclosed-limit`, each API's own limit style), and machine-readable output:
+one JSON line when the servers are up
 (`{"event": "ready", "base_urls", "env", "world"}`) and one when SIGTERM stops them
 (`{"event": "stopped", "counters", "peak_rss_mb"}`).
 
@@ -34,6 +35,16 @@ def _peak_rss_mb() -> float:
     return 0.0
 
 
+def undisclosed_limits(limit: float) -> dict[str, ServerRateLimit]:
+    """The limit styles of issue 15 at `limit` requests per second (a sliding 1 s window)."""
+    window = {"rate": limit, "burst": max(1, round(limit)), "style": "sliding", "window": 1.0}
+    return {
+        "salesman": ServerRateLimit(**window, answer="nginx"),
+        "adesk": ServerRateLimit(**window, per_method=True),
+        "apipay": ServerRateLimit(**window, announce=True),
+    }
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--invoices", type=int, help="total invoices across the three systems")
@@ -43,6 +54,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--latency", type=float, help="seconds added to every request")
     parser.add_argument("--server-rate", type=float, help="server rate limit, requests/s")
     parser.add_argument("--server-burst", type=int, help="server rate limit, burst")
+    parser.add_argument(
+        "--undisclosed-limit",
+        type=float,
+        help="requests/s of a sliding 1 s window in each API's own style (issue 15): SalesMan "
+        "behind nginx (HTML 429), Adesk per method, ApiPay announcing X-RateLimit-*; Bitrix24 "
+        "keeps its documented bucket",
+    )
+    parser.add_argument("--apipay-invoices", type=int, help="only ApiPay invoices")
     args = parser.parse_args(argv)
 
     settings = sandbox_settings_from_env()
@@ -62,6 +81,10 @@ def main(argv: list[str] | None = None) -> int:
             )
             for source in SOURCES
         }
+    if args.apipay_invoices:
+        settings.size.apipay_invoices = args.apipay_invoices
+    if args.undisclosed_limit:
+        settings.rate_limits.update(undisclosed_limits(args.undisclosed_limit))
     started = time.perf_counter()
     sandbox = Sandbox(settings)
     world = sandbox.world

@@ -1,6 +1,6 @@
 -- Account balances today: the latest balance of every Adesk account computed from its opening balance and movements, next to the balance Adesk reports (the difference should be 0.00).
 SELECT
-    b.legal_entity_id,
+    b.legal_entity_name AS legal_entity,
     b.bank_account_name AS account,
     b.account_status AS status,
     b.currency,

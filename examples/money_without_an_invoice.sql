@@ -4,10 +4,11 @@ SELECT
     p.currency,
     p.movement_amount AS amount,
     f.bank_account_name AS account,
-    f.contractor_name AS contractor,
+    coalesce(c.display_name, f.contractor_name, '(unknown payer)') AS payer,
     f.description,
     p.reason
 FROM marts.invoice_payments AS p
 JOIN marts.cash_flow AS f ON f.transaction_id = p.transaction_id
+LEFT JOIN marts.counterparties AS c ON c.counterparty_key = f.counterparty_key
 WHERE p.row_kind = 'unmatched_movement'
 ORDER BY p.movement_date DESC, p.transaction_id

@@ -3,7 +3,7 @@
 -- paid part) minus what was refunded (ApiPay refunds); roubles and tenge are never added up.
 SELECT
     i.currency,
-    coalesce(c.name, '(no counterparty)') AS customer,
+    coalesce(c.display_name, '(no counterparty)') AS customer,
     c.tax_id,
     count(*) AS paid_invoices,
     sum(i.paid_amount) AS paid,
@@ -14,6 +14,6 @@ SELECT
 FROM marts.invoices AS i
 LEFT JOIN marts.counterparties AS c ON c.counterparty_key = i.counterparty_key
 WHERE i.paid_amount > 0
-GROUP BY i.currency, i.counterparty_key, c.name, c.tax_id
+GROUP BY i.currency, i.counterparty_key, c.display_name, c.tax_id
 QUALIFY row_number() OVER (PARTITION BY i.currency ORDER BY revenue DESC, customer) <= 10
 ORDER BY i.currency, revenue DESC, customer

@@ -1,6 +1,6 @@
--- Who owes us what: open invoices per counterparty and currency as of the warehouse's latest data date, split into aging buckets (not yet due, 1-30, 31-60, 61-90, over 90 days overdue), biggest debts first.
+-- Who owes us what: open invoices per counterparty and currency as of the warehouse's as-of date (its latest data date, marts.data_as_of), split into aging buckets (not yet due, 1-30, 31-60, 61-90, over 90 days overdue), biggest debts first.
 SELECT
-    coalesce(counterparty_name, counterparty_key, '(no counterparty)') AS counterparty,
+    coalesce(counterparty_name, '(no counterparty)') AS counterparty,
     currency,
     count(*) AS open_invoices,
     sum(outstanding) AS total_owed,

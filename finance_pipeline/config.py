@@ -93,20 +93,26 @@ def _get(env: Mapping[str, str], name: str) -> str | None:
 
 
 def _rate_limit(env: Mapping[str, str], source: SourceDeclaration) -> RateLimit:
-    """Optional overrides of every source: <SOURCE>_RATE_LIMIT (req/s) and <SOURCE>_RATE_BURST."""
+    """Optional overrides of every source: <SOURCE>_RATE_LIMIT (req/s, the cap),
+    <SOURCE>_RATE_BURST and <SOURCE>_RATE_START (req/s of a first run, before the limiter learned
+    the account's rate; see http/ratelimit.py)."""
     prefix = source.name.upper()
-    rate, burst = source.rate_limit.rate, source.rate_limit.burst
+    declared = source.rate_limit
+    rate, burst, start = declared.rate, declared.burst, declared.start
     raw_rate, raw_burst = _get(env, f"{prefix}_RATE_LIMIT"), _get(env, f"{prefix}_RATE_BURST")
+    raw_start = _get(env, f"{prefix}_RATE_START")
     try:
         if raw_rate is not None:
             rate = float(raw_rate)
         if raw_burst is not None:
             burst = int(raw_burst)
-        return RateLimit(rate=rate, burst=burst)
+        if raw_start is not None:
+            start = float(raw_start)
+        return RateLimit(rate=rate, burst=burst, start=start)
     except ValueError as exc:
         raise ConfigError(
-            f"{prefix}_RATE_LIMIT/{prefix}_RATE_BURST",
-            "must be a positive number of requests per second and a positive whole burst",
+            f"{prefix}_RATE_LIMIT/{prefix}_RATE_BURST/{prefix}_RATE_START",
+            "must be positive numbers of requests per second and a positive whole burst",
         ) from exc
 
 

@@ -18,6 +18,7 @@ from finance_pipeline.config import Mode, Settings, environment, load_settings, 
 from finance_pipeline.freshness import with_mart_freshness
 from finance_pipeline.http.masking import install_log_masking
 from finance_pipeline.models.assets import sql_models_asset
+from finance_pipeline.report.assets import finance_report
 from finance_pipeline.schedules import build_schedules, build_sensors
 from finance_pipeline.sources.extraction import source_assets
 from finance_pipeline.sources.registry import SOURCES
@@ -51,7 +52,7 @@ def build_definitions() -> dg.Definitions:
     for source in SOURCES:
         resources[source.name] = source.resource(settings)
         raw_assets.append(source_assets(source.name, list(source.entities)))
-    models = list(with_mart_freshness([sql_models_asset()]))
+    models = [*with_mart_freshness([sql_models_asset()]), finance_report]
 
     source_jobs = [
         dg.define_asset_job(

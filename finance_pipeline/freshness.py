@@ -5,6 +5,11 @@ superseded by it) is attached to each mart's asset spec. The daemon that `dagste
 evaluates it: PASS while the last materialization is recent, WARN after `MART_WARN_AFTER`,
 FAIL after `MART_FAIL_AFTER`. The windows assume the daily refresh (05:00): a mart that has
 not been rebuilt for a bit more than a day means that day's refresh did not happen or failed.
+
+This measures when a table was *built*, not how recent its *data* is: a mart rebuilt this morning
+from a source whose data stopped a month ago still passes. How recent the data is, per source, is
+`marts.data_as_of` and its `source_data_is_recent` check (WARN when a source lags today by more
+than its expected cadence); the as-of date is in every mart's metadata.
 """
 
 from __future__ import annotations

@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import importlib
 import json
+import math
 import random
+import re
 import threading
 import time
 from abc import ABC, abstractmethod
-from collections import Counter
+from collections import Counter, deque
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, ClassVar
@@ -104,10 +106,48 @@ class SandboxResponse:
 
 @dataclass
 class ServerRateLimit:
-    """The server side of a leaky bucket (Bitrix24 documents X=50, Y=2/s for webhooks)."""
+    """How an emulated server limits requests, in each style real services use.
+
+    style "leaky": a leaky bucket of `burst` drained at `rate`/s (Bitrix24 documents X=50,
+    Y=2/s for webhooks). style "sliding": at most round(rate * window) requests in any `window`
+    seconds (a sliding log, as nginx-style gateways and Laravel's limiter count), no burst
+    beyond it. `per_method`: one limit per method (path with ids folded), as Adesk's "the method
+    gets blocked" implies. `answer` "nginx": over the limit answer nginx's own HTML 429 page
+    without Retry-After (limit_req in front of the API) instead of the API's throttle answer.
+    `announce`: every answer carries X-RateLimit-Limit/Remaining and a throttled one also
+    Retry-After and X-RateLimit-Reset (an epoch time), as Laravel's throttle middleware sends
+    them (ApiPay runs on Laravel), replacing whatever the emulator sent.
+    """
 
     rate: float
     burst: int
+    style: str = "leaky"
+    window: float = 1.0
+    per_method: bool = False
+    answer: str = "source"
+    announce: bool = False
+
+    @property
+    def window_count(self) -> int:
+        return max(1, round(self.rate * self.window))
+
+
+@dataclass
+class Admission:
+    """The limiter's verdict on one request, and what it would announce."""
+
+    admitted: bool
+    limit: int
+    remaining: int
+    reset_at: float  # epoch seconds when the next request would be admitted
+
+
+NGINX_429 = (
+    "<html>\r\n<head><title>429 Too Many Requests</title></head>\r\n<body>\r\n<center><h1>429 "
+    "Too Many Requests</h1></center>\r\n<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n"
+)
+_ID_SEGMENT = re.compile(r"(?<=/)\d+(?=/|$)")
+_ANNOUNCED = ("retry-after", "x-ratelimit-limit", "x-ratelimit-remaining", "x-ratelimit-reset")
 
 
 class Emulator(ABC):
@@ -200,6 +240,7 @@ class Sandbox:
             emulator_cls = getattr(importlib.import_module(module_name), cls_name)
             self.emulators[source] = emulator_cls(self.world, self)
         self._buckets: dict[tuple[str, str], tuple[float, float]] = {}
+        self._windows: dict[tuple[str, str], deque[float]] = {}
         self._lock = threading.Lock()
         self._fault_rng = {s: random.Random(self.fault_plan(s).seed) for s in SOURCES}
         self.counters: dict[str, Counter] = {s: Counter() for s in SOURCES}
@@ -231,9 +272,44 @@ class Sandbox:
                 counters["persistent_faults"] += 1
                 return self._persistent_fault(emulator, request, status)
         account = emulator.account_of(request)
-        if account is not None and not self._admit(source, account):
+        admission = self._admission(source, account, request) if account is not None else None
+        if admission is not None and not admission.admitted:
             counters["throttled"] += 1
-            return emulator.throttled(request)
+            return self._announce(source, admission, self._throttled(source, emulator, request))
+        response = self._answer(source, emulator, request, plan, counters)
+        return self._announce(source, admission, response) if admission is not None else response
+
+    def _throttled(
+        self, source: str, emulator: Emulator, request: SandboxRequest
+    ) -> SandboxResponse:
+        if self.rate_limit(source).answer == "nginx":
+            return SandboxResponse.html(NGINX_429, status=429)
+        return emulator.throttled(request)
+
+    def _announce(
+        self, source: str, admission: Admission, response: SandboxResponse
+    ) -> SandboxResponse:
+        """X-RateLimit-* (and Retry-After on a throttle) when the limit is set to announce."""
+        if not self.rate_limit(source).announce:
+            return response
+        headers = {k: v for k, v in response.headers.items() if k.lower() not in _ANNOUNCED}
+        headers["X-RateLimit-Limit"] = str(admission.limit)
+        headers["X-RateLimit-Remaining"] = str(admission.remaining)
+        if not admission.admitted:
+            # Laravel's ThrottleRequests (ApiPay's stack): Retry-After and X-RateLimit-Reset
+            # (an epoch time) only on the 429.
+            headers["Retry-After"] = str(max(1, math.ceil(admission.reset_at - time.time())))
+            headers["X-RateLimit-Reset"] = str(math.ceil(admission.reset_at))
+        return SandboxResponse(response.status, response.body, headers)
+
+    def _answer(
+        self,
+        source: str,
+        emulator: Emulator,
+        request: SandboxRequest,
+        plan: FaultPlan,
+        counters: Counter,
+    ) -> SandboxResponse:
         fault = self._pick_fault(source, plan)
         if fault in ("throttle", "server_error", "html", "drop", "empty"):
             counters["injected_faults"] += 1
@@ -311,19 +387,45 @@ class Sandbox:
                 return None
             return rng.choice(plan.kinds)
 
-    def _admit(self, source: str, account: str) -> bool:
-        """Server-side leaky bucket: admit the request or say it is over the limit."""
+    def _admission(self, source: str, account: str, request: SandboxRequest | None) -> Admission:
+        """Server-side limit: admit the request or say it is over the limit."""
         limit = self.rate_limit(source)
-        key = (source, account)
+        bucket = account
+        if limit.per_method and request is not None:
+            bucket = f"{account}\0{_ID_SEGMENT.sub('<id>', request.path)}"
+        key = (source, bucket)
+        if limit.style == "sliding":
+            return self._admit_sliding(key, limit)
+        return self._admit_leaky(key, limit)
+
+    def _admit_leaky(self, key: tuple[str, str], limit: ServerRateLimit) -> Admission:
         with self._lock:
             now = time.monotonic()
             level, stamp = self._buckets.get(key, (0.0, now))
             level = max(0.0, level - (now - stamp) * limit.rate)
-            if level + 1 > limit.burst:
-                self._buckets[key] = (level, now)
-                return False
-            self._buckets[key] = (level + 1, now)
-            return True
+            admitted = level + 1 <= limit.burst
+            if admitted:
+                level += 1
+            self._buckets[key] = (level, now)
+        # Room for one more request when the level has drained to burst - 1.
+        wait = max(0.0, (level + 1 - limit.burst) / limit.rate)
+        remaining = max(0, math.floor(limit.burst - level))
+        return Admission(admitted, limit.burst, remaining, time.time() + wait)
+
+    def _admit_sliding(self, key: tuple[str, str], limit: ServerRateLimit) -> Admission:
+        count = limit.window_count
+        with self._lock:
+            now = time.monotonic()
+            log = self._windows.setdefault(key, deque())
+            while log and log[0] <= now - limit.window:
+                log.popleft()
+            admitted = len(log) < count
+            if admitted:
+                log.append(now)
+            remaining = count - len(log)
+            # The next request is admitted once the oldest one counted leaves the window.
+            wait = 0.0 if remaining > 0 else log[0] + limit.window - now
+        return Admission(admitted, count, remaining, time.time() + wait)
 
     # -- ways in ------------------------------------------------------------------------------
     def transport(self, source: str) -> httpx.BaseTransport:

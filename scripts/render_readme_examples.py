@@ -2,7 +2,8 @@
 
     .venv/bin/python scripts/render_readme_examples.py data/sandbox.duckdb
 
-Values are printed with str(), so money shows exactly as DuckDB holds it (no float rounding).
+Values are printed as `python -m finance_pipeline.ask NAME` prints them (finance_pipeline.ask:
+str() of each value, so money shows exactly as DuckDB holds it, never cut at 80 columns).
 """
 
 import pathlib
@@ -10,29 +11,42 @@ import sys
 
 import duckdb
 
+from finance_pipeline.ask import format_table
+
 db = sys.argv[1]
 conn = duckdb.connect(db, read_only=True)
+INTRO = """Every query below is a file in [`examples/`](examples/); the tests run each one against a
+warehouse built from the sandbox, and check this README still shows it verbatim. Every "today" in
+them is the warehouse's as-of date (`marts.data_as_of`: the newest date any source has data for),
+never the wall clock. No `duckdb` command is needed; after `make demo`:
+
+```bash
+make ask                                   # the questions there are
+make ask Q=who_owes_us_what                # print one, every column at full width
+make ask Q=who_owes_us_what ARGS=--xlsx    # write who_owes_us_what.xlsx (money as numbers)
+make ask Q=who_owes_us_what ARGS=--csv     # write who_owes_us_what.csv (exact decimals)
+```
+
+`make ask Q=NAME` is `.venv/bin/python -m finance_pipeline.ask NAME`; `--limit N` prints the first
+N rows, `--warehouse PATH` reads another DuckDB file. For your own SQL, from Python:
+`.venv/bin/python -c "import duckdb; print(duckdb.connect('data/sandbox.duckdb', read_only=True).sql('SELECT ...').fetchall())"`.
+"""
 order = ["who_owes_us_what","cash_flow_by_month_and_category","top_customers_by_revenue","unpaid_invoices_by_counterparty","paid_but_never_recorded","money_without_an_invoice","account_balances_today"]
 show_output = {"who_owes_us_what": 12, "cash_flow_by_month_and_category": 14, "paid_but_never_recorded": 6, "account_balances_today": 8}
-parts = ["Every query below is a file in [`examples/`](examples/); the tests run each one against a\nwarehouse built from the sandbox, and check this README still shows it verbatim. Open the\nwarehouse with the `duckdb` CLI (`duckdb data/sandbox.duckdb`) or from Python\n(`duckdb.connect('data/sandbox.duckdb', read_only=True).sql(open('examples/who_owes_us_what.sql').read()).show()`).\n"]
+parts = [INTRO]
 for name in order:
     sql = pathlib.Path(f"examples/{name}.sql").read_text().rstrip()
     title = sql.splitlines()[0].lstrip("- ").split(":")[0].split("?")[0]
     parts.append(f"### {title}\n\n```sql\n{sql}\n```\n")
     if name in show_output:
         n = show_output[name]
-        total = conn.sql(f"SELECT count(*) FROM ({sql.rstrip(chr(59))})").fetchall()[0][0]
-        rel = conn.sql(sql.rstrip(';')).limit(n)
-        cols = rel.columns
-        rows = [["" if v is None else str(v) for v in r] for r in rel.fetchall()]
-        widths = [max(len(c), *(len(r[i]) for r in rows)) for i, c in enumerate(cols)]
-
-        def fmt(vals: list[str], widths: list[int] = widths) -> str:
-            return "  ".join(v.ljust(w) for v, w in zip(vals, widths, strict=True)).rstrip()
-
-        txt = "\n".join([fmt(cols), fmt(["-" * w for w in widths]), *map(fmt, rows)])
-        more = f"\n({total} rows in all; first {n} shown)" if total > n else ""
-        parts.append(f"On the sandbox (`make demo`) it prints:\n\n```text\n{txt}{more}\n```\n")
+        rows = conn.sql(sql.rstrip(';')).fetchall()
+        cols = conn.sql(sql.rstrip(';')).columns
+        txt = format_table(cols, rows, n)
+        parts.append(
+            f"On the sandbox, after `make demo`, `make ask Q={name} ARGS=\"--limit {n}\"` prints:"
+            f"\n\n```text\n{txt}\n```\n"
+        )
 p = pathlib.Path("README.md")
 s = p.read_text()
 start = s.index("## Asking questions")

@@ -7,52 +7,9 @@ account and the difference.
 
 from __future__ import annotations
 
-from finance_pipeline.checks import SqlCheck, foreign_key, staging_checks_for, unique_not_null
-
-_STAGING_KEYS = {
-    "staging.adesk_transactions": "transaction_id",
-    "staging.adesk_bank_accounts": "bank_account_id",
-    "staging.adesk_transaction_categories": "category_id",
-    "staging.adesk_legal_entities": "legal_entity_id",
-    "staging.adesk_projects": "project_id",
-    "staging.adesk_project_categories": "project_category_id",
-    "staging.adesk_tags": "tag_id",
-    "staging.adesk_commitments": "commitment_id",
-}
-
-STAGING_CHECKS: list[SqlCheck] = staging_checks_for(_STAGING_KEYS)
-STAGING_CHECKS += [
-    foreign_key(
-        "staging.adesk_transactions",
-        "bank_account_id",
-        "staging.adesk_bank_accounts",
-        "bank_account_id",
-    ),
-    foreign_key(
-        "staging.adesk_transactions",
-        "category_id",
-        "staging.adesk_transaction_categories",
-        "category_id",
-    ),
-    foreign_key("staging.adesk_transactions", "project_id", "staging.adesk_projects", "project_id"),
-    foreign_key(
-        "staging.adesk_transactions", "contractor_id", "staging.adesk_contractors", "contractor_id"
-    ),
-    foreign_key(
-        "staging.adesk_bank_accounts",
-        "legal_entity_id",
-        "staging.adesk_legal_entities",
-        "legal_entity_id",
-    ),
-    foreign_key(
-        "staging.adesk_commitments", "contractor_id", "staging.adesk_contractors", "contractor_id"
-    ),
-]
+from finance_pipeline.checks import SqlCheck, finding
 
 CASH_FLOW_CHECKS = [
-    unique_not_null("marts.cash_flow", "movement_key"),
-    foreign_key("marts.cash_flow", "counterparty_key", "marts.counterparties", "counterparty_key"),
-    foreign_key("marts.cash_flow", "invoice_key", "marts.invoices", "invoice_key"),
     SqlCheck(
         table="marts.cash_flow",
         name="transfer_legs_pair_up",
@@ -194,15 +151,6 @@ BALANCE_CHECKS = [
     ),
     SqlCheck(
         table="marts.account_balances",
-        name="account_day_unique",
-        description="One row per account and day.",
-        failing_rows_sql="""
-            SELECT bank_account_id, date, count(*) AS copies FROM marts.account_balances
-            GROUP BY ALL HAVING count(*) > 1 OR bank_account_id IS NULL OR date IS NULL""",
-        blocking=True,
-    ),
-    SqlCheck(
-        table="marts.account_balances",
         name="days_chain",
         description=(
             "Each day opens with the previous day's closing balance and closes with opening + "
@@ -229,7 +177,6 @@ BALANCE_CHECKS = [
 ]
 
 MONTHLY_CHECKS = [
-    unique_not_null("marts.cash_flow_monthly", "row_key"),
     SqlCheck(
         table="marts.cash_flow_monthly",
         name="months_add_up_to_balances",
@@ -254,14 +201,6 @@ MONTHLY_CHECKS = [
 ]
 
 PAYMENT_CHECKS = [
-    unique_not_null("marts.invoice_payments", "row_key"),
-    foreign_key("marts.invoice_payments", "invoice_key", "marts.invoices", "invoice_key"),
-    foreign_key(
-        "marts.invoice_payments", "counterparty_key", "marts.counterparties", "counterparty_key"
-    ),
-    foreign_key(
-        "marts.invoice_payments", "transaction_id", "staging.adesk_transactions", "transaction_id"
-    ),
     SqlCheck(
         table="marts.invoice_payments",
         name="movement_not_overallocated",
@@ -300,57 +239,61 @@ PAYMENT_CHECKS = [
                   SELECT invoice_key FROM marts.invoice_payments
                   WHERE row_kind IN ('payment', 'unpaid_in_ledger') AND invoice_key IS NOT NULL)""",
     ),
-    SqlCheck(
-        table="marts.invoice_payments",
-        name="paid_but_not_in_ledger",
-        description=(
-            "Invoices their system calls paid for which no ledger movement was found (see reason): "
-            "money that may never have been recorded in Adesk, or a payment typed without the "
-            "invoice number and with another amount."
-        ),
-        failing_rows_sql="""
-            SELECT invoice_key, invoice_number, currency, invoice_amount, source_paid_date, reason
-            FROM marts.invoice_payments WHERE row_kind = 'unpaid_in_ledger'""",
-        warn_only=True,
+    finding(
+        "marts.invoice_payments",
+        "paid_but_never_recorded",
+        "invoices their system calls paid for which no ledger movement was found (see reason): "
+        "money that may never have been recorded in Adesk, or a payment typed without the "
+        "invoice number and with another amount.",
+        """
+            SELECT coalesce(c.display_name, '(no counterparty)') AS counterparty,
+                   p.source, p.invoice_number, p.currency, p.invoice_amount AS amount,
+                   p.source_paid_date AS paid_per_source, p.reason
+            FROM marts.invoice_payments AS p
+            LEFT JOIN marts.counterparties AS c USING (counterparty_key)
+            WHERE p.row_kind = 'unpaid_in_ledger'""",
     ),
-    SqlCheck(
-        table="marts.invoice_payments",
-        name="sales_receipts_without_invoice",
-        description=(
-            "Sales receipts in the ledger that pay no known invoice (advances, contract payments, "
-            "or a description naming an invoice the invoicing systems do not have)."
-        ),
-        failing_rows_sql="""
-            SELECT transaction_id, movement_date, currency, movement_amount, reason
-            FROM marts.invoice_payments WHERE row_kind = 'unmatched_movement'""",
-        warn_only=True,
+    finding(
+        "marts.invoice_payments",
+        "receipts_without_invoice",
+        "sales receipts in the ledger that pay no known invoice (advances, contract payments, "
+        "or a description naming an invoice the invoicing systems do not have).",
+        """
+            SELECT coalesce(c.display_name, f.contractor_name, '(unknown payer)') AS payer,
+                   p.movement_date AS date, p.currency, p.movement_amount AS amount,
+                   f.bank_account_name AS account, p.reason
+            FROM marts.invoice_payments AS p
+            JOIN marts.cash_flow AS f ON f.transaction_id = p.transaction_id
+            LEFT JOIN marts.counterparties AS c ON c.counterparty_key = f.counterparty_key
+            WHERE p.row_kind = 'unmatched_movement'""",
     ),
-    SqlCheck(
-        table="marts.invoice_payments",
-        name="refund_without_ledger_movement",
-        description="ApiPay refunds with no outgoing ledger movement paying them back.",
-        failing_rows_sql="""
-            SELECT refund_id, invoice_key, refund_amount, reason FROM marts.invoice_payments
-            WHERE row_kind = 'refund' AND transaction_id IS NULL""",
-        warn_only=True,
+    finding(
+        "marts.invoice_payments",
+        "refunds_not_in_ledger",
+        "ApiPay refunds with no outgoing ledger movement paying them back.",
+        """
+            SELECT coalesce(c.display_name, '(no counterparty)') AS counterparty,
+                   p.refund_id, p.invoice_number, p.currency, p.refund_amount AS amount, p.reason
+            FROM marts.invoice_payments AS p
+            LEFT JOIN marts.counterparties AS c USING (counterparty_key)
+            WHERE p.row_kind = 'refund' AND p.transaction_id IS NULL""",
     ),
-    SqlCheck(
-        table="marts.invoice_payments",
-        name="invoice_overpaid",
-        description="Invoices for which the ledger holds more money than the invoice amount.",
-        failing_rows_sql="""
-            SELECT DISTINCT invoice_key, invoice_amount, invoice_ledger_paid
-            FROM marts.invoice_payments WHERE invoice_ledger_status = 'overpaid'""",
-        warn_only=True,
+    finding(
+        "marts.invoice_payments",
+        "invoices_overpaid",
+        "invoices for which the ledger holds more money than the invoice amount (amount: the "
+        "excess).",
+        """
+            SELECT DISTINCT coalesce(c.display_name, '(no counterparty)') AS counterparty,
+                   p.invoice_key, p.invoice_number, p.currency, p.invoice_amount,
+                   p.invoice_ledger_paid, p.invoice_ledger_paid - p.invoice_amount AS amount
+            FROM marts.invoice_payments AS p
+            LEFT JOIN marts.counterparties AS c USING (counterparty_key)
+            WHERE p.invoice_ledger_status = 'overpaid'""",
     ),
 ]
 
 RECEIVABLE_CHECKS = [
-    unique_not_null("marts.receivables", "invoice_key"),
-    foreign_key("marts.receivables", "invoice_key", "marts.invoices", "invoice_key"),
-    foreign_key(
-        "marts.receivables", "counterparty_key", "marts.counterparties", "counterparty_key"
-    ),
     SqlCheck(
         table="marts.receivables",
         name="outstanding_positive_and_bucketed",
@@ -365,22 +308,40 @@ RECEIVABLE_CHECKS = [
                OR aging_bucket IS NULL
                OR (aging_bucket = 'not yet due') <> (days_overdue = 0)""",
     ),
+    finding(
+        "marts.receivables",
+        "receivables_without_counterparty",
+        "open invoices that name no counterparty: nobody to chase for the money.",
+        """
+            SELECT source, invoice_number, currency, outstanding AS amount, days_overdue
+            FROM marts.receivables WHERE counterparty_key IS NULL""",
+    ),
+]
+
+AS_OF_CHECKS = [
     SqlCheck(
-        table="marts.receivables",
-        name="receivable_without_counterparty",
-        description="Open invoices that name no counterparty: nobody to chase for the money.",
+        table="marts.data_as_of",
+        name="source_data_is_recent",
+        description=(
+            "Each source's newest business date lags today (the wall clock) by no more than its "
+            "expected cadence (expected_every_days). A WARN names the source and how many days "
+            "its data ends before today: a stalled sync, an expired token, or a sandbox."
+        ),
         failing_rows_sql="""
-            SELECT invoice_key, invoice_number, currency, outstanding FROM marts.receivables
-            WHERE counterparty_key IS NULL""",
+            SELECT source, newest_data_date, expected_every_days,
+                   date_diff('day', newest_data_date, current_date) AS days_behind_today
+            FROM marts.data_as_of
+            WHERE newest_data_date IS NULL
+               OR date_diff('day', newest_data_date, current_date) > expected_every_days""",
         warn_only=True,
     ),
 ]
 
 CHECKS: list[SqlCheck] = (
-    STAGING_CHECKS
-    + CASH_FLOW_CHECKS
+    CASH_FLOW_CHECKS
     + BALANCE_CHECKS
     + MONTHLY_CHECKS
     + PAYMENT_CHECKS
     + RECEIVABLE_CHECKS
+    + AS_OF_CHECKS
 )

@@ -9,47 +9,9 @@ and the `*_reconcile_with_staging` checks (every source record is in the marts e
 
 from __future__ import annotations
 
-from finance_pipeline.checks import SqlCheck, foreign_key, staging_checks_for, unique_not_null
+from finance_pipeline.checks import SqlCheck, finding
 
-# staging table -> primary key column
-_STAGING_KEYS = {
-    "staging.bitrix24_invoices": "invoice_id",
-    "staging.bitrix24_invoice_product_rows": "row_id",
-    "staging.bitrix24_companies": "company_id",
-    "staging.bitrix24_requisites": "requisite_id",
-    "staging.bitrix24_products": "product_id",
-    "staging.bitrix24_contacts": "contact_id",
-    "staging.bitrix24_stages": "stage_id",
-    "staging.bitrix24_legacy_invoices": "invoice_id",
-    "staging.salesman_invoices": "invoice_id",
-    "staging.salesman_invoice_details": "invoice_id",
-    "staging.apipay_invoices": "invoice_id",
-    "staging.apipay_refunds": "refund_id",
-    "staging.apipay_catalog_items": "catalog_item_id",
-    "staging.apipay_units": "unit_id",
-    "staging.adesk_contractors": "contractor_id",
-    "staging.adesk_contractor_requisites": "requisite_id",
-    "staging.adesk_products": "product_id",
-    "staging.adesk_units": "unit_id",
-}
-
-STAGING_CHECKS: list[SqlCheck] = staging_checks_for(_STAGING_KEYS)
-STAGING_CHECKS += [
-    # One row per specification position of a deal (not per raw record: every invoice record
-    # of a deal carries the deal's specification).
-    unique_not_null("staging.salesman_deal_lines", "line_key"),
-    SqlCheck(
-        table="staging.salesman_deal_lines",
-        name="parse_errors",
-        description=(
-            "Specification positions with a price, quantity or multiplier that could not be "
-            "parsed (listed in _parse_errors; the typed value is NULL)."
-        ),
-        failing_rows_sql="""
-            SELECT line_key, _parse_errors FROM staging.salesman_deal_lines
-            WHERE len(_parse_errors) > 0""",
-        warn_only=True,
-    ),
+STAGING_CHECKS: list[SqlCheck] = [
     SqlCheck(
         table="staging.bitrix24_invoice_product_rows",
         name="rows_belong_to_live_invoices",
@@ -257,9 +219,6 @@ _PRODUCT_RECONCILE = """
 """
 
 MART_CHECKS: list[SqlCheck] = [
-    # invoices
-    unique_not_null("marts.invoices", "invoice_key"),
-    foreign_key("marts.invoices", "counterparty_key", "marts.counterparties", "counterparty_key"),
     SqlCheck(
         table="marts.invoices",
         name="rows_reconcile_with_staging",
@@ -282,17 +241,14 @@ MART_CHECKS: list[SqlCheck] = [
                 'cancelled', 'expired', 'refunded', 'partially_refunded')
             GROUP BY ALL""",
     ),
-    SqlCheck(
-        table="marts.invoices",
-        name="has_counterparty",
-        description=(
-            "Invoices without a counterparty (a Bitrix24 invoice issued to no company, a "
-            "SalesMan invoice without client, an ApiPay invoice without a phone)."
-        ),
-        failing_rows_sql="""
-            SELECT invoice_key, number, amount, currency, status FROM marts.invoices
+    finding(
+        "marts.invoices",
+        "invoices_without_counterparty",
+        "invoices issued to nobody we know (a Bitrix24 invoice issued to no company, a SalesMan "
+        "invoice without client, an ApiPay invoice without a phone).",
+        """
+            SELECT source, number, issued_date, status, currency, amount FROM marts.invoices
             WHERE counterparty_key IS NULL""",
-        warn_only=True,
     ),
     SqlCheck(
         table="marts.invoices",
@@ -302,10 +258,6 @@ MART_CHECKS: list[SqlCheck] = [
             SELECT invoice_key, amount, paid_amount, refunded_amount FROM marts.invoices
             WHERE paid_amount < 0 OR paid_amount > amount OR refunded_amount > paid_amount""",
     ),
-    # invoice lines
-    unique_not_null("marts.invoice_lines", "line_key"),
-    foreign_key("marts.invoice_lines", "invoice_key", "marts.invoices", "invoice_key"),
-    foreign_key("marts.invoice_lines", "product_key", "marts.products", "product_key"),
     SqlCheck(
         table="marts.invoice_lines",
         name="rows_reconcile_with_staging",
@@ -326,10 +278,6 @@ MART_CHECKS: list[SqlCheck] = [
         ),
         failing_rows_sql=_LINES_SUM,
     ),
-    # products
-    unique_not_null("marts.products", "product_key"),
-    unique_not_null("marts.product_sources", "record_key"),
-    foreign_key("marts.product_sources", "product_key", "marts.products", "product_key"),
     SqlCheck(
         table="marts.product_sources",
         name="rows_reconcile_with_staging",
@@ -339,8 +287,6 @@ MART_CHECKS: list[SqlCheck] = [
         ),
         failing_rows_sql=_PRODUCT_RECONCILE,
     ),
-    # counterparties
-    unique_not_null("marts.counterparties", "counterparty_key"),
     SqlCheck(
         table="marts.counterparties",
         name="tax_id_unique",
@@ -357,10 +303,6 @@ MART_CHECKS: list[SqlCheck] = [
         failing_rows_sql="""
             SELECT counterparty_key, tax_id FROM marts.counterparties
             WHERE tax_id IS NOT NULL AND tax_id_kind IS NULL""",
-    ),
-    unique_not_null("marts.counterparty_sources", "record_key"),
-    foreign_key(
-        "marts.counterparty_sources", "counterparty_key", "marts.counterparties", "counterparty_key"
     ),
     SqlCheck(
         table="marts.counterparty_sources",

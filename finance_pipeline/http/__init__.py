@@ -13,15 +13,22 @@ from finance_pipeline.http.errors import (
     ThrottledError,
 )
 from finance_pipeline.http.masking import mask, register_secret
-from finance_pipeline.http.ratelimit import LeakyBucket, RateLimit
+from finance_pipeline.http.ratelimit import (
+    AdaptiveLimiter,
+    LeakyBucket,
+    LimiterPolicy,
+    RateLimit,
+)
 from finance_pipeline.http.stats import RequestStats
 
 __all__ = [
+    "AdaptiveLimiter",
     "ApiClient",
     "ApiError",
     "AuthenticationError",
     "BadResponseError",
     "LeakyBucket",
+    "LimiterPolicy",
     "NetworkError",
     "NotFoundError",
     "PaymentRequiredError",

@@ -1,17 +1,19 @@
 """The HTTP client every source uses: one httpx client, one rate limiter, one retry loop.
 
-Sources differ only in how they authenticate and how their error bodies look; both are passed
-in (`auth_headers`/`auth_params` and a `classify` function), everything else is shared.
+Sources differ only in how they authenticate, how their error bodies look and what their bodies
+say about limits; all are passed in (`auth_headers`/`auth_params`, `classify`, `method_loads`),
+everything else is shared. Every answer is shown to the limiter: throttled or not, what its
+headers say (Retry-After, X-RateLimit-*) is honoured and the learned rate adapts.
 """
 
 from __future__ import annotations
 
-import email.utils
 import json
 import logging
 import random
 import time
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
@@ -29,7 +31,14 @@ from finance_pipeline.http.errors import (
     ThrottledError,
 )
 from finance_pipeline.http.masking import mask
-from finance_pipeline.http.ratelimit import LeakyBucket
+from finance_pipeline.http.ratelimit import (
+    AdaptiveLimiter,
+    LimitSignals,
+    MethodLoad,
+    Reservation,
+    signals_from_headers,
+)
+from finance_pipeline.http.ratelimit import parse_retry_after as _parse_retry_after_value
 from finance_pipeline.http.stats import RequestStats
 from finance_pipeline.http.transports import transport_for
 
@@ -39,6 +48,11 @@ log = logging.getLogger("finance_pipeline.http")
 # a human message. `None` means "not an error as far as this source knows".
 Classification = tuple[type[ApiError], str] | None
 Classifier = Callable[[httpx.Response, Any], Classification]
+# Which API methods a request calls (a Bitrix24 batch calls several), from its path and JSON body.
+CalledMethods = Callable[[str, Any], list[str]]
+# What a parsed answer says about each called method's server-time budget (Bitrix24's `time`),
+# from the request's path and JSON body and the answer's body.
+MethodLoads = Callable[[str, Any, Any], list[MethodLoad]]
 
 RETRYABLE: tuple[type[ApiError], ...] = (ThrottledError, ServerError, NetworkError, BadResponseError)
 
@@ -78,14 +92,7 @@ def classify_status(response: httpx.Response) -> Classification:
 
 
 def parse_retry_after(response: httpx.Response) -> float | None:
-    value = response.headers.get("retry-after")
-    if not value:
-        return None
-    try:
-        return float(value)
-    except ValueError:
-        parsed = email.utils.parsedate_to_datetime(value)
-        return max(0.0, parsed.timestamp() - time.time()) if parsed else None
+    return _parse_retry_after_value(response.headers.get("retry-after"))
 
 
 def _excerpt(text: str, limit: int = 160) -> str:
@@ -101,12 +108,14 @@ class ApiClient:
         source: str,
         base_url: str,
         *,
-        limiter: LeakyBucket,
+        limiter: AdaptiveLimiter,
         retry: RetryPolicy | None = None,
         timeout: float = 60.0,
         auth_headers: Mapping[str, str] | None = None,
         auth_params: Mapping[str, str] | None = None,
         classify: Classifier | None = None,
+        called_methods: CalledMethods | None = None,
+        method_loads: MethodLoads | None = None,
         transport: httpx.BaseTransport | None = None,
         stats: RequestStats | None = None,
         max_connections: int = 16,
@@ -116,6 +125,8 @@ class ApiClient:
         self.limiter = limiter
         self.retry = retry or RetryPolicy()
         self.classify = classify
+        self.called_methods = called_methods
+        self.method_loads = method_loads
         self.auth_params = dict(auth_params or {})
         self.stats = stats or RequestStats()
         self._http = httpx.Client(
@@ -160,11 +171,14 @@ class ApiClient:
             # only through `content`, so the body is encoded here for every method alike.
             content = json.dumps(json_body, ensure_ascii=False).encode()
             headers["Content-Type"] = "application/json"
+        called = self.called_methods(path, json_body) if self.called_methods else None
+        scopes = self.limiter.scopes_for(path, called)
+        call = _Call(path, json_body, scopes)
         attempt = 0
         while True:
             attempt += 1
             try:
-                return self._attempt(method, url, name, query, content, form, headers)
+                return self._attempt(call, method, url, name, query, content, form, headers)
             except ApiError as error:
                 retryable = isinstance(error, RETRYABLE)
                 if not retryable or attempt >= self.retry.max_attempts:
@@ -184,7 +198,12 @@ class ApiClient:
                 delay = self.retry.delay(attempt, retry_after)
                 if isinstance(error, ThrottledError):
                     self.stats.add(throttled=1)
-                    self.limiter.penalize(delay)
+                    # The limiter already paused the scope for what the server asked (or one
+                    # request interval); a throttle repeated on retry also backs off
+                    # exponentially.
+                    pause = getattr(error, "pause", None) or 0.0
+                    backoff = self.retry.delay(attempt, None) if attempt > 1 else 0.0
+                    delay = min(self.retry.max_delay, max(pause, backoff))
                 self.stats.add(retries=1)
                 log.warning(
                     "%s %s: %s; retry %d/%d in %.1fs",
@@ -199,6 +218,7 @@ class ApiClient:
 
     def _attempt(
         self,
+        call: _Call,
         method: str,
         url: str,
         name: str,
@@ -207,9 +227,9 @@ class ApiClient:
         form: Mapping[str, Any] | list[tuple[str, Any]] | None,
         headers: dict[str, str],
     ) -> Any:
-        waited = self.limiter.acquire()
+        reservation = self.limiter.acquire(call.scopes)
         started = time.monotonic()
-        self.stats.add(requests=1, waited_for_rate_limit=waited)
+        self.stats.add(requests=1, waited_for_rate_limit=reservation.waited)
         try:
             response = self._http.request(
                 method, url, params=query, content=content, data=form, headers=headers
@@ -240,12 +260,33 @@ class ApiClient:
             else:
                 problem = f"expected JSON, got {ctype}: {_excerpt(response.text)!r}"
             verdict = (BadResponseError, problem)
+        throttled = verdict is not None and issubclass(verdict[0], ThrottledError)
+        pause = self._tell_limiter(call, reservation, response, body, throttled=throttled)
         if verdict is not None:
             error_cls, message = verdict
             error = error_cls(self.source, name, message, status=response.status_code)
             error.retry_after = parse_retry_after(response)  # type: ignore[attr-defined]
+            error.pause = pause  # type: ignore[attr-defined]
             raise error
         return body
+
+    def _tell_limiter(
+        self,
+        call: _Call,
+        reservation: Reservation,
+        response: httpx.Response,
+        body: Any,
+        *,
+        throttled: bool,
+    ) -> float | None:
+        """Show the limiter what this answer said; returns the pause it imposed (seconds)."""
+        signals: LimitSignals = signals_from_headers(response.headers)
+        if self.method_loads is not None and body is not _UNPARSABLE:
+            signals.methods = self.method_loads(call.path, call.json_body, body)
+        pause = self.limiter.observe(reservation, signals, throttled=throttled)
+        if pause:
+            self.stats.add(server_pauses=1)
+        return pause
 
     @staticmethod
     def _parse(response: httpx.Response) -> Any:
@@ -255,6 +296,15 @@ class ApiClient:
             return response.json()
         except (json.JSONDecodeError, UnicodeDecodeError):
             return _UNPARSABLE
+
+
+@dataclass
+class _Call:
+    """One logical request as the limiter sees it: its path, body and scopes."""
+
+    path: str
+    json_body: Any
+    scopes: list[str]
 
 
 class _Unparsable:

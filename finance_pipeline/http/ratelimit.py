@@ -1,24 +1,46 @@
-"""A leaky-bucket rate limiter shared by every request of one source.
+"""Rate limiting every request of one source: a documented cap plus what the server teaches.
 
-Bitrix24 documents its limit as a leaky bucket: each request adds 1 to a counter, the counter
-drains by `rate` per second, and a request that would push it over `burst` is refused with
-QUERY_LIMIT_EXCEEDED. The client mirrors that bucket, so it can use the whole burst at once and
-then settle at exactly `rate` requests per second without ever being refused.
+Two layers, both shared by every thread *and every process* that talks to one account (Dagster's
+multiprocess executor runs each asset in its own process), through small files guarded by
+`flock` in one directory:
 
-The bucket state lives in a small file guarded by `flock`, so every thread *and every process*
-(Dagster's multiprocess executor runs each asset in its own process) that talks to the same
-account draws from one bucket.
+* `LeakyBucket` - the cap. Bitrix24 documents its limit as a leaky bucket (each request adds 1,
+  the level drains by `rate` per second, over `burst` is refused with QUERY_LIMIT_EXCEEDED); the
+  client mirrors it so it can use the whole burst and then settle at exactly `rate` without ever
+  being refused. For the other sources the same bucket holds the configured ceiling.
+* `AdaptiveLimiter` - per account, or per method where the API limits each method on its own
+  (Adesk: "the method gets blocked"). It honours what the server says (`Retry-After` in seconds
+  or as an HTTP date, `X-RateLimit-Remaining/Reset`, Bitrix24's per-method `operating` time) by
+  pausing the scope it concerns, and learns what the server does not say: it probes upward
+  while no throttle comes (x1.5 per 2 s at full demand, like TCP's slow start), and once one
+  came it bisects between the highest rate that passed and the lowest that was throttled,
+  settling within 8% below the server's limit and staying there (the next run too); a throttle
+  at a rate that passed before steps down to 0.9 of it and bisects again. Requests are spaced
+  evenly at the learned rate (a burst of one): any T seconds then hold at most rate * T + 1 requests, which
+  fits a server counting a sliding or a fixed window of any length as well as a leaky bucket,
+  whatever burst it allows. A bigger burst could overrun a window we do not know.
+
+What was learned (rate, the rates where the server pushed back) is persisted beside the buckets,
+one small JSON file per account and scope, so the next run starts at the learned rate. It lives
+here and not in the warehouse: the HTTP layer is used by code that has no warehouse (the sandbox
+tests, benchmarks, a dry run), the files are already shared by every process of a run, and a
+run that fails before it lands anything still keeps what it learned.
 """
 
 from __future__ import annotations
 
 import fcntl
 import hashlib
+import json
+import re
 import struct
 import threading
 import time
-from dataclasses import dataclass
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from pydantic import BaseModel, Field
 
@@ -28,11 +50,37 @@ class RateLimit(BaseModel):
 
     rate: float = Field(gt=0, description="Sustained requests per second (the bucket's drain).")
     burst: int = Field(ge=1, description="Requests that may go out back to back (bucket size).")
+    start: float | None = Field(
+        default=None,
+        gt=0,
+        description="Rate of the first run, before anything is learned (default: the source's).",
+    )
 
 
 _STATE = struct.Struct("<dd")  # (level, timestamp of level)
 _thread_locks: dict[str, threading.Lock] = {}
 _thread_locks_guard = threading.Lock()
+
+
+def _thread_lock(path: Path) -> threading.Lock:
+    # flock is per open file description; a thread lock keeps threads of one process from
+    # interleaving their read-modify-write on the shared file.
+    with _thread_locks_guard:
+        return _thread_locks.setdefault(str(path), threading.Lock())
+
+
+@contextmanager
+def _locked(path: Path) -> Iterator[Any]:
+    with _thread_lock(path), open(path, "a+b") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield handle
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _digest(*parts: str) -> str:
+    return hashlib.sha256("\0".join(parts).encode()).hexdigest()[:16]
 
 
 @dataclass
@@ -47,21 +95,10 @@ class LeakyBucket:
     def for_account(
         cls, source: str, account: str, limit: RateLimit, directory: Path
     ) -> LeakyBucket:
-        """One bucket per (source, account): the account is hashed, never written in clear.
-
-        `directory` is shared by every process that must share the bucket (config.py's
-        FINANCE_RATE_LIMIT_DIR).
-        """
-        digest = hashlib.sha256(f"{source}\0{account}".encode()).hexdigest()[:16]
+        """One bucket per (source, account): the account is hashed, never written in clear."""
         directory.mkdir(parents=True, exist_ok=True)
-        return cls(name=source, limit=limit, path=directory / f"{source}-{digest}.bucket")
-
-    def _thread_lock(self) -> threading.Lock:
-        # flock is per open file description; a thread lock keeps threads of one process from
-        # interleaving their read-modify-write on the shared file.
-        key = str(self.path)
-        with _thread_locks_guard:
-            return _thread_locks.setdefault(key, threading.Lock())
+        base = directory
+        return cls(name=source, limit=limit, path=base / f"{source}-{_digest(source, account)}.bucket")
 
     def acquire(self) -> float:
         """Reserve one request; return the seconds waited."""
@@ -74,34 +111,469 @@ class LeakyBucket:
             waited += delay
 
     def _try_reserve(self) -> float:
-        with self._thread_lock(), open(self.path, "a+b") as handle:
-            fcntl.flock(handle, fcntl.LOCK_EX)
-            try:
-                handle.seek(0)
-                raw = handle.read(_STATE.size)
-                now = time.time()
-                level, stamp = _STATE.unpack(raw) if len(raw) == _STATE.size else (0.0, now)
-                level = max(0.0, level - (now - stamp) * self.limit.rate)
-                if level + 1 > self.limit.burst:
-                    return (level + 1 - self.limit.burst) / self.limit.rate
-                handle.seek(0)
-                handle.truncate()
-                handle.write(_STATE.pack(level + 1, now))
-                handle.flush()
-                return 0.0
-            finally:
-                fcntl.flock(handle, fcntl.LOCK_UN)
+        with _locked(self.path) as handle:
+            handle.seek(0)
+            raw = handle.read(_STATE.size)
+            now = time.time()
+            level, stamp = _STATE.unpack(raw) if len(raw) == _STATE.size else (0.0, now)
+            level = max(0.0, level - (now - stamp) * self.limit.rate)
+            if level + 1 > self.limit.burst:
+                return (level + 1 - self.limit.burst) / self.limit.rate
+            handle.seek(0)
+            handle.truncate()
+            handle.write(_STATE.pack(level + 1, now))
+            handle.flush()
+            return 0.0
 
     def penalize(self, seconds: float) -> None:
         """After a throttle answer, fill the bucket so nobody sends for `seconds`."""
-        with self._thread_lock(), open(self.path, "a+b") as handle:
-            fcntl.flock(handle, fcntl.LOCK_EX)
-            try:
-                now = time.time()
-                level = self.limit.burst + seconds * self.limit.rate
+        with _locked(self.path) as handle:
+            level = self.limit.burst + seconds * self.limit.rate
+            handle.seek(0)
+            handle.truncate()
+            handle.write(_STATE.pack(level, time.time()))
+            handle.flush()
+
+
+# --- what a server says about its limit ----------------------------------------------------------
+
+
+@dataclass
+class MethodLoad:
+    """Bitrix24's `time` block of one method's answer (REST docs, "operating" limit).
+
+    `operating`: server time charged to the method; the docs say the times of a method's requests
+    are summed and over 480 s within 10 minutes the method is blocked for the portal, and
+    `operating_reset_at` is when part of that budget is freed. Whether `operating` is this
+    request's share or the running 10-minute sum is not said; `duration` (this request's wall
+    time) tells them apart: one request cannot cost more server time than it took.
+    """
+
+    method: str
+    operating: float
+    duration: float | None
+    reset_at: float | None
+
+
+@dataclass
+class LimitSignals:
+    """What one answer said about the limit. All optional: most APIs say nothing."""
+
+    retry_after: float | None = None  # seconds to wait, from Retry-After (both forms)
+    limit: int | None = None  # X-RateLimit-Limit
+    remaining: int | None = None  # X-RateLimit-Remaining
+    reset_at: float | None = None  # X-RateLimit-Reset as an epoch time
+    methods: list[MethodLoad] = field(default_factory=list)
+
+
+def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
+    """Retry-After as seconds (RFC 9110: delta-seconds or an HTTP date); None if absent/garbage."""
+    import email.utils
+
+    if not value or not value.strip():
+        return None
+    value = value.strip()
+    now = time.time() if now is None else now
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        parsed = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, parsed.timestamp() - now) if parsed else None
+
+
+# Above this an X-RateLimit-Reset is an epoch time (GitHub, Laravel), below it seconds from now
+# (IETF draft, many gateways): no delta is a billion seconds and no epoch is that small.
+_EPOCH_THRESHOLD = 1_000_000_000
+
+
+def _int_header(headers: Any, name: str) -> int | None:
+    value = headers.get(name)
+    try:
+        return int(float(value)) if value is not None and value.strip() else None
+    except ValueError:
+        return None
+
+
+def signals_from_headers(headers: Any, now: float | None = None) -> LimitSignals:
+    """Retry-After and X-RateLimit-Limit/Remaining/Reset of an answer (names case-insensitive)."""
+    now = time.time() if now is None else now
+    reset = headers.get("x-ratelimit-reset")
+    reset_at: float | None = None
+    if reset is not None:
+        try:
+            number = float(reset)
+            reset_at = number if number >= _EPOCH_THRESHOLD else now + max(0.0, number)
+        except ValueError:
+            delta = parse_retry_after(reset, now)
+            reset_at = now + delta if delta is not None else None
+    return LimitSignals(
+        retry_after=parse_retry_after(headers.get("retry-after"), now),
+        limit=_int_header(headers, "x-ratelimit-limit"),
+        remaining=_int_header(headers, "x-ratelimit-remaining"),
+        reset_at=reset_at,
+    )
+
+
+_ID_SEGMENT = re.compile(r"(?<=/)\d+(?=/|$)")
+
+
+def method_scope(path: str) -> str:
+    """The method a request calls: its path with numeric ids folded (v1/contractor/<id>/...)."""
+    return _ID_SEGMENT.sub("<id>", "/" + path.strip("/")).lstrip("/")
+
+
+# --- the adaptive limiter ------------------------------------------------------------------------
+
+
+class LimiterPolicy(BaseModel):
+    """How a source's limiter learns. Defaults suit an API that publishes no number."""
+
+    adaptive: bool = Field(
+        default=True, description="Learn the server's limit below the cap (False: the cap is it)."
+    )
+    per_method: bool = Field(default=False, description="The API limits each method on its own.")
+    start_rate: float | None = Field(
+        default=None, gt=0, description="Rate of the first run, before anything is learned."
+    )
+    min_rate: float = Field(default=0.05, gt=0, description="Never slower than this.")
+    floor_share: float = Field(
+        default=0.1,
+        ge=0,
+        le=1,
+        description=(
+            "Throttles never push the rate below this share of the start rate: throttles that "
+            "do not follow our rate (another client on the account) must not stall a run; the "
+            "server's own pauses (Retry-After) still apply in full."
+        ),
+    )
+    decrease: float = Field(
+        default=0.8, gt=0, lt=1, description="Rate kept after a throttle, nothing proven below."
+    )
+    edge_decrease: float = Field(
+        default=0.9, gt=0, lt=1, description="Rate kept after a throttle at a proven rate."
+    )
+    slow_start: float = Field(
+        default=1.5,
+        gt=1,
+        description="Rate step of a probe before the server ever pushed back (a first run).",
+    )
+    resolution: float = Field(
+        default=0.08,
+        gt=0,
+        description=(
+            "After a push-back, probes bisect between the highest rate proven unthrottled and "
+            "the lowest throttled one, until they are this close (a share of the rate)."
+        ),
+    )
+    probe_seconds: float = Field(
+        default=2.0, gt=0, description="Unthrottled seconds at full rate before each probe step."
+    )
+    forget_after: float = Field(
+        default=86_400.0, gt=0, description="Seconds after which a learned ceiling is re-probed."
+    )
+    spacing_margin: float = Field(
+        default=0.002, ge=0, description="Seconds added to each interval for network jitter."
+    )
+    operating_budget: float | None = Field(
+        default=None,
+        gt=0,
+        description="Server seconds a method may use in 10 minutes (Bitrix24: 480), if any.",
+    )
+    operating_share: float = Field(
+        default=0.8, gt=0, le=1, description="Pause a method once it used this share of it."
+    )
+
+
+_OPERATING_WINDOW = 600.0  # Bitrix24: the operating budget is counted over 10 minutes
+_OPERATING = "operating:"  # scope prefix of a method's server-time pause (never rate-shaped)
+_LOG_SIZE = 64  # send times kept per scope (enough for the window and the observed rate)
+
+
+@dataclass
+class _ScopeState:
+    """What one scope (account or method) persists between requests and between runs."""
+
+    rate: float
+    ceiling: float | None = None  # lowest rate the server throttled, and when
+    ceiling_at: float = 0.0
+    proven: float | None = None  # highest rate sustained a probe period without a throttle
+    plateau: float | None = None  # rate at which the server said "0 remaining", and when
+    plateau_at: float = 0.0
+    paused_until: float = 0.0
+    credit: float = 0.0  # unthrottled, rate-bound requests since the last probe step ...
+    credit_since: float = 0.0  # ... counted from this time
+    decreased_at: float = 0.0
+    sent: list[float] = field(default_factory=list)
+    operating: list[list[float]] = field(default_factory=list)  # [time, seconds] (per request)
+
+    @classmethod
+    def load(cls, raw: bytes, default_rate: float) -> _ScopeState:
+        try:
+            data = json.loads(raw.decode()) if raw else {}
+            known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
+            state = cls(**{"rate": default_rate, **known})
+            if not (isinstance(state.rate, int | float) and state.rate > 0):
+                state.rate = default_rate
+            return state
+        except (ValueError, TypeError, UnicodeDecodeError):
+            return cls(rate=default_rate)  # a torn or foreign file: start over, never fail
+
+    def dump(self) -> bytes:
+        return json.dumps(self.__dict__, separators=(",", ":")).encode()
+
+
+@dataclass
+class Reservation:
+    """One admitted request: the scopes it counted against and whether the limiter held it."""
+
+    scopes: list[str]
+    waited: float
+    rate_bound: bool
+
+
+class AdaptiveLimiter:
+    """Cap bucket + per-scope learned, evenly spaced rate + server-announced pauses.
+
+    `acquire(scopes)` blocks until a request to these scopes may go; `observe(reservation, ...)`
+    feeds back what the answer said. Scopes are method names (or "" for the whole account).
+    """
+
+    def __init__(
+        self,
+        source: str,
+        account: str,
+        cap: RateLimit,
+        policy: LimiterPolicy | None,
+        directory: Path,
+        max_pause: float = 30.0,
+    ) -> None:
+        self.source = source
+        self.cap = cap
+        self.policy = policy or LimiterPolicy()
+        # The longest a server's word (Retry-After, a reset time) holds requests back; the retry
+        # policy's longest delay, so a misbehaving header cannot stall a run for hours.
+        self.max_pause = max_pause
+        # Shared by every process of the account (config.py's FINANCE_RATE_LIMIT_DIR).
+        self.directory = directory
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self._account_digest = _digest(source, account)
+        self.bucket = LeakyBucket.for_account(source, account, cap, self.directory)
+
+    # -- scopes -----------------------------------------------------------------------------
+    def scope_of(self, path: str) -> str:
+        return method_scope(path) if self.policy.per_method else ""
+
+    def _path(self, scope: str) -> Path:
+        suffix = f"-{_digest(scope)}" if scope else ""
+        return self.directory / f"{self.source}-{self._account_digest}{suffix}.learned.json"
+
+    def _start_rate(self) -> float:
+        if not self.policy.adaptive:
+            return self.cap.rate
+        return min(self.cap.rate, self.cap.start or self.policy.start_rate or self.cap.rate)
+
+    @contextmanager
+    def _state(self, scope: str) -> Iterator[_ScopeState]:
+        with _locked(self._path(scope)) as handle:
+            handle.seek(0)
+            state = _ScopeState.load(handle.read(), self._start_rate())
+            learned = state.rate
+            # A lowered setting applies at once, but what was learned stays on file for a run
+            # with a higher cap.
+            effective = self.cap.rate if not self.policy.adaptive else min(learned, self.cap.rate)
+            state.rate = effective
+            before = state.dump()
+            yield state
+            if state.rate == effective:
+                state.rate = learned
+            else:
+                state.rate = min(max(state.rate, self.policy.min_rate), self.cap.rate)
+            after = state.dump()
+            if after != before:
                 handle.seek(0)
                 handle.truncate()
-                handle.write(_STATE.pack(level, now))
+                handle.write(after)
                 handle.flush()
-            finally:
-                fcntl.flock(handle, fcntl.LOCK_UN)
+
+    def learned_rate(self, scope: str = "") -> float:
+        """The rate requests to `scope` go at now (the learned one, within the cap)."""
+        with self._state(scope) as state:
+            return state.rate
+
+    # -- admitting ----------------------------------------------------------------------------
+    def acquire(self, scopes: list[str] | None = None) -> Reservation:
+        """Wait until one more request to `scopes` fits; reserve it. Returns the wait."""
+        scopes = scopes or [""]
+        waited = self.bucket.acquire()
+        rate_bound = waited > 0
+        while True:
+            delay, held_by_rate = self._try_reserve(scopes)
+            if delay <= 0:
+                return Reservation(scopes, waited, rate_bound)
+            rate_bound = rate_bound or held_by_rate
+            time.sleep(delay)
+            waited += delay
+
+    def _try_reserve(self, scopes: list[str]) -> tuple[float, bool]:
+        """0 when reserved in every scope, else (seconds to wait, whether the rate caused it).
+
+        All the scopes' files stay locked from the check to the reservation (taken in one
+        order, so two requests never wait on each other's locks): two threads or processes
+        must not both see a free slot and both take it. A request held back by one scope
+        reserves nothing in the others."""
+        with ExitStack() as stack:
+            states = [(scope, stack.enter_context(self._state(scope))) for scope in sorted(set(scopes))]
+            now = time.time()
+            for scope, state in states:
+                if state.paused_until > now:
+                    return state.paused_until - now, False
+                if self.policy.adaptive and not scope.startswith(_OPERATING):
+                    wait = self._window_wait(state, now)
+                    if wait > 0:
+                        return wait, True
+            for _, state in states:
+                state.sent = [*state.sent[-(_LOG_SIZE - 1):], now]
+        return 0.0, False
+
+    def _interval(self, rate: float) -> float:
+        """Seconds between two requests at `rate` (evenly spaced: no burst beyond one)."""
+        return 1.0 / rate + self.policy.spacing_margin
+
+    def _window_wait(self, state: _ScopeState, now: float) -> float:
+        if not state.sent:
+            return 0.0
+        return state.sent[-1] + self._interval(state.rate) - now
+
+    # -- learning -----------------------------------------------------------------------------
+    def observe(
+        self, reservation: Reservation, signals: LimitSignals, *, throttled: bool
+    ) -> float | None:
+        """Take in one answer. Returns the pause the server asked for (seconds), if any."""
+        now = time.time()
+        pause: float | None = None
+        for scope in reservation.scopes:
+            with self._state(scope) as state:
+                self._forget_old(state, now)
+                if throttled:
+                    scope_pause = self._on_throttle(state, signals, now)
+                else:
+                    scope_pause = self._on_answer(state, signals, reservation.rate_bound, now)
+                if scope_pause is not None:
+                    pause = max(pause or 0.0, scope_pause)
+        for load in signals.methods:
+            method_pause = self._on_operating(load, now)
+            if method_pause is not None:
+                pause = max(pause or 0.0, method_pause)
+        return pause
+
+    def _forget_old(self, state: _ScopeState, now: float) -> None:
+        # A limit learned long ago may have been raised since: allow probing past it again.
+        if state.ceiling is not None and now - state.ceiling_at > self.policy.forget_after:
+            state.ceiling = None
+        if state.plateau is not None and now - state.plateau_at > self.policy.forget_after:
+            state.plateau = None
+
+    def _on_throttle(self, state: _ScopeState, signals: LimitSignals, now: float) -> float:
+        if self.policy.adaptive and now - state.decreased_at > max(1.0, self._interval(state.rate)):
+            # One decrease per second: requests already in flight at the old rate are throttled
+            # by the same overshoot and must not cut the rate again.
+            offending = state.rate
+            state.ceiling = min(state.ceiling or offending, offending)
+            state.ceiling_at = now
+            floor = max(self.policy.min_rate, self._start_rate() * self.policy.floor_share)
+            if state.proven is not None and state.proven < offending:
+                state.rate = state.proven  # back to the highest rate known to pass
+            elif state.proven is not None:
+                # Throttled at a rate that had passed: at the edge of the limit (network jitter
+                # moves requests into one window) or the limit moved. Step down a little and
+                # bisect again.
+                state.proven = None
+                state.rate = max(min(floor, state.rate), offending * self.policy.edge_decrease)
+            else:
+                state.rate = max(min(floor, state.rate), offending * self.policy.decrease)
+            state.credit = 0.0
+            state.decreased_at = now
+        pause = signals.retry_after
+        if pause is None and signals.reset_at is not None:
+            pause = max(0.0, signals.reset_at - now)
+        if pause is None:
+            # Nothing said (nginx's HTML 429, Adesk's body): one request interval at the lowered
+            # rate; the window shaping does the rest.
+            pause = 1.0 / state.rate
+        pause = min(pause, self.max_pause)
+        state.paused_until = max(state.paused_until, now + pause)
+        return pause
+
+    def _on_answer(
+        self, state: _ScopeState, signals: LimitSignals, rate_bound: bool, now: float
+    ) -> float | None:
+        pause = None
+        if signals.remaining is not None and signals.remaining <= 0:
+            # The server says the next request would be refused: wait for its reset, and take
+            # the rate we run at as the most it allows (no probing past it).
+            if signals.reset_at is not None and signals.reset_at > now:
+                pause = min(signals.reset_at - now, self.max_pause)
+                state.paused_until = max(state.paused_until, now + pause)
+            if self.policy.adaptive:
+                state.plateau = min(state.plateau or state.rate, state.rate)
+                state.plateau_at = now
+            return pause
+        if not self.policy.adaptive or not rate_bound:
+            return None  # not held by our limit: going faster would not have helped
+        if state.credit == 0:
+            state.credit_since = now
+        state.credit += 1
+        if state.credit >= max(2.0, state.rate * self.policy.probe_seconds):
+            # What the server saw is what passed: the rate actually sent (a request slower than
+            # the interval sends below the nominal rate), not the nominal one.
+            elapsed = now - state.credit_since
+            sent_rate = (state.credit - 1) / elapsed if elapsed > 0 else state.rate
+            state.credit = 0.0
+            if sent_rate < state.rate * 0.9:
+                return None  # not really running at the rate: no evidence for more
+            state.proven = max(state.proven or 0.0, min(state.rate, sent_rate))
+            if state.ceiling is None:
+                # Like TCP's slow start: big steps until the first push-back.
+                target = state.rate * self.policy.slow_start
+            elif state.ceiling > state.rate * (1 + self.policy.resolution):
+                # Bisect between what passed and what was throttled.
+                target = (state.rate + state.ceiling) / 2
+            else:
+                target = state.rate  # as close to the limit as we dare
+            if state.plateau is not None:
+                target = min(target, state.plateau)
+            state.rate = max(state.rate, min(self.cap.rate, target))  # a probe never slows down
+        return None
+
+    def _on_operating(self, load: MethodLoad, now: float) -> float | None:
+        """Bitrix24: pause a method (not the portal) before it uses up its server-time budget."""
+        if self.policy.operating_budget is None:
+            return None
+        with self._state(_OPERATING + load.method) as state:
+            state.operating = [e for e in state.operating if e[0] > now - _OPERATING_WINDOW]
+            state.operating.append([now, load.operating])
+            per_request = load.duration is None or load.operating <= load.duration + 0.05
+            used = sum(e[1] for e in state.operating) if per_request else load.operating
+            if used < self.policy.operating_budget * self.policy.operating_share:
+                return None
+            # operating_reset_at frees part of the budget; without it, wait for the oldest
+            # request we know of to leave the 10-minute window.
+            reset_at = load.reset_at or (state.operating[0][0] + _OPERATING_WINDOW)
+            if reset_at <= now:
+                return None
+            pause = min(reset_at - now, self.max_pause)
+            state.paused_until = max(state.paused_until, now + pause)
+            return pause
+
+    def scopes_for(self, path: str, methods: list[str] | None = None) -> list[str]:
+        """The scopes a request counts against: its rate scope and, for each API method it calls
+        (a Bitrix24 batch calls several), that method's server-time pause."""
+        rate_scope = self.scope_of(path)
+        if self.policy.operating_budget is None:
+            return [rate_scope]
+        called = methods if methods is not None else [method_scope(path)]
+        return [rate_scope, *(_OPERATING + m for m in called if m)]

@@ -11,6 +11,7 @@ class RequestStats:
     requests: int = 0
     retries: int = 0
     throttled: int = 0
+    server_pauses: int = 0  # answers whose headers or body made the limiter pause
     failed: int = 0
     bytes_received: int = 0
     seconds: float = 0.0

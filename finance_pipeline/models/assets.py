@@ -4,12 +4,19 @@
 # (resources, context) as classes, not strings.
 
 import time
+import warnings
 from typing import Any
 
 import dagster as dg
 
 from finance_pipeline.checks import SqlCheck, all_checks, check_spec, run_check
-from finance_pipeline.models import SqlModel, discover_models, in_build_order, macro_sql
+from finance_pipeline.models import (
+    AS_OF_MODEL,
+    SqlModel,
+    discover_models,
+    in_build_order,
+    macro_sql,
+)
 from finance_pipeline.models.extras import extra_metadata
 from finance_pipeline.warehouse.landing import raw_table_ddl
 from finance_pipeline.warehouse.metadata import table_metadata
@@ -52,6 +59,69 @@ def model_key(model: SqlModel) -> dg.AssetKey:
     return dg.AssetKey([model.layer, model.name])
 
 
+def declared_schema(model: SqlModel) -> dg.TableSchema:
+    """The columns as the model's contract declares them: name, type and meaning."""
+    return dg.TableSchema(
+        columns=[dg.TableColumn(c.name, c.type, description=c.meaning) for c in model.columns]
+    )
+
+
+def built_schema(conn: Any, model: SqlModel) -> dg.TableSchema:
+    """The built table's columns and types, each with its meaning from the contract."""
+    meanings = {c.name: c.meaning for c in model.columns}
+    layer, name = model.table.split(".")
+    columns = conn.execute(
+        "SELECT column_name, data_type FROM information_schema.columns "
+        "WHERE table_schema = ? AND table_name = ? ORDER BY ordinal_position",
+        [layer, name],
+    ).fetchall()
+    return dg.TableSchema(
+        columns=[
+            dg.TableColumn(col, dtype, description=meanings.get(col) or "(not in the contract)")
+            for col, dtype in columns
+        ]
+    )
+
+
+def definition_metadata(model: SqlModel) -> dict[str, Any]:
+    """What the UI shows before any run: the table, its columns and meanings, the SQL file."""
+    with warnings.catch_warnings():
+        # Code references are marked beta but are how the UI links an asset to its source file;
+        # the warning would only be noise in every command's output.
+        warnings.simplefilter("ignore", dg.BetaWarning)
+        code = dg.CodeReferencesMetadataValue(
+            code_references=[
+                dg.LocalFileCodeReference(
+                    file_path=str(model.path), line_number=1, label=f"{model.table} (SQL)"
+                )
+            ]
+        )
+    return {
+        "dagster/table_name": model.table,
+        "dagster/column_schema": declared_schema(model),
+        "sql_file": dg.MetadataValue.path(model.relative_path),
+        "dagster/code_references": code,
+    }
+
+
+def as_of_metadata(conn: Any) -> dict[str, Any]:
+    """The warehouse's as-of date (marts.data_as_of), shown on every mart."""
+    layer, name = AS_OF_MODEL
+    try:
+        row = conn.execute(
+            f"SELECT max(as_of_date), max(days_behind_today) FILTER (WHERE newest_data_date = "
+            f"as_of_date) FROM {layer}.{name}"
+        ).fetchone()
+    except Exception:  # not built yet (a partial first run): no date to show
+        return {}
+    if row is None or row[0] is None:
+        return {}
+    return {
+        "as_of_date": str(row[0]),
+        "as_of_days_behind_today": int(row[1]) if row[1] is not None else None,
+    }
+
+
 def sql_models_asset() -> dg.AssetsDefinition:
     """Every SQL model as one subsettable multi-asset, with every SQL check as its check spec.
 
@@ -71,7 +141,7 @@ def sql_models_asset() -> dg.AssetsDefinition:
             kinds={"duckdb", "sql"},
             automation_condition=MODEL_AUTOMATION,
             tags={"layer": model.layer},
-            metadata={"sql_file": str(model.path.relative_to(model.path.parents[2]))},
+            metadata=definition_metadata(model),
             skippable=True,
         )
         for model in models
@@ -118,6 +188,12 @@ def sql_models_asset() -> dg.AssetsDefinition:
                     context.log.error(f"{model.table} failed to build; it keeps its previous contents: {exc}")
                     continue
                 metadata = table_metadata(conn, model.table)
+                metadata["dagster/column_schema"] = built_schema(conn, model)
+                metadata["dagster/table_name"] = model.table
+                if model.layer == "marts":
+                    metadata.update(
+                        {k: v for k, v in as_of_metadata(conn).items() if v is not None}
+                    )
                 metadata.update(extra_metadata(conn, model.table))
                 metadata["seconds"] = round(time.monotonic() - started, 3)
                 built.add(key)

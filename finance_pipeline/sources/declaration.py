@@ -107,7 +107,8 @@ class SourceDeclaration:
     name: str
     title: str  # as the vendor spells it, for messages
     variables: tuple[EnvVariable, ...]
-    rate_limit: RateLimit  # the default; <NAME>_RATE_LIMIT / <NAME>_RATE_BURST override it
+    # The default cap and first-run rate; <NAME>_RATE_LIMIT / _RATE_BURST / _RATE_START override it.
+    rate_limit: RateLimit
     resource_class: type[SourceResource]
     entities: Sequence[EntitySpec]
 
@@ -141,4 +142,6 @@ class SourceDeclaration:
                 for v in self.variables
             }
             limit = configured.rate_limit
-        return self.resource_class(**fields, rate_limit=limit.rate, rate_burst=limit.burst)
+        return self.resource_class(
+            **fields, rate_limit=limit.rate, rate_burst=limit.burst, rate_start=limit.start
+        )

@@ -15,9 +15,15 @@ import dagster as dg
 from pydantic import Field
 
 from finance_pipeline.config import rate_limit_directory
-from finance_pipeline.http.client import ApiClient, Classifier, RetryPolicy
+from finance_pipeline.http.client import (
+    ApiClient,
+    CalledMethods,
+    Classifier,
+    MethodLoads,
+    RetryPolicy,
+)
 from finance_pipeline.http.masking import register_secret
-from finance_pipeline.http.ratelimit import LeakyBucket, RateLimit
+from finance_pipeline.http.ratelimit import AdaptiveLimiter, LimiterPolicy, RateLimit
 from finance_pipeline.http.stats import RequestStats
 
 if TYPE_CHECKING:
@@ -38,6 +44,14 @@ class SourceResource(dg.ConfigurableResource):
         default=None,
         ge=1,
         description="Requests sent back to back (unset: the source's declared default).",
+    )
+    rate_start: float | None = Field(
+        default=None,
+        gt=0,
+        description=(
+            "Requests per second of a first run, before the account's rate is learned (unset: "
+            "the source's declared start)."
+        ),
     )
     timeout_seconds: float = Field(default=60.0, gt=0, description="Per-request timeout.")
     max_attempts: int = Field(default=6, ge=1, le=20, description="Attempts before giving up.")
@@ -73,7 +87,9 @@ class SourceResource(dg.ConfigurableResource):
     def effective_rate_limit(self) -> RateLimit:
         default = self.declaration.rate_limit
         return RateLimit(
-            rate=self.rate_limit or default.rate, burst=self.rate_burst or default.burst
+            rate=self.rate_limit or default.rate,
+            burst=self.rate_burst or default.burst,
+            start=self.rate_start or default.start,
         )
 
     # --- what each source defines ---------------------------------------------------------
@@ -91,6 +107,10 @@ class SourceResource(dg.ConfigurableResource):
         return self.base_url()
 
     classify: ClassVar[Classifier | None] = None
+    # How the limiter learns this API's limit below the `rate_limit` cap (see ratelimit.py).
+    limiter_policy: ClassVar[LimiterPolicy] = LimiterPolicy()
+    called_methods: ClassVar[CalledMethods | None] = None
+    method_loads: ClassVar[MethodLoads | None] = None
 
     # --- shared -----------------------------------------------------------------------------
     def setup_for_execution(self, context: dg.InitResourceContext) -> None:
@@ -99,9 +119,14 @@ class SourceResource(dg.ConfigurableResource):
         if self.is_configured():
             self.validate_config()
 
-    def limiter(self) -> LeakyBucket:
-        return LeakyBucket.for_account(
-            self.source, self.account_key(), self.effective_rate_limit(), rate_limit_directory()
+    def limiter(self) -> AdaptiveLimiter:
+        return AdaptiveLimiter(
+            self.source,
+            self.account_key(),
+            self.effective_rate_limit(),
+            type(self).limiter_policy,
+            rate_limit_directory(),
+            max_pause=self.retry_max_delay,
         )
 
     def client(self, stats: RequestStats | None = None) -> ApiClient:
@@ -120,5 +145,7 @@ class SourceResource(dg.ConfigurableResource):
             auth_headers=self.auth_headers(),
             auth_params=self.auth_params(),
             classify=type(self).classify,
+            called_methods=type(self).called_methods,
+            method_loads=type(self).method_loads,
             stats=stats,
         )

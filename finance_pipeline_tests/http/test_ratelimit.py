@@ -1,13 +1,29 @@
-"""The client-side leaky bucket holds its rate across threads and across processes."""
+"""The client-side limiter: the leaky bucket holds its rate across threads and processes; the
+adaptive layer honours what servers say, learns what they do not, and remembers it."""
 
 from __future__ import annotations
 
 import multiprocessing
 import threading
 import time
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
+from pathlib import Path
+
+import pytest
 
 from finance_pipeline.config import rate_limit_directory
-from finance_pipeline.http.ratelimit import LeakyBucket, RateLimit
+from finance_pipeline.http.ratelimit import (
+    AdaptiveLimiter,
+    LeakyBucket,
+    LimiterPolicy,
+    LimitSignals,
+    MethodLoad,
+    RateLimit,
+    Reservation,
+    parse_retry_after,
+    signals_from_headers,
+)
 
 
 def _max_in_window(stamps: list[float], window: float) -> int:
@@ -82,3 +98,192 @@ def test_penalize_blocks_everyone_for_the_given_time() -> None:
     started = time.monotonic()
     bucket.acquire()
     assert time.monotonic() - started >= 0.45
+
+
+# --- the adaptive limiter -------------------------------------------------------------------------
+
+def _limiter(tmp_path: Path, cap: float = 100.0, **policy: object) -> AdaptiveLimiter:
+    return AdaptiveLimiter(
+        "test", "account", RateLimit(rate=cap, burst=int(cap)), LimiterPolicy(**policy), tmp_path
+    )
+
+
+def test_retry_after_in_seconds_and_as_an_http_date() -> None:
+    now = 1_700_000_000.0
+    assert parse_retry_after("7", now) == 7.0
+    later = datetime.fromtimestamp(now, UTC) + timedelta(seconds=30)
+    assert parse_retry_after(format_datetime(later, usegmt=True), now) == pytest.approx(30.0)
+    earlier = datetime.fromtimestamp(now, UTC) - timedelta(seconds=30)
+    assert parse_retry_after(format_datetime(earlier, usegmt=True), now) == 0.0
+    assert parse_retry_after("soon", now) is None
+    assert parse_retry_after(None, now) is None
+
+
+def test_x_ratelimit_headers_with_epoch_or_delta_reset() -> None:
+    now = 1_700_000_000.0
+    epoch = signals_from_headers(
+        {"x-ratelimit-limit": "60", "x-ratelimit-remaining": "0", "x-ratelimit-reset": "1700000012"},
+        now,
+    )
+    assert (epoch.limit, epoch.remaining, epoch.reset_at) == (60, 0, 1_700_000_012.0)
+    delta = signals_from_headers({"x-ratelimit-remaining": "3", "x-ratelimit-reset": "5"}, now)
+    assert (delta.remaining, delta.reset_at) == (3, now + 5)
+    assert signals_from_headers({}, now) == LimitSignals()
+
+
+def test_requests_are_spaced_to_fit_any_window(tmp_path: Path) -> None:
+    limiter = _limiter(tmp_path, start_rate=10.0)
+    stamps = []
+    started = time.monotonic()
+    for _ in range(25):
+        limiter.acquire()
+        stamps.append(time.monotonic())
+    # 10 per second evenly spaced: any 1 s holds at most 10 requests, so 25 take > 2.3 s
+    # although the cap (100/s, burst 100) would have let them all go at once.
+    assert _max_in_window(stamps, 0.99) <= 10
+    assert time.monotonic() - started >= 2.3
+    assert _max_in_window(stamps, 0.45) <= 5
+
+
+def test_throttle_slows_down_and_probing_bisects_below_the_throttled_rate(tmp_path: Path) -> None:
+    limiter = _limiter(tmp_path, start_rate=10.0, probe_seconds=1.0)
+    reservation = limiter.acquire()
+    limiter.observe(reservation, LimitSignals(), throttled=True)
+    after_throttle = limiter.learned_rate()
+    assert after_throttle == pytest.approx(8.0)  # decrease 0.8
+    reservation.rate_bound = True
+
+    def answer(times: int) -> None:
+        for _ in range(times):
+            limiter.observe(reservation, LimitSignals(), throttled=False)
+
+    def throttle() -> None:
+        with limiter._state("") as state:
+            state.decreased_at = 0.0  # as if a second had passed since the last decrease
+        limiter.observe(reservation, LimitSignals(), throttled=True)
+
+    answer(8)  # a second's worth at 8/s passed: 8 is proven, bisect towards 10
+    assert limiter.learned_rate() == pytest.approx(9.0)
+    throttle()
+    assert limiter.learned_rate() == pytest.approx(8.0)  # back to the highest rate that passed
+    answer(200)
+    # Bisecting between 8 (passed) and 9 (throttled) until within 8%: 8.5, then it stays.
+    assert limiter.learned_rate() == pytest.approx(8.5)
+    throttle()
+    # Throttled at a rate that had passed: at the edge (or the limit moved), step down a little.
+    assert limiter.learned_rate() == pytest.approx(8.5 * 0.9)
+
+
+def test_probing_needs_requests_held_by_the_limit(tmp_path: Path) -> None:
+    limiter = _limiter(tmp_path, start_rate=4.0)
+    reservation = limiter.acquire()
+    reservation.rate_bound = False  # the pipeline was slower than the limit: no evidence
+    for _ in range(100):
+        limiter.observe(reservation, LimitSignals(), throttled=False)
+    assert limiter.learned_rate() == 4.0
+
+
+def test_learned_rate_persists_and_the_setting_caps_it(tmp_path: Path) -> None:
+    limiter = _limiter(tmp_path, start_rate=2.0, probe_seconds=0.05)
+    reservation = limiter.acquire()
+    reservation.rate_bound = True
+    for _ in range(50):
+        limiter.observe(reservation, LimitSignals(), throttled=False)
+    learned = limiter.learned_rate()
+    assert learned > 2.0
+    assert _limiter(tmp_path, start_rate=2.0).learned_rate() == learned  # the next run
+    assert _limiter(tmp_path, cap=2.5, start_rate=2.0).learned_rate() == 2.5  # capped
+    assert limiter.learned_rate() == learned  # the lower cap of that run did not unlearn it
+    for _ in range(300):
+        limiter.observe(reservation, LimitSignals(), throttled=False)
+    assert limiter.learned_rate() == 100.0  # never above the cap
+
+
+def test_a_documented_limit_is_never_exceeded(tmp_path: Path) -> None:
+    # Bitrix24's style: a fixed leaky bucket (scaled to 20/s, burst 5 for speed), never learned.
+    limiter = AdaptiveLimiter(
+        "b24", "portal", RateLimit(rate=20.0, burst=5), LimiterPolicy(adaptive=False), tmp_path
+    )
+    stamps = []
+    for _ in range(30):
+        reservation = limiter.acquire()
+        stamps.append(time.monotonic())
+        reservation.rate_bound = True
+        limiter.observe(reservation, LimitSignals(remaining=10), throttled=False)
+    assert limiter.learned_rate() == 20.0
+    assert stamps[-1] - stamps[0] >= (30 - 5) / 20 * 0.95
+    assert _max_in_window(stamps, 0.5) <= 5 + 20 * 0.5 + 1
+
+
+def test_retry_after_pauses_the_scope(tmp_path: Path) -> None:
+    limiter = _limiter(tmp_path, start_rate=50.0)
+    pause = limiter.observe(limiter.acquire(), LimitSignals(retry_after=0.4), throttled=True)
+    assert pause == pytest.approx(0.4)
+    started = time.monotonic()
+    limiter.acquire()
+    assert time.monotonic() - started >= 0.35
+
+
+def test_zero_remaining_waits_for_the_reset_and_stops_probing(tmp_path: Path) -> None:
+    limiter = _limiter(tmp_path, start_rate=5.0)
+    reservation = limiter.acquire()
+    signals = LimitSignals(limit=5, remaining=0, reset_at=time.time() + 0.3)
+    assert limiter.observe(reservation, signals, throttled=False) == pytest.approx(0.3, abs=0.05)
+    started = time.monotonic()
+    limiter.acquire()
+    assert time.monotonic() - started >= 0.25
+    reservation.rate_bound = True
+    for _ in range(100):
+        limiter.observe(reservation, LimitSignals(limit=5, remaining=2), throttled=False)
+    assert limiter.learned_rate() == 5.0  # the server said this is its edge
+
+
+def test_per_method_throttle_pauses_only_that_method(tmp_path: Path) -> None:
+    limiter = _limiter(tmp_path, start_rate=50.0, per_method=True)
+    requisites = limiter.scopes_for("v1/contractor/17/requisites")
+    assert requisites == limiter.scopes_for("v1/contractor/99/requisites")
+    limiter.observe(limiter.acquire(requisites), LimitSignals(retry_after=1.0), throttled=True)
+    started = time.monotonic()
+    limiter.acquire(limiter.scopes_for("v1/transactions"))
+    assert time.monotonic() - started < 0.2
+    assert limiter.learned_rate(requisites[0]) < 50.0
+    assert limiter.learned_rate(limiter.scope_of("v1/transactions")) == 50.0
+
+
+@pytest.mark.parametrize("accumulated", [False, True])
+def test_bitrix24_operating_time_pauses_the_method_not_the_portal(
+    tmp_path: Path, accumulated: bool
+) -> None:
+    # `operating` read either as each request's share or as the running 10-minute sum.
+    limiter = AdaptiveLimiter(
+        "b24",
+        "portal",
+        RateLimit(rate=100.0, burst=100),
+        LimiterPolicy(adaptive=False, operating_budget=10.0, operating_share=0.8),
+        tmp_path,
+    )
+    heavy = limiter.scopes_for("crm.item.list")
+    reset_at = time.time() + 0.5
+    pause = None
+    for n in range(1, 10):
+        operating = 1.0 * n if accumulated else 1.0
+        load = MethodLoad("crm.item.list", operating, duration=1.1, reset_at=reset_at)
+        pause = limiter.observe(limiter.acquire(heavy), LimitSignals(methods=[load]), throttled=False)
+        if pause:
+            break
+    assert pause is not None and n == 8  # 8 of 10 s used: pause before the server blocks it
+    started = time.monotonic()
+    limiter.acquire(limiter.scopes_for("crm.company.list"))
+    assert time.monotonic() - started < 0.2  # other methods keep going
+    limiter.acquire(heavy)
+    assert time.monotonic() - started >= 0.3
+
+
+def test_throttles_unrelated_to_our_rate_do_not_stall_a_run(tmp_path: Path) -> None:
+    limiter = _limiter(tmp_path, start_rate=20.0)
+    reservation = Reservation(scopes=[""], waited=0.0, rate_bound=True)
+    for _ in range(30):
+        limiter.observe(reservation, LimitSignals(), throttled=True)
+        with limiter._state("") as state:
+            state.decreased_at = 0.0  # as if a second had passed since the last decrease
+    assert limiter.learned_rate() == pytest.approx(20.0 * 0.1)

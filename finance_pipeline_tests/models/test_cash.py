@@ -17,11 +17,15 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from finance_pipeline.checks.cash import CHECKS
+from finance_pipeline.checks import contract_checks
+from finance_pipeline.checks.cash import CHECKS as AREA_CHECKS
 from finance_pipeline.models import discover_models, in_build_order, macro_sql
 from finance_pipeline.models.assets import build_all_models, build_model
 from finance_sandbox.world import ALMATY, STAGE_SENT, World
 from finance_sandbox.world.bitrix24_portal import contact_id_of, legacy_invoices
+
+# the area's rules plus the generic checks every model's contract declares (keys, references)
+CHECKS = AREA_CHECKS + contract_checks()
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 ISO = {"RUR": "RUB", "KZT": "KZT", "USD": "USD"}

@@ -19,7 +19,8 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from finance_pipeline.checks.invoicing import CHECKS
+from finance_pipeline.checks import contract_checks
+from finance_pipeline.checks.invoicing import CHECKS as AREA_CHECKS
 from finance_pipeline.models import discover_models, in_build_order
 from finance_pipeline.models.assets import build_model
 from finance_sandbox.world import World
@@ -30,6 +31,9 @@ from finance_sandbox.world.bitrix24_portal import (
     legacy_invoices,
     portal_stage,
 )
+
+# the area's rules plus the generic checks every model's contract declares (keys, references)
+CHECKS = AREA_CHECKS + contract_checks()
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 MSK = timezone(timedelta(hours=3))
@@ -587,12 +591,12 @@ def test_checks_pass(wh: duckdb.DuckDBPyConnection) -> None:
     failing = {}
     for check in CHECKS:
         n = wh.execute(f"SELECT count(*) FROM ({check.failing_rows_sql}) AS f").fetchone()[0]
-        if n and not (check.warn_only and check.name == "has_counterparty"):
+        if n and not (check.warn_only and check.name == "finding_invoices_without_counterparty"):
             failing[(check.table, check.name)] = n
     assert failing == {}
     # the only warning: Bitrix24 invoices issued to no company
-    no_cp = wh.execute(_check("has_counterparty").failing_rows_sql).fetchall()
-    assert all(key.startswith("bitrix24:") for key, *_ in no_cp)
+    no_cp = wh.execute(_check("finding_invoices_without_counterparty").failing_rows_sql).fetchall()
+    assert no_cp and all(source == "bitrix24" for source, *_ in no_cp)
 
 
 def test_lines_check_says_why(built_warehouse: Path, tmp_path: Path) -> None:

@@ -13,7 +13,7 @@ import pytest
 
 from finance_pipeline.sources.registry import SOURCE_NAMES
 
-MODEL_GROUPS = ("staging", "marts")
+MODEL_GROUPS = ("staging", "intermediate", "marts", "report")
 
 
 @pytest.fixture(scope="module")

@@ -59,7 +59,7 @@ FAST_LIMIT = ServerRateLimit(rate=1000, burst=1000)
 FAST_CLIENT_ENV = {
     f"{source.upper()}_{name}": value
     for source in SOURCE_NAMES
-    for name, value in (("RATE_LIMIT", "1000"), ("RATE_BURST", "500"))
+    for name, value in (("RATE_LIMIT", "1000"), ("RATE_BURST", "500"), ("RATE_START", "1000"))
 }
 # Retries that do not sleep for real: the point is how many and what happens after the last.
 FAST_RETRIES: dict[str, Any] = {"retry_base_delay": 0.005, "retry_max_delay": 0.02}

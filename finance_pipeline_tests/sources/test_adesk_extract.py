@@ -48,6 +48,7 @@ def resource(sandbox, servers) -> AdeskResource:
         api_base_url=servers.base_urls["adesk"],
         rate_limit=500,
         rate_burst=500,
+        rate_start=500,
         retry_base_delay=0.01,
     )
 

@@ -33,6 +33,7 @@ class Harness:
             api_base_url=servers.base_urls["apipay"],
             rate_limit=500,
             rate_burst=100,
+            rate_start=500,
             retry_base_delay=0.01,
         )
         self.runs = 0
@@ -364,6 +365,7 @@ def test_dagster_assets_read_the_key_from_the_environment(sandbox, servers, ware
         api_base_url=servers.base_urls["apipay"],
         rate_limit=500,
         rate_burst=100,
+        rate_start=500,
     )
     result = dg.materialize(
         [source_assets("apipay", ENTITIES)],

@@ -52,6 +52,7 @@ def make_resource(servers: SandboxServers, **overrides: Any) -> SalesmanResource
         "api_key": CREDS["api_key"],
         "rate_limit": 500,
         "rate_burst": 100,
+        "rate_start": 500,
         "retry_base_delay": 0.01,
         **overrides,
     }
@@ -267,7 +268,11 @@ def test_build_resource_per_mode(sandbox: Sandbox, warehouse) -> None:
     )
     assert isinstance(live.api_key, dg.EnvVar) and isinstance(live.login, dg.EnvVar)
     assert live.crm_base_url == "https://crm.example.ru"
-    assert (live.rate_limit, live.rate_burst) == (3.0, 5)
+    declared = SOURCE.rate_limit
+    assert (live.rate_limit, live.rate_burst) == (declared.rate, declared.burst)
+    # No setting for the start: the limiter learns from SalesMan's declared starting rate.
+    assert live.rate_start == declared.start == 3.0
+    assert live.limiter().learned_rate() == declared.start
 
     unconfigured = SOURCE.resource(load_settings({"FINANCE_PIPELINE_MODE": "live"}))
     assert not unconfigured.is_configured()

@@ -48,7 +48,7 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 SOURCE_GROUPS = ("bitrix24", "salesman", "adesk", "apipay")
-MODEL_GROUPS = ("staging", "marts")
+MODEL_GROUPS = ("staging", "intermediate", "marts", "report")
 STARTUP_TIMEOUT = 180.0
 RUN_TIMEOUT = 1200.0
 
@@ -179,8 +179,9 @@ def dagster_dev(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DagsterDev
     }
     port = _free_port()
     url = f"http://127.0.0.1:{port}"
-    dagster = Path(sys.executable).with_name("dagster")
-    command = [str(dagster), "dev", "-w", "workspace.yaml", "-h", "127.0.0.1", "-p", str(port)]
+    # `dg dev` (what `make dev` runs; Dagster 1.13 supersedes `dagster dev`) on workspace.yaml.
+    dg = Path(sys.executable).with_name("dg")
+    command = [str(dg), "dev", "-w", "workspace.yaml", "--host", "127.0.0.1", "--port", str(port)]
     log_path = tmp / "dagster_dev.log"
     with log_path.open("wb") as log:
         process = subprocess.Popen(
@@ -366,6 +367,24 @@ def test_refresh_all_launched_through_graphql_succeeds(
     expect(page.get_by_text("fetching statuses")).to_have_count(0, timeout=60_000)
     page.wait_for_timeout(1000)
     page.screenshot(path=str(ARTIFACTS / "asset_graph_after_refresh.png"))
+
+
+def test_mart_page_shows_every_column_with_its_meaning(
+    dagster_dev: DagsterDev, browser_page: Any
+) -> None:
+    """The contract beside the SQL reaches the UI: columns with their meaning, the table name."""
+    from finance_pipeline.models import MODELS_DIR, load_model
+
+    model = load_model(MODELS_DIR / "marts" / "receivables.sql")
+    page = browser_page
+    page.goto(f"{dagster_dev.url}/assets/marts/receivables", wait_until="load")
+    for column in model.columns:
+        page.get_by_text(column.meaning, exact=True).first.wait_for(
+            state="attached", timeout=60_000
+        )
+    page.get_by_text("marts.receivables").first.wait_for(state="attached", timeout=30_000)
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "mart_columns.png"), full_page=True)
 
 
 def test_mart_page_shows_its_freshness_policy(dagster_dev: DagsterDev, browser_page: Any) -> None:

@@ -1,5 +1,20 @@
 -- description: Balance of every Adesk account for every day, from its opening balance (initialAmount at initialAmountDate) plus the actual movements of marts.cash_flow (planned ones never count) up to the ledger's latest day (the newest actual movement). The latest row of each account must equal the balance Adesk itself reports (reported_balance; an asset check names any account that differs, and by how much). Money DECIMAL, per account in its own currency: never add RUB, KZT and USD (a transfer between currencies moves one sum out of one account and another sum into the other, each counted in its own account).
--- columns: bank_account_id VARCHAR account | bank_account_name VARCHAR account | legal_entity_id VARCHAR our company | currency VARCHAR ISO code | account_status VARCHAR open or closed | date DATE the day | opening_balance DECIMAL(18,2) balance at the start of the day | inflow DECIMAL(18,2) actual money in that day | outflow DECIMAL(18,2) actual money out that day | closing_balance DECIMAL(18,2) balance at the end of the day | is_latest BOOLEAN the account's last day (the ledger's latest day) | reported_balance DECIMAL(18,2) Adesk's current balance (latest row only) | difference DECIMAL(18,2) closing_balance - reported_balance (latest row only)
+-- key: bank_account_id, date
+-- columns:
+--   bank_account_id    VARCHAR        account
+--   bank_account_name  VARCHAR        account
+--   legal_entity_id    VARCHAR        our company
+--   legal_entity_name  VARCHAR        our legal entity that holds the account
+--   currency           VARCHAR        ISO code
+--   account_status     VARCHAR        open or closed
+--   date               DATE           the day
+--   opening_balance    DECIMAL(18,2)  balance at the start of the day
+--   inflow             DECIMAL(18,2)  actual money in that day
+--   outflow            DECIMAL(18,2)  actual money out that day
+--   closing_balance    DECIMAL(18,2)  balance at the end of the day
+--   is_latest          BOOLEAN        the account's last day (the ledger's latest day)
+--   reported_balance   DECIMAL(18,2)  Adesk's current balance (latest row only)
+--   difference         DECIMAL(18,2)  closing_balance - reported_balance (latest row only)
 --
 -- Every actual movement counts, also one dated before initialAmountDate (the series then starts
 -- at that movement): that is how Adesk computes the balance it reports.
@@ -26,6 +41,7 @@ accounts AS (
         a.bank_account_id,
         a.name,
         a.legal_entity_id,
+        a.legal_entity_name,
         a.currency,
         a.status,
         coalesce(a.initial_amount, 0) AS initial_amount,
@@ -69,6 +85,7 @@ SELECT
     s.bank_account_id,
     a.name AS bank_account_name,
     a.legal_entity_id,
+    a.legal_entity_name,
     a.currency,
     a.status AS account_status,
     s.date,

@@ -1,5 +1,52 @@
 -- description: Every money movement of the Adesk ledger (the truth for cash), once: date, legal entity, account, currency, direction, amount and signed amount, category and activity (operating / investing / financing from Adesk `kind`), counterparty, project, planned or actual, and the invoice it settles (from marts.invoice_payments: invoice payments are matched here, never added on top). `counts_as` says how a movement counts: income, expense, transfer (a move between own accounts: two legs sharing a transfer_key, paired by Adesk's transfer identity, each leg in its own account's currency and amount: a same-currency transfer nets to zero in that currency; one between currencies nets to zero at its own rate, transfer_rate = sent / received) or owner_transfer (owner money in/out, isOwnerTransfer categories): only income and expense are revenue/expense. Planned movements are listed with status = 'planned' and never count in balances or totals of actual cash.
--- columns: movement_key VARCHAR adesk:<transaction id> | transaction_id VARCHAR Adesk id | date DATE cash date | month DATE first day of the month | related_date DATE accrual date (Adesk relatedDate) | legal_entity_id VARCHAR our company | legal_entity_name VARCHAR our company | bank_account_id VARCHAR account | bank_account_name VARCHAR account | currency VARCHAR ISO code | direction VARCHAR in or out | amount DECIMAL(18,2) positive | signed_amount DECIMAL(18,2) + in, - out | category_id VARCHAR статья | category_name VARCHAR статья | category_group VARCHAR group of the статья | activity VARCHAR operating, investing, financing (NULL for transfers) | counts_as VARCHAR income, expense, transfer or owner_transfer | is_transfer BOOLEAN leg of a transfer between own accounts | transfer_key VARCHAR pairs the two legs of a transfer (transfer:<out id>-<in id>) | transfer_id VARCHAR Adesk transfer id (transferId) | transfer_paired_by VARCHAR transferId, pairedTransactionId or day_and_text (legs without identity) | counterpart_transaction_id VARCHAR the transfer's other leg | counterpart_bank_account_id VARCHAR the other leg's account | counterpart_currency VARCHAR the other leg's currency | counterpart_amount DECIMAL(18,2) the other leg's amount in its currency | transfer_rate DECIMAL(28,12) sender-currency units per receiver-currency unit (out amount / in amount; 1 within a currency) | exchange_rate DECIMAL(18,6) Adesk exchangeRate of the movement (base-currency units per unit of its currency) | is_owner_transfer BOOLEAN owner money | status VARCHAR actual or planned | is_planned BOOLEAN planned | counterparty_key VARCHAR marts.counterparties key | contractor_id VARCHAR Adesk contractor | project_id VARCHAR Adesk project | business_unit_id VARCHAR направление бизнеса: the movement's business_unit, else its project's category | business_unit_name VARCHAR its name | business_unit_via VARCHAR movement or project | tags VARCHAR[] Adesk tags | invoice_key VARCHAR the invoice this movement pays (first, if several) | matched_invoices INTEGER how many invoices it pays | refund_id VARCHAR the ApiPay refund it pays back | description VARCHAR as typed
+-- key: movement_key
+-- references: counterparty_key -> marts.counterparties.counterparty_key
+-- references: invoice_key -> marts.invoices.invoice_key
+-- columns:
+--   movement_key                 VARCHAR         adesk:<transaction id>
+--   transaction_id               VARCHAR         Adesk id
+--   date                         DATE            cash date
+--   month                        DATE            first day of the month
+--   related_date                 DATE            accrual date (Adesk relatedDate)
+--   legal_entity_id              VARCHAR         our company
+--   legal_entity_name            VARCHAR         our company
+--   bank_account_id              VARCHAR         account
+--   bank_account_name            VARCHAR         account
+--   currency                     VARCHAR         ISO code
+--   direction                    VARCHAR         in or out
+--   amount                       DECIMAL(18,2)   positive
+--   signed_amount                DECIMAL(18,2)   + in, - out
+--   category_id                  VARCHAR         статья
+--   category_name                VARCHAR         статья
+--   category_group               VARCHAR         group of the статья
+--   activity                     VARCHAR         operating, investing, financing (NULL for transfers)
+--   counts_as                    VARCHAR         income, expense, transfer or owner_transfer
+--   is_transfer                  BOOLEAN         leg of a transfer between own accounts
+--   transfer_key                 VARCHAR         pairs the two legs of a transfer (transfer:<out id>-<in id>)
+--   transfer_id                  VARCHAR         Adesk transfer id (transferId)
+--   transfer_paired_by           VARCHAR         transferId, pairedTransactionId or day_and_text (legs without identity)
+--   counterpart_transaction_id   VARCHAR         the transfer's other leg
+--   counterpart_bank_account_id  VARCHAR         the other leg's account
+--   counterpart_currency         VARCHAR         the other leg's currency
+--   counterpart_amount           DECIMAL(18,2)   the other leg's amount in its currency
+--   transfer_rate                DECIMAL(28,12)  sender-currency units per receiver-currency unit (out amount / in amount; 1 within a currency)
+--   exchange_rate                DECIMAL(18,6)   Adesk exchangeRate of the movement (base-currency units per unit of its currency)
+--   is_owner_transfer            BOOLEAN         owner money
+--   status                       VARCHAR         actual or planned
+--   is_planned                   BOOLEAN         planned
+--   counterparty_key             VARCHAR         marts.counterparties key
+--   contractor_id                VARCHAR         Adesk contractor
+--   contractor_name              VARCHAR         Adesk contractor's name as written
+--   project_id                   VARCHAR         Adesk project
+--   project_name                 VARCHAR         Adesk project's name
+--   business_unit_id             VARCHAR         направление бизнеса: the movement's business_unit, else its project's category
+--   business_unit_name           VARCHAR         the business unit's name
+--   business_unit_via            VARCHAR         movement or project: where the business unit comes from
+--   tags                         VARCHAR[]       Adesk tags
+--   invoice_key                  VARCHAR         the invoice this movement pays (first, if several)
+--   matched_invoices             BIGINT          how many invoices it pays
+--   refund_id                    VARCHAR         the ApiPay refund it pays back
+--   description                  VARCHAR         as typed
 WITH
 contractor_cp AS (
     SELECT source_id AS contractor_id, any_value(counterparty_key) AS counterparty_key

@@ -1,5 +1,28 @@
 -- description: Cash flow by month x legal entity x account x category x activity x business unit: actual inflow, outflow and net (from marts.cash_flow; transfers between own accounts appear with counts_as = 'transfer' and no category, so an account's flows add up to its balance change while company-wide they net to zero), plus planned inflow/outflow kept apart (never in balances), and the account's opening and closing balance for the month (from marts.account_balances; the same on every row of an account-month: do not add them up). An account-month without movements still has one row (no category, zero flows) so balances run on without gaps.
--- columns: row_key VARCHAR month|account|category|counts_as|business unit | month DATE first day of the month | legal_entity_id VARCHAR our company | legal_entity_name VARCHAR our company | bank_account_id VARCHAR account | bank_account_name VARCHAR account | currency VARCHAR ISO code | category_id VARCHAR статья (NULL for transfers) | category_name VARCHAR статья | category_group VARCHAR group | activity VARCHAR operating, investing, financing | counts_as VARCHAR income, expense, transfer or owner_transfer | business_unit_id VARCHAR направление бизнеса (marts.cash_flow) | business_unit_name VARCHAR its name | inflow DECIMAL(18,2) actual money in | outflow DECIMAL(18,2) actual money out | net DECIMAL(18,2) inflow - outflow | movements BIGINT actual movements | planned_inflow DECIMAL(18,2) planned money in (not in balances) | planned_outflow DECIMAL(18,2) planned money out (not in balances) | opening_balance DECIMAL(18,2) account balance at the start of the month | closing_balance DECIMAL(18,2) account balance at the end of the month (or the ledger's latest day)
+-- key: row_key
+-- columns:
+--   row_key             VARCHAR        month|account|category|counts_as|business unit
+--   month               DATE           first day of the month
+--   legal_entity_id     VARCHAR        our company
+--   legal_entity_name   VARCHAR        our company
+--   bank_account_id     VARCHAR        account
+--   bank_account_name   VARCHAR        account
+--   currency            VARCHAR        ISO code
+--   category_id         VARCHAR        статья (NULL for transfers)
+--   category_name       VARCHAR        статья
+--   category_group      VARCHAR        group
+--   activity            VARCHAR        operating, investing, financing
+--   counts_as           VARCHAR        income, expense, transfer or owner_transfer
+--   business_unit_id    VARCHAR        направление бизнеса (marts.cash_flow)
+--   business_unit_name  VARCHAR        the business unit's name
+--   inflow              DECIMAL(18,2)  actual money in
+--   outflow             DECIMAL(18,2)  actual money out
+--   net                 DECIMAL(18,2)  inflow - outflow
+--   movements           BIGINT         actual movements
+--   planned_inflow      DECIMAL(18,2)  planned money in (not in balances)
+--   planned_outflow     DECIMAL(18,2)  planned money out (not in balances)
+--   opening_balance     DECIMAL(18,2)  account balance at the start of the month
+--   closing_balance     DECIMAL(18,2)  account balance at the end of the month (or the ledger's latest day)
 WITH
 flows AS (
     SELECT

@@ -1,10 +1,30 @@
 -- description: One row per real-world customer or supplier across Bitrix24, Adesk, SalesMan and ApiPay, resolved by tax id, then normalised legal name, then phone (see marts.counterparty_sources for every source record and the rule that placed it). No two rows share a tax id.
--- columns: counterparty_key VARCHAR tax:/name:/phone:/record: key | tax_id VARCHAR ИНН (RU) or БИН/ИИН (KZ), check digits verified | tax_id_kind VARCHAR ru_inn_organisation, ru_inn_person or kz_bin_iin | name VARCHAR display name, legal form abbreviated in front ('ООО «Дорос»') | legal_name VARCHAR the best legal name as written | name_key VARCHAR normalised name | legal_form VARCHAR ООО, АО, ПАО, ИП, ТОО, ... | phone VARCHAR 7XXXXXXXXXX | phones VARCHAR[] every known phone | email VARCHAR | matched_by VARCHAR strongest rule tying its records: tax_id, name, phone, payment or none | source_records INTEGER | in_bitrix24 BOOLEAN | in_adesk BOOLEAN | in_salesman BOOLEAN | in_apipay BOOLEAN
+-- key: counterparty_key
+-- columns:
+--   counterparty_key  VARCHAR    tax:/name:/phone:/record: key
+--   tax_id            VARCHAR    ИНН (RU) or БИН/ИИН (KZ), check digits verified
+--   tax_id_kind       VARCHAR    ru_inn_organisation, ru_inn_person or kz_bin_iin
+--   name              VARCHAR    display name, legal form abbreviated in front ('ООО «Дорос»')
+--   display_name      VARCHAR    the name a person reads: name, or '+7… (payer known only by phone)' for a payer ApiPay knows only by phone
+--   legal_name        VARCHAR    the best legal name as written
+--   name_key          VARCHAR    normalised name
+--   legal_form        VARCHAR    ООО, АО, ПАО, ИП, ТОО, ...
+--   phone             VARCHAR    7XXXXXXXXXX
+--   phones            VARCHAR[]  every known phone
+--   email             VARCHAR    e-mail address as written
+--   matched_by        VARCHAR    strongest rule tying its records: tax_id, name, phone, payment or none
+--   source_records    BIGINT     source records merged into this row
+--   in_bitrix24       BOOLEAN    has a Bitrix24 record
+--   in_adesk          BOOLEAN    has an Adesk record
+--   in_salesman       BOOLEAN    has a SalesMan record
+--   in_apipay         BOOLEAN    has an ApiPay record
 --
 -- The name: the legal name from requisites (Bitrix24 RQ_COMPANY_NAME, Adesk requisite name) when
 -- there is one, else the Adesk contractor name, the Bitrix24 title, the SalesMan client name;
 -- a counterparty known only as an ApiPay payer is named by its phone. `name` shows it with the
 -- legal form abbreviated and in front (short_legal_name), `legal_name` as written.
+-- `display_name` is what a person reads (reports, examples, check samples): `name`, except that a
+-- payer known only by a phone number says so ('+77476907400 (payer known only by phone)').
 WITH s AS (
     SELECT
         cs.*,
@@ -81,6 +101,11 @@ SELECT
     tax_id,
     tax_id_kind,
     coalesce(short_legal_name(name), name) AS name,
+    CASE
+        WHEN phone IS NOT NULL AND name = '+' || phone
+            THEN '+' || phone || ' (payer known only by phone)'
+        ELSE coalesce(short_legal_name(name), name)
+    END AS display_name,
     name AS legal_name,
     norm_legal_name(name) AS name_key,
     legal_form,

@@ -1,5 +1,19 @@
 -- description: Every source record of a customer or supplier (Bitrix24 company or contact, Adesk contractor, SalesMan client, ApiPay payer phone) mapped to exactly one counterparty, with the rule that matched it (tax_id, name, phone, payment or none).
--- columns: source VARCHAR bitrix24/adesk/salesman/apipay | source_entity VARCHAR company/contact/contractor/client/payer | source_id VARCHAR the record's id in its system (ApiPay: the payer's phone, 7XXXXXXXXXX) | record_key VARCHAR source:entity:id | counterparty_key VARCHAR marts.counterparties key | matched_by VARCHAR tax_id, name, phone, payment or none | tax_id VARCHAR the record's valid ИНН/БИН/ИИН | name VARCHAR the record's name as written | name_key VARCHAR normalised legal name | phones VARCHAR[] normalised | email VARCHAR
+-- key: record_key
+-- references: counterparty_key -> marts.counterparties.counterparty_key
+-- columns:
+--   source            VARCHAR    bitrix24/adesk/salesman/apipay
+--   source_entity     VARCHAR    company/contact/contractor/client/payer
+--   source_id         VARCHAR    the record's id in its system (ApiPay: the payer's phone, 7XXXXXXXXXX)
+--   record_key        VARCHAR    source:entity:id
+--   counterparty_key  VARCHAR    marts.counterparties key
+--   matched_by        VARCHAR    tax_id, name, phone, payment or none
+--   tax_id            VARCHAR    the record's valid ИНН/БИН/ИИН
+--   name              VARCHAR    the record's name as written
+--   name_key          VARCHAR    normalised legal name
+--   names             VARCHAR[]  every name the record is known by (title, requisites' names), sorted
+--   phones            VARCHAR[]  normalised
+--   email             VARCHAR    e-mail address as written
 --
 -- Resolution, in this order of trust:
 --   1. tax_id: records carrying a valid tax id (ИНН 10/12, БИН/ИИН 12, check digits verified)
@@ -34,74 +48,17 @@
 -- (grouped or single by name; '|<legal form>' appended when the name carries one), 'phone:<phone>' (grouped by phone, or a nameless ApiPay payer) or
 -- 'record:<source>:<entity>:<id>' (a record whose name is ambiguous and that has no phone).
 -- Keys are stable across rebuilds while the records keep their tax ids, names and phones.
+-- The records come from intermediate.int_counterparties__<source> (one file per system: which
+-- names, tax ids and phones each one knows).
 WITH RECURSIVE
-bitrix_requisite AS (
-    SELECT
-        company_id,
-        min(norm_tax_id(inn)) AS tax_id,
-        list(DISTINCT n ORDER BY n) FILTER (WHERE n IS NOT NULL) AS names
-    FROM (
-        SELECT
-            company_id,
-            inn,
-            unnest([
-                company_name,
-                company_full_name,
-                CASE WHEN preset_id = '2' AND rq_name IS NOT NULL THEN 'ИП ' || rq_name
-                    ELSE rq_name END
-            ]) AS n
-        FROM staging.bitrix24_requisites
-        WHERE company_id IS NOT NULL AND is_active
-    )
-    GROUP BY company_id
-),
-adesk_requisite AS (
-    SELECT
-        contractor_id,
-        min(norm_tax_id(inn)) AS tax_id,
-        list(DISTINCT name ORDER BY name) FILTER (WHERE name IS NOT NULL) AS names,
-        list(DISTINCT phone ORDER BY phone) FILTER (WHERE phone IS NOT NULL) AS phones,
-        min(email) AS email
-    FROM staging.adesk_contractor_requisites
-    GROUP BY contractor_id
-),
-salesman_client AS (
-    SELECT client_id, arg_max(client_name, created_at) AS client_name
-    FROM staging.salesman_invoices
-    WHERE client_id IS NOT NULL
-    GROUP BY client_id
-),
 records AS (
-    SELECT
-        'bitrix24' AS source,
-        'company' AS source_entity,
-        c.company_id AS source_id,
-        r.tax_id,
-        c.title AS name,
-        list_sort(list_distinct(list_concat([c.title], coalesce(r.names, [])))) AS names,
-        list_sort(list_distinct(c.phones_normalized)) AS phones,
-        c.emails[1] AS email
-    FROM staging.bitrix24_companies AS c
-    LEFT JOIN bitrix_requisite AS r ON r.company_id = c.company_id
-    UNION ALL
-    SELECT
-        'adesk',
-        'contractor',
-        c.contractor_id,
-        r.tax_id,
-        c.name,
-        list_sort(list_distinct(list_concat([c.name], coalesce(r.names, [])))),
-        list_sort(list_distinct(list_concat([c.phone], coalesce(r.phones, [])))),
-        coalesce(c.email, r.email)
-    FROM staging.adesk_contractors AS c
-    LEFT JOIN adesk_requisite AS r ON r.contractor_id = c.contractor_id
-    UNION ALL
-    SELECT 'salesman', 'client', client_id, NULL, client_name, [client_name], [], NULL
-    FROM salesman_client
-    UNION ALL
-    SELECT DISTINCT 'apipay', 'payer', phone, NULL, NULL, [], [phone], NULL
-    FROM staging.apipay_invoices
-    WHERE phone IS NOT NULL
+    SELECT * FROM intermediate.int_counterparties__bitrix24
+    UNION ALL BY NAME
+    SELECT * FROM intermediate.int_counterparties__adesk
+    UNION ALL BY NAME
+    SELECT * FROM intermediate.int_counterparties__salesman
+    UNION ALL BY NAME
+    SELECT * FROM intermediate.int_counterparties__apipay
 ),
 rec_base AS (
     SELECT source || ':' || source_entity || ':' || source_id AS record_key, * FROM records

@@ -1,5 +1,26 @@
 -- description: Invoice lines: Bitrix24 product rows (smart and legacy invoices), SalesMan deal specifications and ApiPay cart items, with the catalog product (marts.products), quantity, unit, price, discount, tax rate and line total.
--- columns: line_key VARCHAR bitrix24:<row id>, bitrix24:legacy:<invoice id>:<row id>, salesman:<invoice key id>:<spid> or apipay:<invoice id>:<position> | invoice_key VARCHAR marts.invoices | source VARCHAR | line_number INTEGER order within the invoice | product_key VARCHAR marts.products (NULL for a free-text line) | source_product_id VARCHAR Bitrix24 catalog id, SalesMan price-list id (prid) or ApiPay catalog_item_id | name VARCHAR as on the invoice | quantity DECIMAL | unit VARCHAR unit as the system names it (ApiPay: its own unit name) | unit_code VARCHAR ОКЕИ code (NULL: the system has none) | price DECIMAL final unit price incl. VAT after discount | price_before_discount DECIMAL unit price incl. VAT before discount | discount_rate DECIMAL percent | discount_amount DECIMAL line discount incl. VAT | tax_rate DECIMAL VAT percent (NULL: unknown) | tax_amount DECIMAL VAT in the line total | line_total DECIMAL price * quantity | currency VARCHAR
+-- key: line_key
+-- references: invoice_key -> marts.invoices.invoice_key
+-- references: product_key -> marts.products.product_key
+-- columns:
+--   line_key               VARCHAR        bitrix24:<row id>, bitrix24:legacy:<invoice id>:<row id>, salesman:<invoice key id>:<spid> or apipay:<invoice id>:<position>
+--   invoice_key            VARCHAR        marts.invoices
+--   source                 VARCHAR        bitrix24, salesman or apipay
+--   line_number            INTEGER        order within the invoice
+--   product_key            VARCHAR        marts.products (NULL for a free-text line and for SalesMan, whose price list is not extracted)
+--   source_product_id      VARCHAR        Bitrix24 catalog id, SalesMan price-list id (prid) or ApiPay catalog_item_id
+--   name                   VARCHAR        as on the invoice
+--   quantity               DECIMAL(18,4)  quantity in the line's unit
+--   unit                   VARCHAR        unit as the system names it (ApiPay: its own unit name)
+--   unit_code              VARCHAR        ОКЕИ code (NULL: the system has none)
+--   price                  DECIMAL(18,4)  final unit price incl. VAT after discount
+--   price_before_discount  DECIMAL(18,4)  unit price incl. VAT before discount
+--   discount_rate          DECIMAL(18,4)  percent
+--   discount_amount        DECIMAL(18,2)  line discount incl. VAT
+--   tax_rate               DECIMAL(18,4)  VAT percent (NULL: unknown)
+--   tax_amount             DECIMAL(18,2)  VAT in the line total
+--   line_total             DECIMAL(18,2)  price * quantity
+--   currency               VARCHAR        ISO currency code (RUB, KZT)
 --
 -- Bitrix24: `price` is the final unit price with VAT after the discount, so line_total = price *
 -- quantity, and the rows of an invoice add up to its opportunity. discount_amount = (price

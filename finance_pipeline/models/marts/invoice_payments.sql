@@ -1,5 +1,31 @@
 -- description: Invoices reconciled with the cash ledger. Adesk is the truth for cash: a payment that Bitrix24, SalesMan or ApiPay records is a settlement of an invoice, matched to the Adesk movement that brought the money (never counted on top of it). One row per link or per thing left over, `row_kind`: payment (invoice payment <- incoming movement), refund (ApiPay refund -> outgoing movement), unpaid_in_ledger (a payment its system records with no movement for it: the reason says why, including "no ledger" when Adesk has no data), unmatched_movement (a sales receipt that pays no known invoice, with the reason). A SalesMan invoice split into parts is paid part by part: each paid part (source record) is its own payment.
--- columns: row_key VARCHAR primary key | row_kind VARCHAR payment, refund, unpaid_in_ledger or unmatched_movement | invoice_key VARCHAR marts.invoices key | source VARCHAR invoicing system | source_record_id VARCHAR the system's record of this payment (SalesMan: the part's crid; others: the invoice id) | invoice_number VARCHAR number as issued | counterparty_key VARCHAR the invoice's (else the movement's) counterparty | currency VARCHAR ISO code | invoice_amount DECIMAL(18,2) invoice total | record_amount DECIMAL(18,2) amount of the record (a SalesMan part; else the invoice) | source_says_paid BOOLEAN the invoicing system calls the record paid | source_paid_date DATE payment date per the invoicing system (local day) | refund_id VARCHAR ApiPay refund id (refund rows) | refund_amount DECIMAL(18,2) refund per ApiPay | transaction_id VARCHAR Adesk movement | movement_date DATE movement date | movement_amount DECIMAL(18,2) movement amount (positive) | allocated_amount DECIMAL(18,2) part of the movement settling this invoice/refund | match_rule VARCHAR how the link was made | invoice_ledger_paid DECIMAL(18,2) sum of the invoice's payments in the ledger | invoice_ledger_status VARCHAR settled, partially_settled, overpaid or unrecorded | reason VARCHAR why an invoice or movement is left unmatched
+-- key: row_key
+-- references: invoice_key -> marts.invoices.invoice_key
+-- references: counterparty_key -> marts.counterparties.counterparty_key
+-- references: transaction_id -> staging.adesk_transactions.transaction_id
+-- columns:
+--   row_key                VARCHAR        primary key
+--   row_kind               VARCHAR        payment, refund, unpaid_in_ledger or unmatched_movement
+--   invoice_key            VARCHAR        marts.invoices key
+--   source                 VARCHAR        invoicing system
+--   source_record_id       VARCHAR        the system's record of this payment (SalesMan: the part's crid; others: the invoice id)
+--   invoice_number         VARCHAR        number as issued
+--   counterparty_key       VARCHAR        the invoice's (else the movement's) counterparty
+--   currency               VARCHAR        ISO code
+--   invoice_amount         DECIMAL(18,2)  invoice total
+--   record_amount          DECIMAL(18,2)  amount of the record (a SalesMan part; else the invoice)
+--   source_says_paid       BOOLEAN        the invoicing system calls the record paid
+--   source_paid_date       DATE           payment date per the invoicing system (local day)
+--   refund_id              VARCHAR        ApiPay refund id (refund rows)
+--   refund_amount          DECIMAL(18,2)  refund per ApiPay
+--   transaction_id         VARCHAR        Adesk movement
+--   movement_date          DATE           movement date
+--   movement_amount        DECIMAL(18,2)  movement amount (positive)
+--   allocated_amount       DECIMAL(18,2)  part of the movement settling this invoice/refund
+--   match_rule             VARCHAR        how the link was made
+--   invoice_ledger_paid    DECIMAL(38,2)  sum of the invoice's payments in the ledger
+--   invoice_ledger_status  VARCHAR        settled, partially_settled, overpaid or unrecorded
+--   reason                 VARCHAR        why an invoice or movement is left unmatched
 --
 -- What is matched: the payments the invoicing systems know of, one per record (a Bitrix24 or
 -- ApiPay invoice, a SalesMan payment-schedule record: a split SalesMan invoice is one row of

@@ -1,5 +1,22 @@
 -- description: Every catalog record (Bitrix24 catalog product, Adesk warehouse product, ApiPay catalog item) mapped to exactly one product of marts.products, with the rule that matched it (sku, name or none).
--- columns: source VARCHAR bitrix24/adesk/apipay | source_entity VARCHAR product/nomenclature | source_id VARCHAR the record's id in its system | record_key VARCHAR source:entity:id | product_key VARCHAR marts.products key | matched_by VARCHAR sku, name or none | sku VARCHAR article as written | sku_key VARCHAR normalised SKU | name VARCHAR as written | name_key VARCHAR normalised name | unit_id VARCHAR Adesk unit id (Bitrix24: by ОКЕИ code; ApiPay: by unit name) | list_price DECIMAL price per unit in the record's currency (Bitrix catalog price, ApiPay catalog selling price, else latest cart price; NULL for Adesk) | currency VARCHAR | vat_rate INTEGER | product_type VARCHAR product/service
+-- key: record_key
+-- references: product_key -> marts.products.product_key
+-- columns:
+--   source         VARCHAR        bitrix24/adesk/apipay
+--   source_entity  VARCHAR        product/nomenclature
+--   source_id      VARCHAR        the record's id in its system
+--   record_key     VARCHAR        source:entity:id
+--   product_key    VARCHAR        marts.products key
+--   matched_by     VARCHAR        sku, name or none
+--   sku            VARCHAR        article as written
+--   sku_key        VARCHAR        normalised SKU
+--   name           VARCHAR        as written
+--   name_key       VARCHAR        normalised name
+--   unit_id        VARCHAR        Adesk unit id (Bitrix24: by ОКЕИ code; ApiPay: by unit name)
+--   list_price     DECIMAL(18,2)  price per unit in the record's currency (Bitrix catalog price, ApiPay catalog selling price, else latest cart price; NULL for Adesk)
+--   currency       VARCHAR        ISO currency code (RUB, KZT)
+--   vat_rate       INTEGER        VAT rate in percent (NULL: unknown or without VAT)
+--   product_type   VARCHAR        product/service
 --
 -- Matching, in this order:
 --   1. sku: records whose normalised SKU (norm_sku: case, Cyrillic look-alike letters, hyphens
@@ -10,67 +27,18 @@
 --   Otherwise the record is a product of its own (matched_by = none).
 -- matched_by says how the record met the other records of its product: 'sku' (same SKU),
 -- 'name' (placed by its name), 'none' when it is the product's only record.
--- ApiPay: its own catalog (staging.apipay_catalog_items, GET /catalog), plus any catalog item
--- an invoice names that the catalog no longer lists (name and price of the latest invoice).
--- ApiPay unit ids are ApiPay's own (staging.apipay_units): they are never joined to Adesk's;
--- an ApiPay unit meets an Adesk unit only by the same name ("штука" = "Штука").
+-- The records come from intermediate.int_products__<source> (one file per catalog, with its
+-- rules: Bitrix24 units by OKEI code; ApiPay's own catalog (GET /catalog) plus any catalog item
+-- an invoice names that the catalog no longer lists, its units met with Adesk's by name).
 -- Free-text lines (Bitrix product id 0, ApiPay FAST_SALE) are no products.
 -- product_key: 'sku:<sku key>', 'name:<name key>' or 'record:<source>:<entity>:<id>'.
 WITH
-unit_by_code AS (
-    SELECT okei_code, min(unit_id) AS unit_id FROM staging.adesk_units GROUP BY okei_code
-),
-apipay_unit_adesk AS (
-    SELECT u.unit_id AS apipay_unit_id, min(a.unit_id) AS unit_id
-    FROM staging.apipay_units AS u
-    JOIN staging.adesk_units AS a ON lower(trim(a.name)) = lower(u.name)
-    GROUP BY u.unit_id
-),
-apipay_cart_only AS (
-    SELECT
-        it.catalog_item_id,
-        arg_max(it.name, i.created_at) AS name,
-        arg_max(it.price, i.created_at) AS price,
-        arg_max(it.unit_id, i.created_at) AS unit_id
-    FROM (
-        SELECT invoice_id, created_at, unnest(cart_items) AS it FROM staging.apipay_invoices
-    ) AS i
-    WHERE it.catalog_item_id IS NOT NULL
-      AND it.catalog_item_id NOT IN (SELECT catalog_item_id FROM staging.apipay_catalog_items)
-    GROUP BY it.catalog_item_id
-),
-apipay_nomenclature AS (
-    SELECT
-        c.catalog_item_id AS nomenclature_id, c.name, c.selling_price AS price, m.unit_id
-    FROM staging.apipay_catalog_items AS c
-    LEFT JOIN apipay_unit_adesk AS m ON m.apipay_unit_id = c.unit_id
-    UNION ALL
-    SELECT c.catalog_item_id, c.name, c.price, m.unit_id
-    FROM apipay_cart_only AS c
-    LEFT JOIN apipay_unit_adesk AS m ON m.apipay_unit_id = c.unit_id
-),
 records AS (
-    SELECT
-        'bitrix24' AS source,
-        'product' AS source_entity,
-        p.product_id AS source_id,
-        p.sku,
-        p.name,
-        u.unit_id,
-        p.price AS list_price,
-        p.currency,
-        p.vat_rate,
-        CAST(NULL AS VARCHAR) AS product_type
-    FROM staging.bitrix24_products AS p
-    LEFT JOIN unit_by_code AS u ON u.okei_code = p.measure_code
-    UNION ALL
-    SELECT
-        'adesk', 'product', product_id, sku, name, unit_id, NULL, currency, NULL, product_type
-    FROM staging.adesk_products
-    UNION ALL
-    SELECT
-        'apipay', 'nomenclature', nomenclature_id, NULL, name, unit_id, price, 'KZT', NULL, NULL
-    FROM apipay_nomenclature
+    SELECT * FROM intermediate.int_products__bitrix24
+    UNION ALL BY NAME
+    SELECT * FROM intermediate.int_products__adesk
+    UNION ALL BY NAME
+    SELECT * FROM intermediate.int_products__apipay
 ),
 rec AS (
     SELECT

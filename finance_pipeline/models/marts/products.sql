@@ -1,5 +1,23 @@
 -- description: One product catalog across Bitrix24 catalog products, Adesk warehouse products and ApiPay nomenclature, matched by SKU, then by normalised name (see marts.product_sources for every source record and the rule that placed it).
--- columns: product_key VARCHAR sku:/name:/record: key | sku VARCHAR article as written (Bitrix24, else Adesk) | sku_key VARCHAR normalised SKU | name VARCHAR (Adesk, else ApiPay, else Bitrix24 spelling) | product_type VARCHAR product/service (Adesk) | unit_id VARCHAR Adesk unit id | unit VARCHAR unit symbol | list_price DECIMAL price per unit incl. VAT in `currency` | currency VARCHAR | vat_rate INTEGER percent (Bitrix24; NULL when unknown) | source_records INTEGER | in_bitrix24 BOOLEAN | in_adesk BOOLEAN | in_apipay BOOLEAN | bitrix24_product_ids VARCHAR[] | adesk_product_ids VARCHAR[] | apipay_nomenclature_ids VARCHAR[]
+-- key: product_key
+-- columns:
+--   product_key              VARCHAR        sku:/name:/record: key
+--   sku                      VARCHAR        article as written (Bitrix24, else Adesk)
+--   sku_key                  VARCHAR        normalised SKU
+--   name                     VARCHAR        (Adesk, else ApiPay, else Bitrix24 spelling)
+--   product_type             VARCHAR        product/service (Adesk)
+--   unit_id                  VARCHAR        Adesk unit id
+--   unit                     VARCHAR        unit symbol
+--   list_price               DECIMAL(18,2)  price per unit incl. VAT in `currency`
+--   currency                 VARCHAR        ISO currency code (RUB, KZT)
+--   vat_rate                 INTEGER        percent (Bitrix24; NULL when unknown)
+--   source_records           BIGINT         source records merged into this row
+--   in_bitrix24              BOOLEAN        has a Bitrix24 record
+--   in_adesk                 BOOLEAN        has an Adesk record
+--   in_apipay                BOOLEAN        has an ApiPay record
+--   bitrix24_product_ids     VARCHAR[]      its Bitrix24 catalog product ids
+--   adesk_product_ids        VARCHAR[]      its Adesk product ids
+--   apipay_nomenclature_ids  VARCHAR[]      its ApiPay nomenclature ids
 --
 -- Names: Adesk and ApiPay keep the catalog's own spelling; Bitrix24 managers retype names (case,
 -- double spaces), so it comes last. List price: Bitrix24's catalog price (RUB), else the latest

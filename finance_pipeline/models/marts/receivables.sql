@@ -1,11 +1,28 @@
 -- description: What customers owe us: every open invoice (Bitrix24, SalesMan, ApiPay) as of the warehouse's latest data date, with its counterparty, the amount still outstanding (invoice amount minus what is already paid, per its system or per the ledger, whichever is more) and its aging bucket: not yet due, 1-30, 31-60, 61-90 or over 90 days overdue. One row per open invoice; sum by counterparty and currency (never add RUB and KZT).
--- columns: invoice_key VARCHAR marts.invoices key | as_of_date DATE the date the aging is computed for | source VARCHAR invoicing system | invoice_number VARCHAR number as issued | counterparty_key VARCHAR marts.counterparties key | counterparty_name VARCHAR counterparty | currency VARCHAR ISO code | status VARCHAR unified status | issued_date DATE issue date | due_date DATE payment due (issue date when the system has none) | invoice_amount DECIMAL(18,2) invoice total | paid_per_source DECIMAL(18,2) paid so far per its system (a paid SalesMan part) | paid_in_ledger DECIMAL(18,2) payments found in the ledger | outstanding DECIMAL(18,2) still owed | days_overdue INTEGER days past due (0 when not yet due) | aging_bucket VARCHAR not yet due, 1-30, 31-60, 61-90, over 90 | aging_order INTEGER 0..4 for sorting buckets
+-- key: invoice_key
+-- references: invoice_key -> marts.invoices.invoice_key
+-- references: counterparty_key -> marts.counterparties.counterparty_key
+-- columns:
+--   invoice_key        VARCHAR        marts.invoices key
+--   as_of_date         DATE           the date the aging is computed for
+--   source             VARCHAR        invoicing system
+--   invoice_number     VARCHAR        number as issued
+--   counterparty_key   VARCHAR        marts.counterparties key
+--   counterparty_name  VARCHAR        counterparty's display name (marts.counterparties.display_name)
+--   currency           VARCHAR        ISO code
+--   status             VARCHAR        unified status
+--   issued_date        DATE           issue date
+--   due_date           DATE           payment due (issue date when the system has none)
+--   invoice_amount     DECIMAL(18,2)  invoice total
+--   paid_per_source    DECIMAL(18,2)  paid so far per its system (a paid SalesMan part)
+--   paid_in_ledger     DECIMAL(18,2)  payments found in the ledger
+--   outstanding        DECIMAL(18,2)  still owed
+--   days_overdue       INTEGER        days past due (0 when not yet due)
+--   aging_bucket       VARCHAR        not yet due, 1-30, 31-60, 61-90, over 90
+--   aging_order        INTEGER        0..4 for sorting buckets
 --
--- The as-of date is the latest business date the warehouse knows (the newest actual ledger
--- movement, invoice issue or payment), not current_date: the warehouse is a snapshot taken at
--- the last sync, and aging it against the wall clock would count days it has not seen (a
--- stalled source, or the sandbox, whose business lives in its own calendar). After a fresh sync
--- of a live business the two are the same day. To age as of another day D, take marts.invoices
+-- The as-of date is the warehouse's (marts.data_as_of: the latest business date it knows, the
+-- newest actual ledger movement, invoice issue or payment), not current_date. To age as of another day D, take marts.invoices
 -- with issued_at <= D and no payment by D, and bucket D - due_date the same way.
 -- Open means: its system has it issued or partially paid (drafts, cancelled, expired, paid and
 -- refunded invoices are not owed), and the ledger has not already received all of it. Money
@@ -14,11 +31,7 @@
 -- payment request that expires within days) is due on the day it was issued.
 WITH
 as_of AS (
-    SELECT greatest(
-        (SELECT max(date) FROM staging.adesk_transactions WHERE NOT is_planned),
-        (SELECT max(issued_date) FROM marts.invoices),
-        (SELECT max(last_payment_date) FROM marts.invoices)
-    ) AS as_of_date
+    SELECT max(as_of_date) AS as_of_date FROM marts.data_as_of
 ),
 ledger_paid AS (
     SELECT invoice_key, sum(allocated_amount) AS paid
@@ -61,7 +74,7 @@ SELECT
     g.source,
     g.invoice_number,
     g.counterparty_key,
-    c.name AS counterparty_name,
+    c.display_name AS counterparty_name,
     g.currency,
     g.status,
     g.issued_date,

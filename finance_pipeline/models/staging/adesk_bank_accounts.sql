@@ -1,5 +1,22 @@
 -- description: Adesk bank accounts and cash desks, one row per live account: the opening balance (initial_amount at initial_amount_date) and the current balance as Adesk reports it (reported_balance, completed movements only). Currency ISO (RUR -> RUB); `created` is Moscow local time, stored as TIMESTAMPTZ (UTC).
--- columns: bank_account_id VARCHAR Adesk id | name VARCHAR account name | account_type VARCHAR bank or cash | status VARCHAR open or closed | currency VARCHAR ISO code | initial_amount DECIMAL(18,2) opening balance | initial_amount_date DATE opening date | reported_balance DECIMAL(18,2) balance Adesk reports now | legal_entity_id VARCHAR our company | _parse_errors VARCHAR[] fields present but unparsable
+-- key: bank_account_id
+-- references: legal_entity_id -> staging.adesk_legal_entities.legal_entity_id
+-- columns:
+--   bank_account_id      VARCHAR                   Adesk id
+--   name                 VARCHAR                   account name
+--   account_number       VARCHAR                   bank account number
+--   bank_name            VARCHAR                   bank's name
+--   bank_code            VARCHAR                   БИК (Russia) or BIC of the bank
+--   account_type         VARCHAR                   bank or cash
+--   status               VARCHAR                   open or closed
+--   currency             VARCHAR                   ISO code
+--   initial_amount       DECIMAL(18,2)             opening balance
+--   initial_amount_date  DATE                      opening date
+--   reported_balance     DECIMAL(18,2)             balance Adesk reports now
+--   created_at           TIMESTAMP WITH TIME ZONE  when created (UTC)
+--   legal_entity_id      VARCHAR                   our company
+--   legal_entity_name    VARCHAR                   our legal entity that holds the account
+--   _parse_errors        VARCHAR[]                 fields present but unparsable
 WITH src AS (
     SELECT
         id,

@@ -1,5 +1,22 @@
 -- description: Adesk commitments (обязательства: what a contractor owes us or we owe them, by contract/shipment), one row per live commitment. Direction as Adesk types it: 1 = incoming (входящее), 2 = outgoing (исходящее). Amount and VAT DECIMAL; date dd.mm.yyyy; currency ISO (RUR -> RUB). Not money movements: never counted in cash flow or balances.
--- columns: commitment_id VARCHAR Adesk id | date DATE commitment date | amount DECIMAL(18,2) amount incl. VAT | vat DECIMAL(18,2) VAT | vat_percent INTEGER VAT rate | currency VARCHAR ISO code | direction VARCHAR incoming or outgoing | legal_entity_id VARCHAR our company | contractor_id VARCHAR Adesk contractor | project_id VARCHAR project | transaction_id VARCHAR linked movement | _parse_errors VARCHAR[] fields present but unparsable
+-- key: commitment_id
+-- references: contractor_id -> staging.adesk_contractors.contractor_id
+-- columns:
+--   commitment_id    VARCHAR        Adesk id
+--   date             DATE           commitment date
+--   amount           DECIMAL(18,2)  amount incl. VAT
+--   vat              DECIMAL(18,2)  VAT
+--   vat_percent      INTEGER        VAT rate
+--   currency         VARCHAR        ISO code
+--   direction        VARCHAR        incoming or outgoing
+--   description      VARCHAR        as typed
+--   legal_entity_id  VARCHAR        our company
+--   contractor_id    VARCHAR        Adesk contractor
+--   contractor_name  VARCHAR        Adesk contractor's name as written
+--   project_id       VARCHAR        project
+--   transaction_id   VARCHAR        linked movement
+--   is_shipment      BOOLEAN        a shipment (goods delivered) rather than a service or a payment obligation
+--   _parse_errors    VARCHAR[]      fields present but unparsable
 WITH src AS (
     SELECT
         id,

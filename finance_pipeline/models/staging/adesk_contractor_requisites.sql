@@ -1,5 +1,22 @@
 -- description: Adesk contractor requisites (GET /v1/contractor/<id>/requisites), one row per live requisite: legal name, ИНН/БИН, КПП, bank account.
--- columns: requisite_id VARCHAR | contractor_id VARCHAR | name VARCHAR legal name | inn VARCHAR ИНН (RU) or БИН/ИИН (KZ) as written | inn_valid BOOLEAN check digits right | kpp VARCHAR | bank_account_number VARCHAR | bank_code VARCHAR БИК or BIC | bank_name VARCHAR | phone VARCHAR normalised | email VARCHAR | _parse_errors VARCHAR[]
+-- key: requisite_id
+-- columns:
+--   requisite_id           VARCHAR    requisite id in its system
+--   contractor_id          VARCHAR    Adesk contractor the requisite belongs to
+--   name                   VARCHAR    legal name
+--   inn                    VARCHAR    ИНН (RU) or БИН/ИИН (KZ) as written
+--   inn_valid              BOOLEAN    check digits right
+--   kpp                    VARCHAR    КПП (Russia)
+--   bank_account_number    VARCHAR    settlement account number
+--   bank_code              VARCHAR    БИК or BIC
+--   bank_name              VARCHAR    bank's name
+--   correspondent_account  VARCHAR    bank's correspondent account
+--   address                VARCHAR    postal address as written
+--   phone_number           VARCHAR    phone as written
+--   phone                  VARCHAR    normalised
+--   email                  VARCHAR    e-mail address as written
+--   website                VARCHAR    website as written
+--   _parse_errors          VARCHAR[]  fields present in the raw payload but unparsable (their typed value is NULL)
 --
 -- Adesk has one `inn` field for the Russian ИНН and the Kazakh БИН/ИИН; both are validated by
 -- their check digits (valid_tax_id). The owning contractor's id is added by the extraction

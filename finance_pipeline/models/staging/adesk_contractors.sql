@@ -1,5 +1,14 @@
 -- description: Adesk contractors (контрагенты, GET /v1/contractors), one row per live contractor: name, contact, phone.
--- columns: contractor_id VARCHAR | name VARCHAR as typed or imported from a bank statement | contact_person VARCHAR | phone_number VARCHAR as written | phone VARCHAR normalised 7XXXXXXXXXX | email VARCHAR | balance DECIMAL commitments balance | _parse_errors VARCHAR[]
+-- key: contractor_id
+-- columns:
+--   contractor_id   VARCHAR        Adesk contractor id
+--   name            VARCHAR        as typed or imported from a bank statement
+--   contact_person  VARCHAR        contact person's name
+--   phone_number    VARCHAR        as written
+--   phone           VARCHAR        normalised 7XXXXXXXXXX
+--   email           VARCHAR        e-mail address as written
+--   balance         DECIMAL(18,2)  commitments balance
+--   _parse_errors   VARCHAR[]      fields present in the raw payload but unparsable (their typed value is NULL)
 --
 -- The contractor's tax id lives in its requisites (staging.adesk_contractor_requisites).
 -- `balance` is a JSON number (or a string after an API change), parsed from its text.

@@ -1,5 +1,17 @@
 -- description: Our own legal entities in Adesk (юридические лица), one row per live entity: names, tax id (Russian ИНН or Kazakh БИН, Adesk keeps both in `inn`), КПП, registration number (ОГРН / БИН), address, phone.
--- columns: legal_entity_id VARCHAR Adesk id | name VARCHAR short name | full_name VARCHAR full legal name | tax_id VARCHAR ИНН / БИН (check digits valid, else NULL and listed in _parse_errors) | phone VARCHAR normalised 7XXXXXXXXXX (norm_phone) | kpp VARCHAR КПП (Russia) | registration_number VARCHAR ОГРН / БИН | country VARCHAR RU or KZ, from the currency of its accounts | _parse_errors VARCHAR[] fields present but unparsable
+-- key: legal_entity_id
+-- columns:
+--   legal_entity_id      VARCHAR    Adesk id
+--   name                 VARCHAR    short name
+--   full_name            VARCHAR    full legal name
+--   tax_id               VARCHAR    ИНН / БИН (check digits valid, else NULL and listed in _parse_errors)
+--   kpp                  VARCHAR    КПП (Russia)
+--   registration_number  VARCHAR    ОГРН / БИН
+--   address              VARCHAR    postal address as written
+--   phone_raw            VARCHAR    phone as Adesk stores it (not normalised)
+--   phone                VARCHAR    normalised 7XXXXXXXXXX (norm_phone)
+--   country              VARCHAR    RU or KZ, from the currency of its accounts
+--   _parse_errors        VARCHAR[]  fields present but unparsable
 WITH accounts AS (
     SELECT
         payload ->> '$.legalEntity.id' AS legal_entity_id,

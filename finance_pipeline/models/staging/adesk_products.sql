@@ -1,5 +1,20 @@
 -- description: Adesk warehouse products and services (GET /v1/warehouse/products), one row per live product: name, SKU, unit, initial batch.
--- columns: product_id VARCHAR | product_type VARCHAR product/service | name VARCHAR | sku VARCHAR article as typed (sometimes with Cyrillic letters, no hyphen) | unit_id VARCHAR | unit_symbol VARCHAR | initial_date DATE | initial_quantity DECIMAL | initial_price DECIMAL purchase price of the initial batch | currency VARCHAR ISO (RUR -> RUB) | legal_entity_id VARCHAR | _parse_errors VARCHAR[]
+-- key: product_id
+-- columns:
+--   product_id        VARCHAR        Adesk product id
+--   product_type      VARCHAR        product/service
+--   name              VARCHAR        product name as written
+--   sku               VARCHAR        article as typed (sometimes with Cyrillic letters, no hyphen)
+--   description       VARCHAR        as typed
+--   unit_id           VARCHAR        Adesk unit id
+--   unit_symbol       VARCHAR        unit's short name (шт, кг, ...)
+--   unit_code         VARCHAR        ОКЕИ code of the unit
+--   initial_date      DATE           date of the opening stock
+--   initial_quantity  DECIMAL(18,4)  opening stock quantity
+--   initial_price     DECIMAL(18,2)  purchase price of the initial batch
+--   currency          VARCHAR        ISO (RUR -> RUB)
+--   legal_entity_id   VARCHAR        our legal entity whose stock it is
+--   _parse_errors     VARCHAR[]      fields present in the raw payload but unparsable (their typed value is NULL)
 --
 -- The initial batch date is ISO (YYYY-MM-DD) here, unlike the ledger's dd.mm.yyyy. Adesk
 -- writes the rouble as RUR; ISO says RUB. Numbers are parsed from their JSON text.

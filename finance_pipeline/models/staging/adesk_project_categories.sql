@@ -1,5 +1,9 @@
 -- description: Adesk project categories (направления проектов), one row per live category.
--- columns: project_category_id VARCHAR Adesk id | name VARCHAR name | _parse_errors VARCHAR[] fields present but unparsable
+-- key: project_category_id
+-- columns:
+--   project_category_id  VARCHAR    Adesk id
+--   name                 VARCHAR    name
+--   _parse_errors        VARCHAR[]  fields present but unparsable
 SELECT
     id AS project_category_id,
     payload ->> '$.name' AS name,

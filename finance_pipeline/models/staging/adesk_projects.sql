@@ -1,5 +1,22 @@
 -- description: Adesk projects and deals, one row per live project (archived included): category (направление), plan income/outcome, the income/outcome Adesk reports for it (completed movements), manager, and for deals the contractor and legal entity. `created` is an Adesk dd.mm.yyyy date.
--- columns: project_id VARCHAR Adesk id | project_type VARCHAR project or deal | name VARCHAR name | project_category_id VARCHAR направление | is_archived BOOLEAN archived/finished | plan_income DECIMAL(18,2) planned income | plan_outcome DECIMAL(18,2) planned outcome | reported_income DECIMAL(18,2) income as Adesk reports | reported_outcome DECIMAL(18,2) outcome as Adesk reports | _parse_errors VARCHAR[] fields present but unparsable
+-- key: project_id
+-- columns:
+--   project_id             VARCHAR        Adesk id
+--   project_type           VARCHAR        project or deal
+--   name                   VARCHAR        name
+--   description            VARCHAR        as typed
+--   created_date           DATE           creation date (Moscow)
+--   project_category_id    VARCHAR        направление
+--   project_category_name  VARCHAR        project category's name
+--   is_archived            BOOLEAN        archived/finished
+--   plan_income            DECIMAL(18,2)  planned income
+--   plan_outcome           DECIMAL(18,2)  planned outcome
+--   reported_income        DECIMAL(18,2)  income as Adesk reports
+--   reported_outcome       DECIMAL(18,2)  outcome as Adesk reports
+--   manager_name           VARCHAR        project manager's name
+--   deal_contractor_id     VARCHAR        contractor of the deal the project is for (Adesk id)
+--   deal_legal_entity_id   VARCHAR        our legal entity on that deal (Adesk id)
+--   _parse_errors          VARCHAR[]      fields present but unparsable
 WITH src AS (
     SELECT
         id,

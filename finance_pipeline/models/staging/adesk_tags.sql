@@ -1,5 +1,10 @@
 -- description: Adesk tags (метки of movements), one row per live tag.
--- columns: tag_id VARCHAR Adesk id | name VARCHAR tag | color VARCHAR colour name | _parse_errors VARCHAR[] fields present but unparsable
+-- key: tag_id
+-- columns:
+--   tag_id         VARCHAR    Adesk id
+--   name           VARCHAR    tag
+--   color          VARCHAR    colour name
+--   _parse_errors  VARCHAR[]  fields present but unparsable
 SELECT
     id AS tag_id,
     payload ->> '$.name' AS name,

@@ -1,5 +1,17 @@
 -- description: Adesk transaction categories (статьи), one row per live category: direction (income/outcome), activity kind (operating / investing / financing, Adesk `kind` 1/2/3), the owner-transfer flag (ввод/вывод денег: not revenue or expense) and the category group.
--- columns: category_id VARCHAR Adesk id | name VARCHAR category name | direction VARCHAR in or out (Adesk type 1/2) | activity VARCHAR operating, investing or financing | is_owner_transfer BOOLEAN owner money in/out, not revenue or expense | group_id VARCHAR category group | group_name VARCHAR group name | _parse_errors VARCHAR[] fields present but unparsable
+-- key: category_id
+-- columns:
+--   category_id        VARCHAR    Adesk id
+--   name               VARCHAR    category name
+--   direction          VARCHAR    in or out (Adesk type 1/2)
+--   kind               INTEGER    income, outcome or transfer, as Adesk types the category
+--   activity           VARCHAR    operating, investing or financing
+--   is_owner_transfer  BOOLEAN    owner money in/out, not revenue or expense
+--   is_system          BOOLEAN    a category Adesk creates itself (transfers, owner money); cannot be deleted
+--   is_archived        BOOLEAN    archived (no longer offered for new movements)
+--   group_id           VARCHAR    category group
+--   group_name         VARCHAR    group name
+--   _parse_errors      VARCHAR[]  fields present but unparsable
 WITH src AS (
     SELECT
         id,

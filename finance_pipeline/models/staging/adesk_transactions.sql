@@ -1,5 +1,43 @@
 -- description: Adesk ledger movements (операции), one row per live movement: completed and planned, transfer legs included. Amount positive with a direction, plus the signed amount; dates are Adesk's own calendar days (dd.mm.yyyy, Moscow, no time); currency of the account in ISO (RUR -> RUB).
--- columns: transaction_id VARCHAR Adesk id | date DATE cash date | related_date DATE accrual date | amount DECIMAL(18,2) always positive | direction VARCHAR in or out (Adesk type 1/2) | signed_amount DECIMAL(18,2) + in, - out | bank_account_id VARCHAR account | currency VARCHAR ISO code of the account | legal_entity_id VARCHAR our company owning the account | category_id VARCHAR статья | contractor_id VARCHAR Adesk contractor | project_id VARCHAR project | is_planned BOOLEAN planned (not yet happened) | is_transfer BOOLEAN leg of a transfer between own accounts | transfer_id VARCHAR Adesk transfer the leg belongs to (transferId) | paired_transaction_id VARCHAR the transfer's other leg (pairedTransactionId, else pairTransferTransaction.id) | exchange_rate DECIMAL(18,6) Adesk exchangeRate: base-currency units per unit of the account's currency | business_unit_id VARCHAR направление бизнеса of the movement (business_unit or businessUnit) | business_unit_name VARCHAR its name | _parse_errors VARCHAR[] fields present but unparsable
+-- key: transaction_id
+-- references: bank_account_id -> staging.adesk_bank_accounts.bank_account_id
+-- references: category_id -> staging.adesk_transaction_categories.category_id
+-- references: project_id -> staging.adesk_projects.project_id
+-- references: contractor_id -> staging.adesk_contractors.contractor_id
+-- columns:
+--   transaction_id              VARCHAR        Adesk id
+--   date                        DATE           cash date
+--   related_date                DATE           accrual date
+--   amount                      DECIMAL(18,2)  always positive
+--   direction                   VARCHAR        in or out (Adesk type 1/2)
+--   signed_amount               DECIMAL(18,2)  + in, - out
+--   bank_account_id             VARCHAR        account
+--   bank_account_name           VARCHAR        account name
+--   currency                    VARCHAR        ISO code of the account
+--   legal_entity_id             VARCHAR        our company owning the account
+--   category_id                 VARCHAR        статья
+--   category_name               VARCHAR        category (статья) name
+--   category_kind               INTEGER        the category's kind (income, outcome, transfer)
+--   category_is_owner_transfer  BOOLEAN        the category is owner money (deposit or withdrawal), not income or expense
+--   contractor_id               VARCHAR        Adesk contractor
+--   contractor_name             VARCHAR        Adesk contractor's name as written
+--   project_id                  VARCHAR        project
+--   project_name                VARCHAR        Adesk project's name
+--   tag_ids                     VARCHAR[]      ids of the movement's tags
+--   tag_names                   VARCHAR[]      names of the movement's tags
+--   description                 VARCHAR        as typed
+--   is_planned                  BOOLEAN        planned (not yet happened)
+--   is_transfer                 BOOLEAN        leg of a transfer between own accounts
+--   is_commitment               BOOLEAN        recorded against a commitment (обязательство)
+--   is_splitted                 BOOLEAN        split into parts across categories or projects
+--   split_id                    VARCHAR        id shared by the parts of a split movement
+--   transfer_id                 VARCHAR        Adesk transfer the leg belongs to (transferId)
+--   paired_transaction_id       VARCHAR        the transfer's other leg (pairedTransactionId, else pairTransferTransaction.id)
+--   exchange_rate               DECIMAL(18,6)  Adesk exchangeRate: base-currency units per unit of the account's currency
+--   business_unit_id            VARCHAR        направление бизнеса of the movement (business_unit or businessUnit)
+--   business_unit_name          VARCHAR        the business unit's name
+--   _parse_errors               VARCHAR[]      fields present but unparsable
+--
 -- The payload is parsed once per row into a typed struct (json_transform: a value of another
 -- JSON type than expected becomes NULL instead of failing, and is then reported below); every
 -- field is read as text and typed here, so numbers sent as strings parse all the same.

@@ -1,5 +1,12 @@
 -- description: Adesk units of measure (GET /v1/warehouse/units), one row per live unit, with the ОКЕИ code that Bitrix24 rows also carry.
--- columns: unit_id VARCHAR | symbol VARCHAR "шт" | name VARCHAR "Штука" | okei_code VARCHAR ОКЕИ code "796" | is_fractional BOOLEAN | _parse_errors VARCHAR[]
+-- key: unit_id
+-- columns:
+--   unit_id        VARCHAR    Adesk unit id
+--   symbol         VARCHAR    "шт"
+--   name           VARCHAR    "Штука"
+--   okei_code      VARCHAR    ОКЕИ code "796"
+--   is_fractional  BOOLEAN    quantities may be fractional
+--   _parse_errors  VARCHAR[]  fields present in the raw payload but unparsable (their typed value is NULL)
 WITH src AS (
     SELECT id, payload AS p FROM raw.adesk_units WHERE deleted_at IS NULL
 )

@@ -1,5 +1,21 @@
 -- description: ApiPay.kz's own product catalog (GET /catalog, every status), one row per live record: name, selling price (KZT), ApiPay unit, status, barcodes.
--- columns: catalog_item_id VARCHAR id in GET /catalog (an invoice item's catalog_item_id) | kaspi_item_id VARCHAR | name VARCHAR | unit_id VARCHAR ApiPay unit id (staging.apipay_units) | unit_name VARCHAR ApiPay unit name | selling_price DECIMAL KZT | currency VARCHAR always KZT | status VARCHAR active, pending, deleting, deleted, failed | barcode VARCHAR | ntin VARCHAR | gtin VARCHAR | external_ref VARCHAR | created_at TIMESTAMPTZ UTC | synced_at TIMESTAMPTZ UTC | _parse_errors VARCHAR[]
+-- key: catalog_item_id
+-- columns:
+--   catalog_item_id  VARCHAR                   id in GET /catalog (an invoice item's catalog_item_id)
+--   kaspi_item_id    VARCHAR                   Kaspi's id of the item
+--   name             VARCHAR                   as written
+--   unit_id          VARCHAR                   ApiPay unit id (staging.apipay_units)
+--   unit_name        VARCHAR                   ApiPay unit name
+--   selling_price    DECIMAL(18,2)             selling price, KZT
+--   currency         VARCHAR                   always KZT
+--   status           VARCHAR                   active, pending, deleting, deleted, failed
+--   barcode          VARCHAR                   barcode as written
+--   ntin             VARCHAR                   national trade item number
+--   gtin             VARCHAR                   global trade item number
+--   external_ref     VARCHAR                   our own reference for the item
+--   created_at       TIMESTAMP WITH TIME ZONE  UTC
+--   synced_at        TIMESTAMP WITH TIME ZONE  UTC, when ApiPay last synchronised it with Kaspi
+--   _parse_errors    VARCHAR[]                 fields present in the raw payload but unparsable (their typed value is NULL)
 --
 -- Shape: openapi.yaml 2.1 (bazarbaykz/apipay-docs) schema `CatalogItem`: `selling_price` is a
 -- JSON number (parsed from its text, never through a float); dates UTC "+00:00".

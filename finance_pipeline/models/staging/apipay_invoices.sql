@@ -1,5 +1,25 @@
 -- description: ApiPay.kz invoices (Kaspi Pay, KZT), one row per live invoice, typed, with the cart items as a typed list.
--- columns: invoice_id VARCHAR | kaspi_invoice_id VARCHAR | amount DECIMAL | subtotal DECIMAL before an invoice-level discount (NULL: none) | discount_sum DECIMAL invoice-level discount (NULL: none) | currency VARCHAR always KZT | status VARCHAR ApiPay status | description VARCHAR | external_order_id VARCHAR | phone_number VARCHAR payer as ApiPay stores it (8XXXXXXXXXX) | phone VARCHAR normalised 7XXXXXXXXXX | total_refunded DECIMAL | paid_at TIMESTAMPTZ UTC | created_at TIMESTAMPTZ UTC | updated_at TIMESTAMPTZ UTC | cart_items STRUCT[] position, item_id, name, price, quantity, discount, line_total, catalog_item_id, nomenclature_history_id, item_type, unit_id (ApiPay's own unit id) | _parse_errors VARCHAR[]
+-- key: invoice_id
+-- columns:
+--   invoice_id         VARCHAR        ApiPay invoice id (also its number)
+--   kaspi_invoice_id   VARCHAR        Kaspi's id of the payment request
+--   amount             DECIMAL(18,2)  amount requested, KZT
+--   subtotal           DECIMAL(18,2)  before an invoice-level discount (NULL: none)
+--   discount_sum       DECIMAL(18,2)  invoice-level discount (NULL: none)
+--   currency           VARCHAR        always KZT
+--   status             VARCHAR        ApiPay status
+--   description        VARCHAR        as typed
+--   external_order_id  VARCHAR        our order reference sent with the invoice
+--   phone_number       VARCHAR        payer as ApiPay stores it (8XXXXXXXXXX; `phone` or `phone_number`)
+--   phone              VARCHAR        normalised 7XXXXXXXXXX
+--   client_name        VARCHAR        payer's name, when Kaspi tells it
+--   total_refunded     DECIMAL(18,2)  refunded so far, per ApiPay
+--   is_fully_refunded  BOOLEAN        everything paid has been refunded
+--   paid_at            TIMESTAMP WITH TIME ZONE  UTC
+--   created_at         TIMESTAMP WITH TIME ZONE  UTC
+--   updated_at         TIMESTAMP WITH TIME ZONE  UTC
+--   cart_items         STRUCT("position" BIGINT, item_id VARCHAR, "name" VARCHAR, price DECIMAL(18,2), quantity DECIMAL(18,4), discount DECIMAL(18,2), line_total DECIMAL(18,2), catalog_item_id VARCHAR, nomenclature_history_id VARCHAR, item_type VARCHAR, unit_id VARCHAR)[]  position, item_id, name, price, quantity, discount, line_total, catalog_item_id, nomenclature_history_id, item_type, unit_id (ApiPay's own unit id)
+--   _parse_errors      VARCHAR[]      fields present in the raw payload but unparsable (their typed value is NULL)
 --
 -- Time zone: ApiPay writes UTC with 'Z' ("2025-01-22T22:54:40Z"); the business day of a KZT
 -- payment is the Almaty date (UTC+5). Money: `amount`, `total_refunded`, item `price` and

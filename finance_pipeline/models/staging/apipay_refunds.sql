@@ -1,5 +1,15 @@
 -- description: ApiPay.kz refunds (GET /invoices/{id}/refunds), one row per live refund, typed.
--- columns: refund_id VARCHAR | invoice_id VARCHAR | amount DECIMAL KZT | status VARCHAR (completed, ...) | reason VARCHAR | created_at TIMESTAMPTZ UTC | _parse_errors VARCHAR[]
+-- key: refund_id
+-- columns:
+--   refund_id      VARCHAR                   ApiPay refund id
+--   invoice_id     VARCHAR                   the ApiPay invoice refunded
+--   amount         DECIMAL(18,2)             KZT
+--   currency       VARCHAR                   ISO currency code (RUB, KZT)
+--   status         VARCHAR                   (completed, ...)
+--   reason         VARCHAR                   reason given for the refund
+--   initiated_by   VARCHAR                   who started the refund (merchant, API, ...)
+--   created_at     TIMESTAMP WITH TIME ZONE  UTC
+--   _parse_errors  VARCHAR[]                 fields present in the raw payload but unparsable (their typed value is NULL)
 --
 -- Time zone: ApiPay writes UTC with 'Z'. `amount` is a decimal string.
 WITH src AS (

@@ -1,5 +1,10 @@
 -- description: ApiPay.kz's own units of measure (GET /catalog/units), one row per live unit. Their ids are ApiPay's: never joined to Adesk or Bitrix24 units.
--- columns: unit_id VARCHAR ApiPay unit id | name VARCHAR Russian name ("штука") | name_kaz VARCHAR Kazakh name ("дана") | _parse_errors VARCHAR[] (a unit without a name)
+-- key: unit_id
+-- columns:
+--   unit_id        VARCHAR    ApiPay unit id
+--   name           VARCHAR    Russian name ("штука")
+--   name_kaz       VARCHAR    Kazakh name ("дана")
+--   _parse_errors  VARCHAR[]  fields present in the raw payload but unparsable (here: a unit without a name)
 --
 -- Shape: openapi.yaml 2.1 (bazarbaykz/apipay-docs) `listCatalogUnits`: {"data": [{id, name,
 -- name_kaz}]}.

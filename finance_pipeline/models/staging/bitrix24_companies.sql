@@ -1,5 +1,16 @@
 -- description: Bitrix24 CRM companies (crm.company.list), one row per live company: title, type, phones and e-mails as lists.
--- columns: company_id VARCHAR | title VARCHAR company name as the manager typed it | company_type VARCHAR CUSTOMER/SUPPLIER/... | phones VARCHAR[] as written | phones_normalized VARCHAR[] 7XXXXXXXXXX | emails VARCHAR[] | created_at TIMESTAMPTZ UTC | updated_at TIMESTAMPTZ UTC | _parse_errors VARCHAR[]
+-- key: company_id
+-- columns:
+--   company_id         VARCHAR                   Bitrix24 company id
+--   title              VARCHAR                   company name as the manager typed it
+--   company_type       VARCHAR                   CUSTOMER/SUPPLIER/...
+--   phones             VARCHAR[]                 as written
+--   phones_normalized  VARCHAR[]                 7XXXXXXXXXX
+--   emails             VARCHAR[]                 every e-mail of the company
+--   assigned_by_id     VARCHAR                   Bitrix24 user responsible for it
+--   created_at         TIMESTAMP WITH TIME ZONE  UTC
+--   updated_at         TIMESTAMP WITH TIME ZONE  UTC
+--   _parse_errors      VARCHAR[]                 fields present in the raw payload but unparsable (their typed value is NULL)
 --
 -- Classic Bitrix24 methods send UPPERCASE fields with every value as a string and timestamps
 -- with the portal's offset (+03:00, Moscow), stored here as UTC instants. PHONE and EMAIL are

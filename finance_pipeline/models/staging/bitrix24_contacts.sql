@@ -1,5 +1,18 @@
 -- description: Bitrix24 CRM contacts (crm.contact.list), one row per live contact: the people invoices are issued to when there is no company.
--- columns: contact_id VARCHAR | name VARCHAR full name, last name first ("Иванов Пётр Сергеевич") | last_name VARCHAR | first_name VARCHAR | second_name VARCHAR patronymic | company_id VARCHAR the company the person works for (NULL when none) | phones VARCHAR[] as written | phones_normalized VARCHAR[] 7XXXXXXXXXX | emails VARCHAR[] | created_at TIMESTAMPTZ UTC | updated_at TIMESTAMPTZ UTC | _parse_errors VARCHAR[]
+-- key: contact_id
+-- columns:
+--   contact_id         VARCHAR                   Bitrix24 contact id
+--   name               VARCHAR                   full name, last name first ("Иванов Пётр Сергеевич")
+--   last_name          VARCHAR                   last name
+--   first_name         VARCHAR                   first name
+--   second_name        VARCHAR                   patronymic
+--   company_id         VARCHAR                   the company the person works for (NULL when none)
+--   phones             VARCHAR[]                 as written
+--   phones_normalized  VARCHAR[]                 7XXXXXXXXXX
+--   emails             VARCHAR[]                 e-mail addresses as written
+--   created_at         TIMESTAMP WITH TIME ZONE  UTC
+--   updated_at         TIMESTAMP WITH TIME ZONE  when last changed (UTC)
+--   _parse_errors      VARCHAR[]                 fields present in the raw payload but unparsable (their typed value is NULL)
 --
 -- Classic method (crm-contact-list.md): UPPERCASE fields, every value a string, timestamps with
 -- the portal's offset stored as UTC instants; PHONE and EMAIL are multi-fields like a company's.

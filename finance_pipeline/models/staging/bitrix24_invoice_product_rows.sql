@@ -1,5 +1,26 @@
 -- description: Bitrix24 product rows of the smart invoices (crm.item.productrow.list, ownerType SI), one row per live line, typed.
--- columns: row_id VARCHAR | invoice_id VARCHAR owner invoice | product_id VARCHAR catalog product (NULL for a free-text line) | product_name VARCHAR | price DECIMAL final unit price incl. tax after discount | quantity DECIMAL | line_total DECIMAL price * quantity | discount_type VARCHAR absolute/percent | discount_rate DECIMAL percent | discount_sum DECIMAL per unit, excl. tax | tax_rate DECIMAL percent | tax_included BOOLEAN | measure_code VARCHAR ОКЕИ code | measure_name VARCHAR | sort INTEGER | _parse_errors VARCHAR[]
+-- key: row_id
+-- columns:
+--   row_id           VARCHAR        product row id
+--   invoice_id       VARCHAR        owner invoice
+--   owner_type       VARCHAR        owner kind (SI: a smart invoice)
+--   product_id       VARCHAR        catalog product (NULL for a free-text line)
+--   product_name     VARCHAR        product name as written on the line
+--   price            DECIMAL(18,4)  final unit price incl. tax after discount
+--   price_exclusive  DECIMAL(18,4)  unit price after discount, before tax
+--   price_netto      DECIMAL(18,4)  unit price before discount and tax
+--   price_brutto     DECIMAL(18,4)  unit price before discount, with tax
+--   quantity         DECIMAL(18,4)  quantity in the line's unit
+--   discount_type    VARCHAR        absolute/percent
+--   discount_rate    DECIMAL(18,4)  percent
+--   discount_sum     DECIMAL(18,4)  per unit, excl. tax
+--   tax_rate         DECIMAL(18,4)  percent
+--   tax_included     BOOLEAN        the price includes the tax
+--   measure_code     VARCHAR        ОКЕИ code
+--   measure_name     VARCHAR        unit name (шт, час, ...)
+--   sort             INTEGER        position of the line on the invoice
+--   line_total       DECIMAL(18,2)  price * quantity
+--   _parse_errors    VARCHAR[]      fields present in the raw payload but unparsable (their typed value is NULL)
 --
 -- Bitrix24 semantics: `price` is the final unit price with tax and after the discount, so the
 -- line total is price * quantity (exactly what the invoice's opportunity adds up); priceNetto /

@@ -1,5 +1,27 @@
 -- description: Bitrix24 smart invoices (crm.item.list, entityTypeId 31), one row per live invoice, typed: money DECIMAL, stage kept as Bitrix writes it.
--- columns: invoice_id VARCHAR Bitrix id | account_number VARCHAR invoice number as printed ("С-00123", Cyrillic С) | title VARCHAR | company_id VARCHAR client company (NULL when none) | stage_id VARCHAR Bitrix stage of the invoice's funnel (DT31_<category>:<code>, custom codes UC_…) | stage_semantics VARCHAR P in progress / S success / F failure, as the portal reports it | amount DECIMAL opportunity incl. VAT | tax_amount DECIMAL | currency VARCHAR ISO code | created_at TIMESTAMPTZ UTC | moved_at TIMESTAMPTZ last stage change (payment time for the paid stage) | begin_date DATE invoice date | close_date DATE payment due date | deal_id VARCHAR parent deal | _parse_errors VARCHAR[] fields present but unparsable
+-- key: invoice_id
+-- columns:
+--   invoice_id        VARCHAR                   Bitrix id
+--   account_number    VARCHAR                   invoice number as printed ("С-00123", Cyrillic С)
+--   title             VARCHAR                   invoice title as typed
+--   company_id        VARCHAR                   client company (NULL when none)
+--   contact_id        VARCHAR                   Bitrix24 contact (person) the invoice is for
+--   stage_id          VARCHAR                   Bitrix stage of the invoice's funnel (DT31_<category>:<code>, custom UC_…)
+--   stage_semantics   VARCHAR                   P in progress / S success / F failure, as the portal reports it (stageSemanticId)
+--   category_id       VARCHAR                   smart-invoice funnel (category) id
+--   amount            DECIMAL(18,2)             opportunity incl. VAT
+--   tax_amount        DECIMAL(18,2)             tax (VAT) included in the amount
+--   currency          VARCHAR                   ISO code
+--   is_manual_amount  BOOLEAN                   amount typed by hand (not the sum of product rows)
+--   created_at        TIMESTAMP WITH TIME ZONE  UTC
+--   updated_at        TIMESTAMP WITH TIME ZONE  when last changed (UTC)
+--   moved_at          TIMESTAMP WITH TIME ZONE  last stage change (payment time for the paid stage)
+--   begin_date        DATE                      invoice date
+--   close_date        DATE                      payment due date
+--   deal_id           VARCHAR                   parent deal
+--   assigned_by_id    VARCHAR                   Bitrix24 user responsible for it
+--   comments          VARCHAR                   comment on the invoice
+--   _parse_errors     VARCHAR[]                 fields present but unparsable
 --
 -- Time zone: Bitrix24 writes timestamps with the portal's offset ("2025-01-05T13:31:46+03:00",
 -- Moscow); they are stored as UTC instants. `begindate`/`closedate` are midnight in the portal's

@@ -1,5 +1,20 @@
 -- description: Lines of the Bitrix24 legacy invoices (PRODUCT_ROWS of crm.invoice.get), one row per line of a live invoice, typed.
--- columns: row_id VARCHAR | invoice_id VARCHAR owner legacy invoice | line_number INTEGER order within the invoice | product_id VARCHAR catalog product (NULL for a typed line) | product_name VARCHAR | price DECIMAL unit price incl. VAT after discount | discount_price DECIMAL discount per unit | quantity DECIMAL | line_total DECIMAL price * quantity | tax_rate DECIMAL VAT percent | tax_included BOOLEAN | measure_code VARCHAR ОКЕИ code | measure_name VARCHAR | _parse_errors VARCHAR[]
+-- key: row_id
+-- columns:
+--   row_id          VARCHAR        PRODUCT_ROWS ID
+--   invoice_id      VARCHAR        owner legacy invoice
+--   line_number     INTEGER        order within the invoice
+--   product_id      VARCHAR        catalog product (NULL for a typed line)
+--   product_name    VARCHAR        as on the invoice
+--   price           DECIMAL(18,4)  unit price incl. VAT after discount
+--   discount_price  DECIMAL(18,4)  discount per unit
+--   quantity        DECIMAL(18,4)  quantity
+--   line_total      DECIMAL(18,2)  price * quantity
+--   tax_rate        DECIMAL(18,4)  VAT percent
+--   tax_included    BOOLEAN        the price includes VAT
+--   measure_code    VARCHAR        ОКЕИ code
+--   measure_name    VARCHAR        unit name
+--   _parse_errors   VARCHAR[]      fields present in the raw payload but unparsable (their typed value is NULL)
 --
 -- crm-invoice-fields.md (PRODUCT_ROWS): PRICE per unit, DISCOUNT_PRICE "Discount per product
 -- unit", VAT_RATE a coefficient (0.2 = 20 %), PRODUCT_ID 0 when not from the catalog. The line
@@ -28,8 +43,8 @@ typed AS (
         qty_or_null(json_extract_string(p, '$.PRODUCT_ROWS[' || i || '].DISCOUNT_PRICE'))
             AS discount_price,
         qty_or_null(json_extract_string(p, '$.PRODUCT_ROWS[' || i || '].QUANTITY')) AS quantity,
-        qty_or_null(json_extract_string(p, '$.PRODUCT_ROWS[' || i || '].VAT_RATE')) * 100
-            AS tax_rate,
+        CAST(qty_or_null(json_extract_string(p, '$.PRODUCT_ROWS[' || i || '].VAT_RATE')) * 100
+            AS DECIMAL(18, 4)) AS tax_rate,
         json_extract_string(p, '$.PRODUCT_ROWS[' || i || '].VAT_INCLUDED') = 'Y' AS tax_included,
         NULLIF(json_extract_string(p, '$.PRODUCT_ROWS[' || i || '].MEASURE_CODE'), '')
             AS measure_code,

@@ -1,5 +1,25 @@
 -- description: Bitrix24 legacy invoices (the old invoice module, entity type 5; crm.invoice.get), one row per live invoice: the portal's pre-2021 history.
--- columns: invoice_id VARCHAR Bitrix id (own sequence, unrelated to smart invoices) | account_number VARCHAR as printed | title VARCHAR ORDER_TOPIC | status_id VARCHAR INVOICE_STATUS code (N, S, P, D, custom letters) | is_paid BOOLEAN PAYED = Y | company_id VARCHAR payer company (NULL when none) | contact_id VARCHAR payer person (NULL when none) | amount DECIMAL PRICE incl. VAT | tax_amount DECIMAL | currency VARCHAR ISO code | created_at TIMESTAMPTZ UTC | updated_at TIMESTAMPTZ UTC | status_changed_at TIMESTAMPTZ UTC | paid_at TIMESTAMPTZ UTC when paid | bill_date DATE invoice date | pay_before DATE payment due | deal_id VARCHAR | comments VARCHAR | _parse_errors VARCHAR[]
+-- key: invoice_id
+-- columns:
+--   invoice_id         VARCHAR                   Bitrix id (own sequence, unrelated to smart invoices)
+--   account_number     VARCHAR                   as printed
+--   title              VARCHAR                   ORDER_TOPIC
+--   status_id          VARCHAR                   INVOICE_STATUS code (N, S, P, D, custom letters)
+--   is_paid            BOOLEAN                   PAYED = Y
+--   company_id         VARCHAR                   payer company (NULL when none)
+--   contact_id         VARCHAR                   payer person (NULL when none)
+--   amount             DECIMAL(18,2)             PRICE incl. VAT
+--   tax_amount         DECIMAL(18,2)             VAT included in the amount
+--   currency           VARCHAR                   ISO code
+--   created_at         TIMESTAMP WITH TIME ZONE  UTC
+--   updated_at         TIMESTAMP WITH TIME ZONE  when last changed (UTC)
+--   status_changed_at  TIMESTAMP WITH TIME ZONE  last status change (UTC)
+--   paid_at            TIMESTAMP WITH TIME ZONE  when paid (UTC)
+--   bill_date          DATE                      invoice date
+--   pay_before         DATE                      payment due
+--   deal_id            VARCHAR                   deal the invoice belongs to
+--   comments           VARCHAR                   comment on the invoice
+--   _parse_errors      VARCHAR[]                 fields present in the raw payload but unparsable (their typed value is NULL)
 --
 -- crm-invoice-list.md / crm-invoice-fields.md (b24restdocs, deprecated methods): UPPERCASE
 -- fields, values as strings. The currency field is CURRENCY (the docs' own example selects

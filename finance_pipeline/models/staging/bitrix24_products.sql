@@ -1,5 +1,22 @@
 -- description: Bitrix24 catalog products (catalog.product.list with catalog.price.list base prices, or crm.product.list on older portals), one row per live product: name, article (SKU), price, VAT, unit.
--- columns: product_id VARCHAR | name VARCHAR | sku VARCHAR article (XML_ID when the manager filled it) | price DECIMAL | currency VARCHAR | vat_rate INTEGER percent (NULL = without VAT) | vat_included BOOLEAN | measure_code VARCHAR ОКЕИ code | created_at TIMESTAMPTZ UTC | _parse_errors VARCHAR[]
+-- key: product_id
+-- columns:
+--   product_id     VARCHAR                   Bitrix24 catalog product id
+--   name           VARCHAR                   product name as written
+--   sku            VARCHAR                   article (XML_ID when the manager filled it)
+--   xml_id         VARCHAR                   external (1C exchange) id
+--   price          DECIMAL(18,2)             catalog price per unit
+--   currency       VARCHAR                   ISO currency code (RUB, KZT)
+--   vat_id         VARCHAR                   Bitrix24 VAT rate id
+--   vat_rate       INTEGER                   percent (NULL = without VAT)
+--   vat_included   BOOLEAN                   the price includes VAT
+--   measure_id     VARCHAR                   Bitrix24 unit id
+--   measure_code   VARCHAR                   ОКЕИ code
+--   catalog_id     VARCHAR                   catalog the product belongs to
+--   is_active      BOOLEAN                   active in its system
+--   created_at     TIMESTAMP WITH TIME ZONE  UTC
+--   updated_at     TIMESTAMP WITH TIME ZONE  when last changed (UTC)
+--   _parse_errors  VARCHAR[]                 fields present in the raw payload but unparsable (their typed value is NULL)
 --
 -- The article: Bitrix keeps the external code in XML_ID and fills it with the product's own id
 -- when nobody typed one, so XML_ID equal to the id is no SKU. VAT_ID and MEASURE are ids of the

@@ -1,5 +1,26 @@
 -- description: Bitrix24 CRM requisites (crm.requisite.list), one row per live requisite: the legal name and registration numbers (ИНН, КПП, ОГРН) of a company.
--- columns: requisite_id VARCHAR | entity_type_id VARCHAR 4 = company | company_id VARCHAR owner company when entity_type_id = 4 | preset_id VARCHAR 1 organisation, 2 sole trader | rq_name VARCHAR | company_name VARCHAR short legal name | company_full_name VARCHAR | inn VARCHAR as written | inn_valid BOOLEAN check digits right | kpp VARCHAR | ogrn VARCHAR ОГРН or ОГРНИП | _parse_errors VARCHAR[]
+-- key: requisite_id
+-- columns:
+--   requisite_id       VARCHAR                   requisite id in its system
+--   entity_type_id     VARCHAR                   4 = company
+--   entity_id          VARCHAR                   id of the company (or contact) the requisite belongs to
+--   company_id         VARCHAR                   owner company when entity_type_id = 4
+--   preset_id          VARCHAR                   1 organisation, 2 sole trader
+--   requisite_title    VARCHAR                   requisite's title
+--   rq_name            VARCHAR                   sole trader's full name (RQ_NAME)
+--   company_name       VARCHAR                   short legal name
+--   company_full_name  VARCHAR                   full legal name (RQ_COMPANY_FULL_NAME)
+--   last_name          VARCHAR                   sole trader's surname
+--   first_name         VARCHAR                   sole trader's first name
+--   second_name        VARCHAR                   sole trader's patronymic
+--   inn                VARCHAR                   as written
+--   inn_valid          BOOLEAN                   check digits right
+--   kpp                VARCHAR                   КПП (Russia)
+--   ogrn               VARCHAR                   ОГРН or ОГРНИП
+--   is_active          BOOLEAN                   active in its system
+--   created_at         TIMESTAMP WITH TIME ZONE  when created (UTC)
+--   updated_at         TIMESTAMP WITH TIME ZONE  when last changed (UTC)
+--   _parse_errors      VARCHAR[]                 fields present in the raw payload but unparsable (their typed value is NULL)
 --
 -- Timestamps carry the portal's +03:00 offset (Moscow) and are stored as UTC instants.
 -- DATE_MODIFY stays empty until the first edit.

@@ -1,5 +1,14 @@
 -- description: Stages of the Bitrix24 invoice funnels and the legacy invoice statuses (crm.status.list), one row per stage, with the semantics the portal reports for it.
--- columns: stage_id VARCHAR STATUS_ID as invoices carry it (DT31_<category>:<code>, custom UC_…; legacy: N, P, …) | dictionary VARCHAR ENTITY_ID (SMART_INVOICE_STAGE_<category> or INVOICE_STATUS) | category_id VARCHAR funnel (NULL for legacy statuses) | name VARCHAR as shown on the portal | sort INTEGER order within the funnel | semantics VARCHAR success / failure / process | is_start BOOLEAN the funnel's first stage (lowest sort) | _parse_errors VARCHAR[]
+-- key: stage_id
+-- columns:
+--   stage_id       VARCHAR    STATUS_ID as invoices carry it (DT31_<category>:<code>, custom UC_…; legacy: N, P, …)
+--   dictionary     VARCHAR    ENTITY_ID (SMART_INVOICE_STAGE_<category> or INVOICE_STATUS)
+--   category_id    VARCHAR    funnel (NULL for legacy statuses)
+--   name           VARCHAR    as shown on the portal
+--   sort           INTEGER    order within the funnel
+--   semantics      VARCHAR    success / failure / process, as the portal reports it
+--   _parse_errors  VARCHAR[]  fields present in the raw payload but unparsable (their typed value is NULL)
+--   is_start       BOOLEAN    the funnel's first stage (lowest sort)
 --
 -- crm-status-list.md (b24restdocs): `SEMANTICS` is "S" for the success stage, "F" for failure
 -- stages (a funnel may have several), null (or empty) for stages in progress; `EXTRA.SEMANTICS`

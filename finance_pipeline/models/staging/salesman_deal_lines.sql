@@ -1,5 +1,23 @@
 -- description: SalesMan deal specifications (invoice/info with dealinfo=true: Deal::info `speca`), one row per position of each deal that has a live invoice, with the invoice numbers the deal is billed by.
--- columns: line_key VARCHAR salesman:<deal id>:<spid> | deal_id VARCHAR did | spec_id VARCHAR spid | line_number INTEGER order in the specification | price_list_id VARCHAR prid (NULL: typed by hand) | sku VARCHAR artikul | name VARCHAR title | item_type VARCHAR goods, service or material (tip 0/1/2) | quantity DECIMAL kol | multiplier DECIMAL dop (1 when unused) | unit VARCHAR edizm | price DECIMAL unit price in the account currency | purchase_price DECIMAL price_in | vat_rate DECIMAL nds, percent | line_total DECIMAL price * quantity * multiplier | deal_invoice_numbers INTEGER distinct invoice numbers of the deal | _parse_errors VARCHAR[]
+-- key: line_key
+-- columns:
+--   line_key              VARCHAR        salesman:<deal id>:<spid>
+--   deal_id               VARCHAR        did
+--   spec_id               VARCHAR        spid
+--   line_number           INTEGER        order in the specification
+--   price_list_id         VARCHAR        prid (NULL: typed by hand)
+--   sku                   VARCHAR        artikul
+--   name                  VARCHAR        title
+--   item_type             VARCHAR        goods, service or material (tip 0/1/2)
+--   quantity              DECIMAL(18,4)  kol
+--   multiplier            DECIMAL(18,4)  dop (1 when unused)
+--   unit                  VARCHAR        edizm
+--   price                 DECIMAL(18,2)  unit price in the account currency
+--   purchase_price        DECIMAL(18,2)  price_in
+--   vat_rate              DECIMAL(9,4)   nds, percent
+--   line_total            DECIMAL(18,2)  price * quantity * multiplier
+--   deal_invoice_numbers  INTEGER        distinct invoice numbers of the deal
+--   _parse_errors         VARCHAR[]      fields of the position present but unparsable (their typed value is NULL)
 --
 -- Source: raw.salesman_invoice_details, `deal.speca` of each invoice record (every record of a
 -- deal carries the same specification: the latest one read is kept). Shape per SalesMan's

@@ -1,5 +1,29 @@
 -- description: SalesMan invoice/info (dealinfo=true) of each invoice record: VAT, invoice type, payment flag, bank account, responsible user, the deal's currency and course, the payer. One row per live record.
--- columns: invoice_id VARCHAR record id (crid) | number VARCHAR | amount DECIMAL in the account currency | vat_amount DECIMAL НДС | invoice_type VARCHAR SalesMan "tip" | is_paid BOOLEAN "do" = on | bank_account_id VARCHAR "rs" | user_id VARCHAR | currency VARCHAR ISO code of `amount` (the account's currency) | document_currency VARCHAR ISO code of the deal's currency (= currency when the deal has none) | exchange_rate DECIMAL account currency per unit of document_currency (1 when the same) | document_amount DECIMAL amount in document_currency | payer_id VARCHAR clid of the paying client (deal.payer) | payer_name VARCHAR | _parse_errors VARCHAR[]
+-- key: invoice_id
+-- columns:
+--   invoice_id         VARCHAR                   record id (crid)
+--   number             VARCHAR                   invoice number
+--   created_at         TIMESTAMP WITH TIME ZONE  when created (UTC)
+--   plan_date          DATE                      payment due
+--   paid_date          DATE                      date of payment
+--   contract           VARCHAR                   contract named on the invoice
+--   amount             DECIMAL(18,2)             amount incl. VAT, in the account currency
+--   vat_amount         DECIMAL(18,2)             НДС
+--   client_id          VARCHAR                   SalesMan client id (clid)
+--   deal_id            VARCHAR                   SalesMan deal the invoice belongs to
+--   invoice_type       VARCHAR                   SalesMan "tip"
+--   bank_account_id    VARCHAR                   "rs"
+--   user_id            VARCHAR                   SalesMan user who issued the invoice
+--   is_paid            BOOLEAN                   "do" = on
+--   currency           VARCHAR                   ISO code of `amount` (the account's currency)
+--   currency_label     VARCHAR                   currency as SalesMan labels it
+--   document_currency  VARCHAR                   ISO code of the deal's currency (= currency when the deal has none)
+--   exchange_rate      DECIMAL(18,6)             account currency per unit of document_currency (1 when the same)
+--   document_amount    DECIMAL(18,2)             amount in document_currency
+--   payer_id           VARCHAR                   clid of the paying client (deal.payer)
+--   payer_name         VARCHAR                   the paying client's name
+--   template_title     VARCHAR                   print template used
+--   _parse_errors      VARCHAR[]                 fields present in the raw payload but unparsable (their typed value is NULL)
 --
 -- Time zone: `datum` is a naive Moscow local timestamp (stored as UTC). `valuta` "р." is the
 -- account's currency, the rouble. Numbers parsed from their JSON text straight to DECIMAL.

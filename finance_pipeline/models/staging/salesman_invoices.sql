@@ -1,5 +1,24 @@
 -- description: SalesMan CRM invoices (invoice/list: payment-schedule records), one row per live record. A partially paid invoice is two records with one number: the paid part and the unpaid remainder.
--- columns: invoice_id VARCHAR record id (crid) | number VARCHAR invoice number | created_at TIMESTAMPTZ UTC | created_date DATE Moscow date | plan_date DATE payment due | paid_date DATE date of payment | amount DECIMAL this record's amount | is_paid BOOLEAN SalesMan "do" | client_id VARCHAR clid | client_name VARCHAR | deal_id VARCHAR did | deal_title VARCHAR | contract VARCHAR | parts_label VARCHAR "2 части" when split | _parse_errors VARCHAR[]
+-- key: invoice_id
+-- columns:
+--   invoice_id        VARCHAR                   record id (crid)
+--   number            VARCHAR                   invoice number
+--   created_at        TIMESTAMP WITH TIME ZONE  UTC
+--   created_date      DATE                      Moscow date
+--   plan_date         DATE                      payment due
+--   paid_date         DATE                      date of payment
+--   amount            DECIMAL(18,2)             this record's amount
+--   is_paid           BOOLEAN                   SalesMan "do"
+--   client_id         VARCHAR                   clid
+--   client_name       VARCHAR                   client's name as written on the invoice
+--   person_id         VARCHAR                   contact person at the client
+--   deal_id           VARCHAR                   did
+--   deal_title        VARCHAR                   title of the deal the invoice belongs to
+--   contract          VARCHAR                   contract named on the invoice
+--   parts_label       VARCHAR                   "2 части" when split
+--   own_company_name  VARCHAR                   our company that issued it
+--   own_company_id    VARCHAR                   our company's SalesMan id
+--   _parse_errors     VARCHAR[]                 fields present in the raw payload but unparsable (their typed value is NULL)
 --
 -- Time zone: SalesMan prints naive local timestamps in Moscow time ("2025-01-07 15:56:23");
 -- created_at is that moment as a UTC instant, created_date the Moscow calendar date. Dates

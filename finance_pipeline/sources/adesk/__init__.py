@@ -43,8 +43,10 @@ SOURCE = SourceDeclaration(
             description="Base URL of the API, without /v1.",
         ),
     ),
-    # Adesk publishes no limit; we stay well below what such APIs usually tolerate.
-    rate_limit=RateLimit(rate=5.0, burst=10),
+    # Adesk publishes no number, only that an over-used method "gets blocked": the limiter learns
+    # the account's rate per method (http/ratelimit.py), from the old fixed 5/s, never above
+    # this cap.
+    rate_limit=RateLimit(rate=20.0, burst=20, start=5.0),
     resource_class=AdeskResource,
     entities=ENTITIES,
 )

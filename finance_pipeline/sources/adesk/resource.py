@@ -29,6 +29,7 @@ from finance_pipeline.http.errors import (
     ServerError,
     ThrottledError,
 )
+from finance_pipeline.http.ratelimit import LimiterPolicy
 from finance_pipeline.sources.resource_base import SourceResource
 
 DEFAULT_BASE_URL = "https://api.adesk.ru"
@@ -136,3 +137,6 @@ class AdeskResource(SourceResource):
         return f"{self.base_url()}\0{self.api_token.strip()}"
 
     classify = staticmethod(classify_adesk)
+    # "If requests to a method exceed the limit, the method is blocked" (adesk-api.md): the
+    # limit is per method and unpublished, so it is learned per method, from the old fixed 5/s.
+    limiter_policy = LimiterPolicy(per_method=True)

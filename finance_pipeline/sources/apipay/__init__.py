@@ -37,8 +37,10 @@ SOURCE = SourceDeclaration(
             description="Base URL of the API, up to and including /api/v1.",
         ),
     ),
-    # ApiPay documents 60 requests per minute per API key (errors.md, "Rate Limiting").
-    rate_limit=RateLimit(rate=1.0, burst=50),
+    # ApiPay documents 60 requests per minute per API key (errors.md, "Rate Limiting") and its
+    # answers announce X-RateLimit-*: start at the documented rate, follow what the server
+    # announces, never above this cap.
+    rate_limit=RateLimit(rate=20.0, burst=20, start=1.0),
     resource_class=ApipayResource,
     entities=ENTITIES,
 )

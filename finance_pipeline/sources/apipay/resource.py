@@ -21,6 +21,7 @@ from finance_pipeline.http.errors import (
     ServerError,
     ThrottledError,
 )
+from finance_pipeline.http.ratelimit import LimiterPolicy
 from finance_pipeline.sources.resource_base import SourceResource
 
 DEFAULT_BASE_URL = "https://bpapi.bazarbay.site/api/v1"
@@ -93,3 +94,6 @@ class ApipayResource(SourceResource):
         return f"{self.base_url()}\0{self.api_key.strip()}"
 
     classify = staticmethod(classify_apipay)
+    # errors.md says 60/minute per key, the answers announce X-RateLimit-*: start at the
+    # documented rate and follow what the server announces (the setting caps it).
+    limiter_policy = LimiterPolicy()

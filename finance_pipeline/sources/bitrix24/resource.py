@@ -32,6 +32,7 @@ from finance_pipeline.http.errors import (
     ServerError,
     ThrottledError,
 )
+from finance_pipeline.http.ratelimit import LimiterPolicy, MethodLoad
 from finance_pipeline.sources.resource_base import SourceResource
 
 _AUTH_CODES = {
@@ -124,6 +125,71 @@ def hint_for(cls: type[ApiError]) -> str | None:
     return _HINTS.get(cls)
 
 
+def _method_name(path_or_command: str) -> str:
+    """`crm.item.list?entityTypeId=31` or `crm.item.list.json` -> `crm.item.list`."""
+    method = path_or_command.split("?", 1)[0].strip("/").rsplit("/", 1)[-1].lower()
+    return method[: -len(".json")] if method.endswith(".json") else method
+
+
+def batch_commands(json_body: Any) -> dict[str, str]:
+    """The commands of a batch body: name -> method."""
+    commands = json_body.get("cmd") if isinstance(json_body, dict) else None
+    if not isinstance(commands, dict):
+        return {}
+    return {str(name): _method_name(str(cmd)) for name, cmd in commands.items()}
+
+
+def called_methods(path: str, json_body: Any) -> list[str]:
+    """The API methods one request runs: a batch runs each of its commands' methods."""
+    method = _method_name(path)
+    if method == "batch":
+        return ["batch", *sorted(set(batch_commands(json_body).values()))]
+    return [method]
+
+
+def _load(method: str, timing: Any) -> MethodLoad | None:
+    if not isinstance(timing, dict):
+        return None
+    try:
+        operating = float(timing["operating"])
+    except (KeyError, TypeError, ValueError):
+        return None  # a portal without the operating limit (REST module before 22.0.0)
+    duration = timing.get("duration")
+    reset_at = timing.get("operating_reset_at")
+    return MethodLoad(
+        method=method,
+        operating=operating,
+        duration=float(duration) if isinstance(duration, int | float) else None,
+        reset_at=float(reset_at) if isinstance(reset_at, int | float) else None,
+    )
+
+
+def method_loads(path: str, json_body: Any, body: Any) -> list[MethodLoad]:
+    """Server time each called method used, from the answer's `time` block.
+
+    REST docs (dev.1c-bitrix.ru rest_help/rest_sum/operating.php, b24restdocs "limits"): since
+    REST 22.0.0 every answer's `time` has `operating`, a method's request times are summed, and
+    a method over 480 s within 10 minutes is blocked for the whole portal while the others keep
+    working; `operating_reset_at` is when part of that budget is freed. A batch answer also has
+    `result.result_time[<command>]` per command.
+    """
+    if not isinstance(body, dict):
+        return []
+    method = _method_name(path)
+    loads = [load for load in [_load(method, body.get("time"))] if load is not None]
+    if method == "batch":
+        outer = body.get("result")
+        times = outer.get("result_time") if isinstance(outer, dict) else None
+        if isinstance(times, dict):
+            commands = batch_commands(json_body)
+            for name, timing in times.items():
+                command_method = commands.get(str(name))
+                load = _load(command_method, timing) if command_method else None
+                if load is not None:
+                    loads.append(load)
+    return loads
+
+
 class Bitrix24Resource(SourceResource):
     """Bitrix24 CRM (smart invoices, companies, requisites, products) via an inbound webhook."""
 
@@ -157,3 +223,8 @@ class Bitrix24Resource(SourceResource):
         return self.base_url()
 
     classify = staticmethod(classify_bitrix24)
+    # The documented leaky bucket is the limit (never learned past); what is honoured on top is
+    # each method's server-time budget, pausing that method only.
+    limiter_policy = LimiterPolicy(adaptive=False, operating_budget=480.0)
+    called_methods = staticmethod(called_methods)
+    method_loads = staticmethod(method_loads)

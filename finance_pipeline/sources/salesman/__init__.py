@@ -51,8 +51,9 @@ SOURCE = SourceDeclaration(
             description="Account API key from the control panel.",
         ),
     ),
-    # SalesMan publishes no limit; we stay well below what such APIs usually tolerate.
-    rate_limit=RateLimit(rate=3.0, burst=5),
+    # SalesMan publishes no limit: the limiter learns the account's rate (http/ratelimit.py),
+    # from the old fixed guess of 3/s, never above this cap.
+    rate_limit=RateLimit(rate=20.0, burst=20, start=3.0),
     resource_class=SalesmanResource,
     entities=ENTITIES,
 )

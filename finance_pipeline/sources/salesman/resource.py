@@ -25,6 +25,7 @@ from finance_pipeline.http.errors import (
     ThrottledError,
 )
 from finance_pipeline.http.masking import mask
+from finance_pipeline.http.ratelimit import LimiterPolicy
 from finance_pipeline.sources.resource_base import SourceResource
 
 
@@ -110,3 +111,5 @@ class SalesmanResource(SourceResource):
         return f"{self.base_url()}\0{self.api_key.strip()}"
 
     classify = staticmethod(classify_salesman)
+    # SalesMan documents no limit: learn the account's, starting from the old fixed guess.
+    limiter_policy = LimiterPolicy()
