@@ -21,7 +21,7 @@ Then the strategies of two public clients on the same lists and the same servers
 Both are EMULATED here (the same commands and sequencing over HTTP against a fresh sandbox
 over the same World, behind the same client leaky bucket as ours so that neither is
 throttled), not run with the libraries themselves; their product rows are read per chunk of
-500 invoices (`=ownerId` array), the chunking our pipeline uses. For bigger lists
+OWNERS_PER_COMMAND invoices (now 1: a scalar `=ownerId`), the chunking our pipeline uses. For bigger lists
 (--estimate-sizes) the requests and times of all three are ESTIMATES from formulas (stated
 next to the table), not measurements.
 
@@ -313,7 +313,8 @@ def run_emulated(world: World, latency: float, strategy: Strategy, name: str
                     ids = sorted(world.bitrix_invoices)
                     for i in range(0, len(ids), OWNERS_PER_COMMAND):
                         chunk = ids[i : i + OWNERS_PER_COMMAND]
-                        params = {"filter": {"=ownerType": "SI", "=ownerId": chunk}}
+                        owner = chunk[0] if len(chunk) == 1 else chunk
+                        params = {"filter": {"=ownerType": "SI", "=ownerId": owner}}
                         strategy(client, "crm.item.productrow.list", params, "productRows", out)
             except RuntimeError as exc:
                 out.blocked = str(exc)[:80]

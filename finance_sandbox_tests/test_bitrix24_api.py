@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import re
 import time
+from decimal import Decimal
 
 import httpx
 import pytest
 
 from finance_pipeline.sources.bitrix24.batch import http_build_query
 from finance_sandbox.bitrix24 import php_parse_str, resolve_references
+from finance_sandbox.bitrix24.protocol import OperatingWindow
 from finance_sandbox.core import FaultPlan, ServerRateLimit
+from finance_sandbox.world.bitrix24_portal import category_of, portal_stage
 
 ISO = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\+03:00$")
 
@@ -61,7 +64,10 @@ def test_item_list_renders_smart_invoices_like_the_api(api, sandbox):
     item = body["result"]["items"][0]
     assert item["id"] == inv.id and isinstance(item["id"], int)
     assert item["accountNumber"] == inv.account_number
-    assert item["stageId"] == inv.stage_id and item["entityTypeId"] == 31
+    stage = portal_stage(inv)
+    assert item["stageId"] == stage.status_id and item["entityTypeId"] == 31
+    assert item["categoryId"] == stage.category_id == category_of(inv.id)
+    assert item["stageSemanticId"] == (stage.semantics or "P")
     assert isinstance(item["opportunity"], (int, float))
     assert item["opportunity"] == pytest.approx(float(inv.opportunity))
     assert ISO.match(item["createdTime"]) and ISO.match(item["updatedTime"])
@@ -315,3 +321,141 @@ def test_references_resolve_like_crestutil():
     assert resolve_references({"f": "$result[a][items][49][id]"}, state) == {
         "f": [{"id": 7}, {"id": 9}]
     }
+
+
+# --- issue 13: the portal as the official docs show it ----------------------------------------
+
+
+def test_item_fields_answer_to_upper_case_and_camel_case_names(api, sandbox):
+    """crm.item.* takes `ID`/`STAGE_ID` as well as `id`/`stageId` in select, order and filter,
+    and always answers in camelCase (b24restdocs api-reference/crm/universal/index.md)."""
+    ids = invoice_ids(sandbox)
+    _, upper = api("crm.item.list", {
+        "entityTypeId": 31, "select": ["ID", "STAGE_ID"], "order": {"ID": "DESC"},
+        "filter": {">ID": ids[5], "<=Id": ids[9]}, "start": -1,
+    })
+    _, camel = api("crm.item.list", {
+        "entityTypeId": 31, "select": ["id", "stageId"], "order": {"id": "DESC"},
+        "filter": {">id": ids[5], "<=id": ids[9]}, "start": -1,
+    })
+    assert upper["result"]["items"] == camel["result"]["items"]
+    assert [i["id"] for i in upper["result"]["items"]] == ids[9:5:-1]
+    assert all(set(i) == {"id", "stageId"} for i in upper["result"]["items"])
+    status, body = api("crm.item.list", {"entityTypeId": 31, "order": {"NO_SUCH": "ASC"}})
+    assert (status, body["error"]) == (400, "INVALID_ARG_VALUE")
+
+
+def test_method_names_are_case_insensitive(api, sandbox):
+    _, body = api("crm.item.List", {"entityTypeId": 31, "select": ["id"], "start": -1})
+    assert len(body["result"]["items"]) == 50
+
+
+def test_funnels_and_stage_semantics_come_from_the_portal(api, sandbox):
+    """crm.category.list (entityTypeId 31), crm.status.entity.types and crm.status.list with
+    `SEMANTICS` S / F / null; every invoice's stage is one of its funnel's stages."""
+    _, cats = api("crm.category.list", {"entityTypeId": 31})
+    category_ids = {c["id"] for c in cats["result"]["categories"]}
+    assert len(category_ids) >= 2 and cats["total"] == len(category_ids)
+    _, types = api("crm.status.entity.types")
+    funnels = {t["ID"]: t for t in types["result"] if t.get("ENTITY_TYPE_ID") == 31}
+    assert {t["CATEGORY_ID"] for t in funnels.values()} == category_ids
+    stages: dict[str, dict] = {}
+    for entity_id in funnels:
+        _, body = api("crm.status.list", {"filter": {"ENTITY_ID": entity_id}})
+        stages.update({row["STATUS_ID"]: row for row in body["result"]})
+    assert any(":UC_" in s for s in stages)  # custom stages
+    assert [r["SEMANTICS"] for r in stages.values()].count("F") > len(category_ids)  # several F
+    _, items = api("crm.item.list", {"entityTypeId": 31, "select": ["id", "stageId",
+                                                                     "categoryId"]})
+    for item in items["result"]["items"]:
+        stage = stages[item["stageId"]]
+        assert stage["ENTITY_ID"] == f"SMART_INVOICE_STAGE_{item['categoryId']}"
+    _, legacy = api("crm.invoice.status.list")
+    assert {r["STATUS_ID"] for r in legacy["result"]} == {"N", "S", "A", "P", "D", "X"}
+    assert all(r["ENTITY_ID"] == "INVOICE_STATUS" for r in legacy["result"])
+
+
+def test_contact_invoices_and_legacy_invoices(api, sandbox):
+    world = sandbox.world
+    to_people = [i for i in world.bitrix_invoices.values() if i.company_id is None]
+    assert to_people, "the world has invoices issued to a person"
+    _, body = api("crm.item.list", {"entityTypeId": 31, "filter": {"@id": [to_people[0].id]},
+                                    "select": ["companyId", "contactId", "contactIds"]})
+    item = body["result"]["items"][0]
+    assert item["companyId"] == 0 and item["contactId"] > 0
+    assert item["contactIds"] == [item["contactId"]]
+    _, people = api("crm.contact.list", {"filter": {"ID": item["contactId"]}})
+    assert [p["ID"] for p in people["result"]] == [str(item["contactId"])]
+    _, legacy = api("crm.invoice.list", {"select": ["ID", "PRICE", "STATUS_ID"]})
+    assert legacy["total"] == len(legacy["result"]) and "PRODUCT_ROWS" not in legacy["result"][0]
+    first = legacy["result"][0]
+    _, full = api("crm.invoice.get", {"id": first["ID"]})
+    rows = full["result"]["PRODUCT_ROWS"]
+    total = sum(Decimal(r["PRICE"]) * Decimal(r["QUANTITY"]) for r in rows)
+    assert total == Decimal(first["PRICE"])
+    status, missing = api("crm.invoice.get", {"id": 999_999})
+    assert status == 400 and missing["error_description"] == "Not found"
+
+
+def test_catalog_product_list_and_its_required_fields(api, sandbox):
+    products = sorted(sandbox.world.bitrix_products)
+    _, body = api("catalog.product.list", {"select": ["id", "iblockId", "name"],
+                                           "filter": {"iblockId": 23}})
+    assert [p["id"] for p in body["result"]["products"]] == products[:50]
+    assert body["total"] == len(products)
+    status, err = api("catalog.product.list", {"select": ["name"], "filter": {"iblockId": 23}})
+    assert (status, err["error"]) == (400, 0)
+    assert err["error_description"] == "Required select fields: id, iblockId"
+    status, err = api("catalog.product.list", {"select": ["id", "iblockId"]})
+    assert err["error_description"] == "Required filter fields: iblockId"
+    status, err = api("catalog.product.list", {"select": ["id", "iblockId"],
+                                               "filter": {"iblockId": 5}})
+    assert err["error"] == 200040300000
+    _, prices = api("catalog.price.list", {"filter": {"productId": products[0]}})
+    assert [p["productId"] for p in prices["result"]["prices"]] == [products[0]]
+    assert prices["result"]["prices"][0]["price"] == float(
+        sandbox.world.bitrix_products[products[0]].price
+    )
+
+
+def test_operating_window_costs_the_same_whatever_its_history():
+    """The per-method operating-time sum is kept running, not re-summed per command."""
+    window = OperatingWindow()
+    for second in range(100_000):
+        window.add(second * 0.001, 0.001)  # 100 s of history, 100k spends
+    started = time.perf_counter()
+    for _ in range(1_000):
+        window.total(100.0)
+    per_check = (time.perf_counter() - started) / 1_000
+    assert per_check < 50e-6  # re-summing 100k spends takes milliseconds
+    assert window.total(100.0) == pytest.approx(100.0)
+    assert window.total(100.0 + 600.0 - 50.0) == pytest.approx(50.0, abs=0.01)
+    assert window.total(10_000.0) == 0.0 and window.oldest(10_000.0) is None
+
+
+@pytest.mark.parametrize("reading", ["accepts", "rejects", "ignores", "unfiltered"])
+def test_productrow_owner_arrays_follow_each_reading_of_the_docs(api, sandbox, reading):
+    """`=ownerId` with an array: accepted (older revisions), INVALID_ARG_VALUE (error table),
+    ignored so the required key is missing, or ignored so every row comes back. A scalar
+    owner works under every reading."""
+    sandbox.emulators["bitrix24"].owner_arrays = reading
+    world = sandbox.world
+    owners = [i for i in sorted(world.bitrix_invoices) if world.bitrix_invoices[i].rows][:2]
+    status, body = api("crm.item.productrow.list",
+                       {"filter": {"=ownerType": "SI", "=ownerId": owners}, "start": -1})
+    if reading == "accepts":
+        assert status == 200
+        assert {r["ownerId"] for r in body["result"]["productRows"]} == set(owners)
+    elif reading == "rejects":
+        assert (status, body["error"]) == (400, "INVALID_ARG_VALUE")
+    elif reading == "ignores":
+        assert (status, body["error"]) == (400, "REQUIRED_ARG_MISSING")
+    else:
+        assert status == 200
+        assert {r["ownerId"] for r in body["result"]["productRows"]} - set(owners)
+    status, one = api("crm.item.productrow.list",
+                      {"filter": {"=ownerType": "SI", "=ownerId": owners[0]}})
+    assert status == 200
+    assert [r["id"] for r in one["result"]["productRows"]] == [
+        r.id for r in sorted(world.bitrix_invoices[owners[0]].rows, key=lambda r: r.sort)
+    ]

@@ -231,6 +231,10 @@ PAYMENT_CHECKS = [
                    OR i.status IN ('paid', 'partially_paid', 'refunded', 'partially_refunded'))
               AND coalesce(i.status, '') NOT IN ('draft', 'cancelled')
               AND i.amount IS NOT NULL
+              -- paid before the ledger's history begins: not looked for (invoice_payments)
+              AND NOT coalesce(coalesce(i.paid_date, CAST(timezone('UTC', i.paid_at) AS DATE))
+                  < (SELECT min(date) FROM staging.adesk_transactions
+                     WHERE NOT is_planned AND NOT is_transfer), false)
               AND i.invoice_key NOT IN (
                   SELECT invoice_key FROM marts.invoice_payments
                   WHERE row_kind IN ('payment', 'unpaid_in_ledger') AND invoice_key IS NOT NULL)""",

@@ -139,7 +139,8 @@ _SALESMAN_RECONCILE = """
 _INVOICES_RECONCILE = f"""
     SELECT source, staging_rows, mart_rows FROM (
         SELECT 'bitrix24' AS source,
-            (SELECT count(*) FROM staging.bitrix24_invoices) AS staging_rows,
+            (SELECT count(*) FROM staging.bitrix24_invoices)
+                + (SELECT count(*) FROM staging.bitrix24_legacy_invoices) AS staging_rows,
             (SELECT count(*) FROM marts.invoices WHERE source = 'bitrix24') AS mart_rows
         UNION ALL
         SELECT 'apipay',
@@ -157,7 +158,8 @@ _INVOICES_RECONCILE = f"""
 _LINES_RECONCILE = """
     SELECT source, staging_rows, mart_rows FROM (
         SELECT 'bitrix24' AS source,
-            (SELECT count(*) FROM staging.bitrix24_invoice_product_rows) AS staging_rows,
+            (SELECT count(*) FROM staging.bitrix24_invoice_product_rows)
+                + (SELECT count(*) FROM staging.bitrix24_legacy_invoice_lines) AS staging_rows,
             (SELECT count(*) FROM marts.invoice_lines WHERE source = 'bitrix24') AS mart_rows
         UNION ALL
         SELECT 'salesman',
@@ -175,7 +177,8 @@ _LINES_RECONCILE = """
 _COUNTERPARTY_RECONCILE = """
     SELECT source, staging_records, mapped_records FROM (
         SELECT 'bitrix24' AS source,
-            (SELECT count(*) FROM staging.bitrix24_companies) AS staging_records,
+            (SELECT count(*) FROM staging.bitrix24_companies)
+                + (SELECT count(*) FROM staging.bitrix24_contacts) AS staging_records,
             (SELECT count(*) FROM marts.counterparty_sources WHERE source = 'bitrix24')
                 AS mapped_records
         UNION ALL

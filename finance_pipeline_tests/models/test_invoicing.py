@@ -24,6 +24,13 @@ from finance_pipeline.checks.invoicing import CHECKS as AREA_CHECKS
 from finance_pipeline.models import discover_models, in_build_order
 from finance_pipeline.models.assets import build_model
 from finance_sandbox.world import World
+from finance_sandbox.world.bitrix24_portal import (
+    LEGACY_STATUS_BY_ID,
+    contact_id_of,
+    contacts,
+    legacy_invoices,
+    portal_stage,
+)
 
 # the area's rules plus the generic checks every model's contract declares (keys, references)
 CHECKS = AREA_CHECKS + contract_checks()
@@ -84,13 +91,17 @@ def _expected_invoices(world: World) -> dict[str, dict]:
             "amount": inv.opportunity,
             "tax": inv.tax_value,
             "status": status,
-            "source_status": inv.stage_id,
+            # the portal shows the flow state as a stage of the invoice's funnel (custom ones too)
+            "source_status": portal_stage(inv).status_id,
             "paid": inv.opportunity if status == "paid" else ZERO,
             "paid_date": world.paid_date("bitrix24", inv),
             "issued_date": inv.begindate,
             "due_date": inv.closedate,
             "currency": "RUB",
-            "cp_record": ("bitrix24", "invoices", inv.id),
+            # issued to a person (no company): the contact is the counterparty
+            "cp_record": ("bitrix24", "invoices", inv.id)
+            if inv.company_id is not None
+            else ("bitrix24", "contact", contact_id_of(inv)),
         }
     for (number, _did, _clid), parts in _salesman_groups(world).items():
         parts.sort(key=lambda r: r.id)
@@ -129,7 +140,36 @@ def _expected_invoices(world: World) -> dict[str, dict]:
             "currency": "KZT",
             "cp_record": ("apipay", "invoices", ainv.id),
         }
+    for leg in legacy_invoices(world).values():
+        # legacy invoices (entity type 5): status from the INVOICE_STATUS dictionary's semantics
+        semantics = LEGACY_STATUS_BY_ID[leg.status_id].semantics
+        status = {"S": "paid", "F": "cancelled"}.get(semantics or "", "issued")
+        out[f"bitrix24:legacy:{leg.id}"] = {
+            "source": "bitrix24",
+            "number": leg.account_number,
+            "amount": leg.price,
+            "tax": leg.tax_value,
+            "status": status,
+            "source_status": leg.status_id,
+            "paid": leg.price if status == "paid" else ZERO,
+            "paid_date": leg.date_payed.astimezone(MSK).date() if status == "paid" else None,
+            "issued_date": leg.date_bill,
+            "due_date": leg.date_pay_before,
+            "currency": "RUB",
+            "cp_record": ("bitrix24", "companies", leg.company_id)
+            if leg.company_id
+            else ("bitrix24", "contact", leg.contact_id),
+        }
     return out
+
+
+def _counterparty_truth(world: World, record: tuple[str, str, int]) -> str | None:
+    """The world's counterparty of a source record; a Bitrix24 contact (a private person) is a
+    counterparty of its own."""
+    source, entity, record_id = record
+    if (source, entity) == ("bitrix24", "contact"):
+        return f"person:{record_id}"
+    return world.counterparty_of(source, entity, record_id)
 
 
 def _partition_agreement(
@@ -180,6 +220,9 @@ def test_native_statuses_match_truth(wh: duckdb.DuckDBPyConnection, world: World
     """The systems' own statuses, counted and summed like Truth.invoices: Bitrix24 stages and
     ApiPay statuses from marts.invoices, SalesMan's per-record "do" flag from staging."""
     truth = {key: (stat.count, stat.amount) for key, stat in world.truth.invoices.items()}
+    for leg in legacy_invoices(world).values():  # the legacy invoices' own INVOICE_STATUS codes
+        count, amount = truth.get(("bitrix24", leg.status_id), (0, ZERO))
+        truth[("bitrix24", leg.status_id)] = (count + 1, amount + leg.price)
     got = {
         (r[0], r[1]): (r[2], r[3])
         for r in wh.execute(
@@ -270,8 +313,9 @@ def test_invoice_counterparties_match_truth(wh: duckdb.DuckDBPyConnection, world
     ours = dict(wh.execute("SELECT invoice_key, counterparty_key FROM marts.invoices").fetchall())
     truth = {}
     for key, exp in expected.items():
-        truth[key] = world.counterparty_of(*exp["cp_record"])
-    # invoices without a company (Bitrix24 invoices issued to nobody) have no counterparty
+        truth[key] = _counterparty_truth(world, exp["cp_record"])
+    # invoices whose company or contact is unknown (a legacy invoice of a company deleted since)
+    # have no counterparty
     assert {k for k, v in ours.items() if v is None} == {k for k, v in truth.items() if v is None}
     with_cp = {k: v for k, v in ours.items() if v is not None}
     agree, bad = _partition_agreement(with_cp, truth)
@@ -287,9 +331,11 @@ def test_invoice_lines_match_truth(wh: duckdb.DuckDBPyConnection, world: World) 
     from finance_sandbox.apipay_catalog import apipay_unit
 
     lines = _rows(wh, "SELECT * FROM marts.invoice_lines")
+    legacy = legacy_invoices(world)
     deals = _salesman_deal_extras(world)
     expected_count = (
         sum(len(i.rows) for i in world.bitrix_invoices.values())
+        + sum(len(leg.rows) for leg in legacy.values())
         + sum(len(a.cart_items) for a in world.apipay_invoices.values())
         + sum(len(d.spec) for d in deals.values())
     )
@@ -305,6 +351,13 @@ def test_invoice_lines_match_truth(wh: duckdb.DuckDBPyConnection, world: World) 
             assert line["tax_rate"] == row.tax_rate
             assert line["discount_rate"] == row.discount_rate
             assert line["unit"] == row.measure_name
+    for leg in legacy.values():  # PRODUCT_ROWS of crm.invoice.get, adding up to PRICE
+        keys = [f"bitrix24:legacy:{leg.id}:{row.id}" for row in leg.rows]
+        assert [by_key[k]["line_number"] for k in keys] == list(range(1, len(keys) + 1))
+        assert sum(by_key[k]["line_total"] for k in keys) == leg.price
+        for key, row in zip(keys, leg.rows, strict=True):
+            assert by_key[key]["invoice_key"] == f"bitrix24:legacy:{leg.id}"
+            assert by_key[key]["tax_rate"] == row.vat_rate * 100
     for ainv in world.apipay_invoices.values():
         for pos, item in enumerate(ainv.cart_items, start=1):
             line = by_key[f"apipay:{ainv.id}:{pos}"]
@@ -335,7 +388,7 @@ def test_invoice_lines_match_truth(wh: duckdb.DuckDBPyConnection, world: World) 
     )
     assert totals["bitrix24"] == sum(
         (r.price * r.quantity for i in world.bitrix_invoices.values() for r in i.rows), ZERO
-    )
+    ) + sum((leg.price for leg in legacy.values()), ZERO)
     assert totals["apipay"] == sum(
         (c.price * c.count for a in world.apipay_invoices.values() for c in a.cart_items), ZERO
     )
@@ -350,7 +403,8 @@ def test_lines_add_up_to_invoice_amounts(wh: duckdb.DuckDBPyConnection, world: W
         """SELECT source, count(DISTINCT invoice_key) FROM marts.invoice_lines GROUP BY 1"""
     ).fetchall())
     assert with_lines == {
-        "bitrix24": sum(1 for i in world.bitrix_invoices.values() if i.rows),
+        "bitrix24": sum(1 for i in world.bitrix_invoices.values() if i.rows)
+        + sum(1 for leg in legacy_invoices(world).values() if leg.rows),
         "apipay": sum(1 for a in world.apipay_invoices.values() if a.cart_items),
         "salesman": len(_salesman_groups(world)),
     }
@@ -458,6 +512,8 @@ _ENTITY = {"company": "companies", "contractor": "contractors", "client": "clien
 
 
 def _truth_of_record(world: World, source: str, entity: str, source_id: str) -> str | None:
+    if (source, entity) == ("bitrix24", "contact"):
+        return _counterparty_truth(world, (source, entity, int(source_id)))
     if source == "apipay":
         # payers are keyed by the normalised phone 7XXXXXXXXXX; ApiPay stores 8XXXXXXXXXX
         for ainv in world.apipay_invoices.values():
@@ -491,7 +547,8 @@ def test_counterparties_match_truth_record_by_record(
 
 def test_distinct_counterparties(wh: duckdb.DuckDBPyConnection, world: World) -> None:
     n = wh.execute("SELECT count(*) FROM marts.counterparties").fetchone()[0]
-    assert n == world.truth.distinct_counterparties
+    # every Bitrix24 contact (a private person) is a counterparty of its own
+    assert n == world.truth.distinct_counterparties + len(contacts(world))
     # no two share a tax id, and every tax id is the truth's one for that company
     rows = wh.execute(
         """SELECT c.tax_id, s.source, s.source_entity, s.source_id
@@ -500,6 +557,7 @@ def test_distinct_counterparties(wh: duckdb.DuckDBPyConnection, world: World) ->
            WHERE c.tax_id IS NOT NULL"""
     ).fetchall()
     for tax_id, source, entity, source_id in rows:
+        assert entity != "contact"
         cp = world.counterparties[_truth_of_record(world, source, entity, source_id)]
         assert cp.tax_id == tax_id
     assert wh.execute(
@@ -511,7 +569,7 @@ def test_every_source_record_is_mapped_once(wh: duckdb.DuckDBPyConnection, world
     counts = dict(
         wh.execute("SELECT source, count(*) FROM marts.counterparty_sources GROUP BY 1").fetchall()
     )
-    assert counts["bitrix24"] == len(world.bitrix_companies)
+    assert counts["bitrix24"] == len(world.bitrix_companies) + len(contacts(world))
     assert counts["adesk"] == len(world.adesk_contractors)
     assert counts["salesman"] == len({s.clid for s in world.salesman_invoices.values()})
     assert counts["apipay"] == len({a.phone_number for a in world.apipay_invoices.values()})
@@ -536,9 +594,10 @@ def test_checks_pass(wh: duckdb.DuckDBPyConnection) -> None:
         if n and not (check.warn_only and check.name == "finding_invoices_without_counterparty"):
             failing[(check.table, check.name)] = n
     assert failing == {}
-    # the only warning: Bitrix24 invoices issued to no company
+    # Bitrix24 invoices issued to a person resolve to the contact (issue 13), so every invoice
+    # has a counterparty and the warning is silent.
     no_cp = wh.execute(_check("finding_invoices_without_counterparty").failing_rows_sql).fetchall()
-    assert no_cp and all(source == "bitrix24" for source, *_ in no_cp)
+    assert no_cp == []
 
 
 def test_lines_check_says_why(built_warehouse: Path, tmp_path: Path) -> None:

@@ -28,6 +28,12 @@ from finance_pipeline.sources.extraction import ExtractConfig, run_extraction
 from finance_pipeline.warehouse.resource import WarehouseResource
 from finance_sandbox.core import FaultPlan, Sandbox, SandboxSettings
 from finance_sandbox.world import WorldSize
+from finance_sandbox.world.bitrix24_portal import (
+    LEGACY_STATUSES,
+    STAGES,
+    contacts,
+    legacy_invoices,
+)
 
 SPECS = {spec.entity: spec for spec in ENTITIES}
 
@@ -39,7 +45,23 @@ def truth(world) -> dict[str, set[int]]:
         "companies": set(world.bitrix_companies),
         "requisites": set(world.bitrix_requisites),
         "products": set(world.bitrix_products),
+        # the portal around the invoices (issue 13)
+        "stages": {s.id for s in (*STAGES, *LEGACY_STATUSES)},
+        "contacts": set(contacts(world)),
+        "legacy_invoices": set(legacy_invoices(world)),
+        "product_prices": set(world.bitrix_products),  # one base price per product
     }
+
+
+def minimum_requests(entity: str, records: int) -> int:
+    """Batches of 50 list pages; legacy invoices also need crm.invoice.get, 50 per batch;
+    products ask catalog.catalog.list for the catalog's info block, prices also
+    catalog.priceType.list for the base price type."""
+    lists = math.ceil(records / 2500)
+    extra = {"products": 1, "product_prices": 2}.get(entity, 0)
+    if entity == "legacy_invoices":
+        extra = math.ceil(records / 50)
+    return lists + extra
 
 
 class Runner:
@@ -89,8 +111,8 @@ def test_full_sync_lands_exactly_the_sandbox_truth(runner, sandbox):
     for entity, ids in expected.items():
         assert runner.live_ids(entity) == ids, entity
         assert metas[entity]["rows_inserted"] == len(ids)
-        # every entity of the default world fits one batch: one request each
-        assert metas[entity]["http_requests"] == math.ceil(len(ids) / 2500), entity
+        # every list of the default world fits one batch: one request each
+        assert metas[entity]["http_requests"] == minimum_requests(entity, len(ids)), entity
         assert metas[entity]["http_throttled"] == 0
     assert sandbox.counters["bitrix24"]["throttled"] == 0
     raw = runner.payload("invoices", min(expected["invoices"]))
@@ -157,10 +179,12 @@ def test_product_row_edits_are_picked_up_with_their_invoice(runner, sandbox):
 def test_second_run_changes_nothing_and_costs_a_request_or_less(runner):
     runner.sync_all()
     metas = runner.sync_all()
+    lookups = {"products": 1, "product_prices": 2}  # the catalog's info block, base price type
     for entity, meta in metas.items():
-        assert meta["sync_mode"] == "incremental", entity
+        # the stage dictionary is small and has no change marker: read whole every run
+        assert meta["sync_mode"] == ("full" if entity == "stages" else "incremental"), entity
         assert meta["rows_inserted"] == meta["rows_updated"] == meta["rows_deleted"] == 0, entity
-        assert meta["http_requests"] <= 1, entity
+        assert meta["http_requests"] <= 1 + lookups.get(entity, 0), entity
 
 
 def test_wrong_webhook_key_is_an_authentication_error_without_the_secret(servers, warehouse_path):
@@ -320,3 +344,59 @@ def test_classifier_quotes_bitrix24(status, body, expected):
     cls, message = classify_bitrix24(response, body)
     assert cls is expected
     assert body["error"] in message and body["error_description"] in message
+
+
+@pytest.mark.parametrize("reading", ["rejects", "ignores", "unfiltered"])
+def test_product_rows_are_complete_whatever_an_owner_array_does(
+    runner, sandbox, reading, small_world_size
+):
+    """crm-item-productrow-list.md gives three readings of an `=ownerId` array besides "works
+    with arrays": refused (INVALID_ARG_VALUE), ignored so the required key is missing
+    (REQUIRED_ARG_MISSING), or ignored so every row comes back. Full and incremental reads land
+    exactly the rows of the world under each, falling back to one invoice per command."""
+    sandbox.emulators["bitrix24"].owner_arrays = reading
+    runner.sync("invoices")
+    meta = runner.sync("invoice_product_rows")
+    world = sandbox.world
+    rows = {r.id for i in world.bitrix_invoices.values() for r in i.rows}
+    assert runner.live_ids("invoice_product_rows") == rows
+    assert meta["http_requests"] <= 1 + math.ceil(len(world.bitrix_invoices) / 50) + 1
+    log = world.advance(14)
+    runner.sync("invoices")
+    runner.sync("invoice_product_rows")
+    rows = {r.id for i in world.bitrix_invoices.values() for r in i.rows}
+    changed = set(log.created.get(("bitrix24", "invoices"), [])) | set(
+        log.updated.get(("bitrix24", "invoices"), [])
+    )
+    assert changed
+    assert {r.id for i in changed if i in world.bitrix_invoices
+            for r in world.bitrix_invoices[i].rows} <= runner.live_ids("invoice_product_rows")
+    assert runner.live_ids("invoice_product_rows") <= rows | runner.live_ids(
+        "invoice_product_rows"
+    )
+
+
+def test_products_come_from_crm_product_list_on_a_portal_without_the_catalog_methods(
+    runner, sandbox
+):
+    """An older portal answers catalog.* with 404 ERROR_METHOD_NOT_FOUND: products are read
+    with the deprecated crm.product.list (prices included), and no prices separately."""
+    sandbox.emulators["bitrix24"].missing_methods = {
+        "catalog.catalog.list", "catalog.product.list", "catalog.price.list",
+        "catalog.pricetype.list",
+    }
+    runner.sync("products")
+    runner.sync("product_prices")
+    assert runner.live_ids("products") == set(sandbox.world.bitrix_products)
+    assert runner.live_ids("product_prices") == set()
+    first = min(sandbox.world.bitrix_products)
+    assert '"PRICE"' in runner.payload("products", first)
+
+
+def test_products_come_from_catalog_product_list_where_the_portal_has_it(runner, sandbox):
+    runner.sync("products")
+    runner.sync("product_prices")
+    first = min(sandbox.world.bitrix_products)
+    payload = runner.payload("products", first)
+    assert '"iblockId"' in payload and '"PRICE"' not in payload
+    assert runner.live_ids("product_prices") == set(sandbox.world.bitrix_products)

@@ -18,23 +18,32 @@ Limits
     leads); `start=-1` skips the count (no `total`, no `next` for crm.item.*; the classic
     methods answer `"total": 0` as in the docs' example). That time is `cost_seconds` and the
     `operating` of the answer; a method that accumulates more than 480 s of it within 10 minutes
-    is blocked: 429 `OPERATION_TIME_LIMIT`.
+    is blocked: 429 `OPERATION_TIME_LIMIT` (kept as a running sum per method, so a command
+    costs the same however long the history is).
 
 Methods
     crm.item.list (entityTypeId 31: smart invoices; camelCase fields, numbers as numbers,
-    `{"result": {"items": [...]}, "total", "next"}`), crm.item.productrow.list (`=ownerType` and
-    `=ownerId` required, `=ownerId` also takes an array; filters only on id/productId/owner,
-    order only by id/sort), crm.company.list, crm.requisite.list, crm.product.list (classic
-    methods: UPPERCASE fields, values as strings, `result` is the array itself; PHONE/EMAIL only
-    when selected), batch (at most 50 commands; more end in `ERROR_BATCH_LENGTH_EXCEEDED`, a
+    `{"result": {"items": [...]}, "total", "next"}`; field names in camelCase or UPPER_CASE in
+    select/order/filter, answers in camelCase; stages of the invoice's funnel with
+    `stageSemanticId`, `contactId` for invoices issued to a person), crm.item.productrow.list
+    (`=ownerType` and `=ownerId` required; what an array in `=ownerId` does is the emulator's
+    `owner_arrays`: accepts / rejects / ignores / unfiltered, see below; filters only on
+    id/productId/owner, order only by id/sort), crm.company.list, crm.requisite.list,
+    crm.product.list, crm.contact.list, crm.invoice.list (legacy invoices, entity type 5),
+    crm.status.list, crm.invoice.status.list (classic methods: UPPERCASE fields, values as
+    strings, `result` is the array itself; PHONE/EMAIL only when selected), crm.invoice.get
+    (with PRODUCT_ROWS), crm.status.entity.types, crm.category.list, catalog.catalog.list,
+    catalog.product.list, catalog.price.list (module `portal`), batch (at most 50 commands; more end in `ERROR_BATCH_LENGTH_EXCEEDED`, a
     nested batch in `ERROR_BATCH_METHOD_NOT_ALLOWED`; `$result[cmd][...]` references resolved
     the way CRestUtil::processBatchElement does), server.time, profile.
     Pages hold 50 records, always.
 
 Where the docs disagree or are silent
-    `=ownerId` of crm.item.productrow.list accepts an array here: the method's page said for
-    years "`=` — equals (works with arrays as well)" and integrations rely on it; its latest
-    revision says only `@id` takes arrays. A scalar `=ownerId` of a missing invoice answers 400
+    `=ownerId` of crm.item.productrow.list accepts an array by default: the method's page said
+    for years "`=` — equals (works with arrays as well)" and integrations rely on it; its latest
+    revision says only `@id` takes arrays, that other keys ignore an array like an unsupported
+    condition, and its error table gives INVALID_ARG_VALUE for an array after a prefix — each
+    reading can be switched on (`owner_arrays`). A scalar `=ownerId` of a missing invoice answers 400
     `ACCESS_DENIED` (documented); missing owners in an array are skipped. A missing
     `entityTypeId` answers 400 with error `100` "Could not find value for parameter
     {entityTypeId}" (the generic controller error). Requisites' DATE_MODIFY is null until the
@@ -46,8 +55,8 @@ Where the docs disagree or are silent
 Deleted records simply disappear from lists (the REST API has no tombstones).
 
 Modules: `protocol` (limits, the error answer), `php` (parse_str and PHP arrays), `filters`
-(values, fields, filters, order), `entities` (fields and rendering per entity), `listing` (one
-list call), `batch` (references between batch commands), `emulator` (routing, auth, limits,
+(values, fields, filters, order), `entities` (fields and rendering per entity), `portal`
+(funnels, stages, contacts, legacy invoices, catalog), `listing` (one list call), `batch` (references between batch commands), `emulator` (routing, auth, limits,
 methods).
 """
 

@@ -6,7 +6,6 @@ import json
 import re
 import threading
 import time
-from collections import deque
 from collections.abc import Callable
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
@@ -38,14 +37,25 @@ from finance_sandbox.bitrix24.listing import (
     start_of,
 )
 from finance_sandbox.bitrix24.php import as_list, is_true, php_array, php_parse_pairs, php_parse_str
+from finance_sandbox.bitrix24.portal import (
+    CATALOG_IBLOCK_ID,
+    ITEM_VIEWS,
+    catalogs,
+    categories_of,
+    entity_types,
+    item_views,
+    portal_views,
+    price_types,
+    render_legacy_full,
+)
 from finance_sandbox.bitrix24.protocol import (
     BATCH_MAX_LENGTH,
-    INVOICE_ENTITY_TYPE_ID,
     KNOWN_EMPTY_ENTITY_TYPES,
     MSK,
     OPERATING_LIMIT,
     OPERATING_WINDOW,
     SMART_INVOICE_OWNER_TYPE,
+    OperatingWindow,
     RestError,
 )
 from finance_sandbox.core import (
@@ -72,7 +82,18 @@ class Bitrix24Emulator(Emulator):
         creds = SANDBOX_CREDENTIALS["bitrix24"]
         self.user_id = creds["user_id"]
         self.webhook_key = creds["webhook_key"]
-        self._operating: dict[str, deque[tuple[float, float]]] = {}
+        self._operating: dict[str, OperatingWindow] = {}
+        # What crm.item.productrow.list does with an array in `=ownerId`. The method's page has
+        # said three things: older revisions "`=` — equals (works with arrays as well)"
+        # ("accepts", the default); now "The only key that accepts an array of values is `@id`"
+        # and "the method ignores an array in the same way as an unsupported condition"
+        # ("ignores": the required key is missing; "unfiltered": the condition is dropped and
+        # every row comes back), while its error table lists INVALID_ARG_VALUE for "an array in
+        # the value of a filter key with a comparison prefix" ("rejects").
+        self.owner_arrays: str = "accepts"
+        # Methods this portal does not have (an older portal: {"catalog.product.list", ...}):
+        # they answer 404 ERROR_METHOD_NOT_FOUND like any unknown method.
+        self.missing_methods: set[str] = set()
         self._operating_lock = threading.Lock()
         self._prepared: dict[int, tuple[SandboxRequest, SandboxResponse, float]] = {}
         self._prepared_lock = threading.Lock()
@@ -90,6 +111,8 @@ class Bitrix24Emulator(Emulator):
             "products": View(
                 "products", lambda: w.bitrix_products, PRODUCT_FIELDS, "ID", render_product
             ),
+            **portal_views(w),
+            **item_views(w),
         }
         self.methods: dict[str, Callable[[CallContext, dict[str, Any]], Any]] = {
             "crm.item.list": self._crm_item_list,
@@ -97,6 +120,23 @@ class Bitrix24Emulator(Emulator):
             "crm.company.list": self._classic_list("companies"),
             "crm.requisite.list": self._classic_list("requisites"),
             "crm.product.list": self._classic_list("products"),
+            "crm.contact.list": self._classic_list("contacts"),
+            "crm.invoice.list": self._classic_list("legacy_invoices"),
+            "crm.invoice.get": self._legacy_invoice_get,
+            "crm.invoice.status.list": self._classic_list(
+                "statuses", fixed_filter={"=ENTITY_ID": "INVOICE_STATUS"}
+            ),
+            "crm.status.list": self._classic_list("statuses"),
+            "crm.status.entity.types": lambda ctx, params: entity_types(),
+            "crm.category.list": self._category_list,
+            "catalog.catalog.list": lambda ctx, params: ListAnswer(
+                catalogs(), 1, None, 0.0, "catalogs"
+            ),
+            "catalog.product.list": self._catalog_list("catalog_products", "products"),
+            "catalog.price.list": self._catalog_list("prices", "prices"),
+            "catalog.pricetype.list": lambda ctx, params: ListAnswer(
+                price_types(), 1, None, 0.0, "priceTypes"
+            ),
             "server.time": lambda ctx, params: datetime.now(MSK).isoformat(timespec="seconds"),
             "profile": lambda ctx, params: {
                 "ID": self.user_id,
@@ -192,7 +232,7 @@ class Bitrix24Emulator(Emulator):
                 raise RestError(401, "NO_AUTH_FOUND", "Wrong authorization data")
             if user != self.user_id or key != self.webhook_key:
                 raise RestError(401, "INVALID_CREDENTIALS", "Invalid request credentials")
-            if method not in self.methods and method != "batch":
+            if method in self.missing_methods or (method not in self.methods and method != "batch"):
                 raise RestError(404, "ERROR_METHOD_NOT_FOUND", "Method not found!")
             params = self._params(request)
             ctx = CallContext(self.world, self.sandbox.fault_plan(self.source).drift)
@@ -243,15 +283,20 @@ class Bitrix24Emulator(Emulator):
         }
 
     # -- operating-time limit ------------------------------------------------------------------
+    # Constant work per command whatever the history: each method keeps its spends in arrival
+    # order with a running sum; expired spends leave from the front (each once), so a check is
+    # amortised O(1) instead of re-summing ten minutes of calls.
+    def _operating_window(self, method: str) -> OperatingWindow:
+        window = self._operating.get(method)
+        if window is None:
+            window = self._operating[method] = OperatingWindow()
+        return window
+
     def _operating_check(self, method: str) -> None:
         now = time.monotonic()
         with self._operating_lock:
-            spent = self._operating.get(method)
-            if not spent:
-                return
-            while spent and spent[0][0] < now - OPERATING_WINDOW:
-                spent.popleft()
-            if sum(c for _, c in spent) > OPERATING_LIMIT:
+            window = self._operating.get(method)
+            if window is not None and window.total(now) > OPERATING_LIMIT:
                 raise RestError(
                     429, "OPERATION_TIME_LIMIT", "Method is blocked due to operation time limit"
                 )
@@ -260,15 +305,18 @@ class Bitrix24Emulator(Emulator):
         if cost <= 0:
             return
         with self._operating_lock:
-            self._operating.setdefault(method, deque()).append(
-                (time.monotonic(), cost * self.sandbox.settings.cost_scale)
+            self._operating_window(method).add(
+                time.monotonic(), cost * self.sandbox.settings.cost_scale
             )
 
     def _operating_reset(self, method: str) -> float:
+        now = time.monotonic()
         with self._operating_lock:
-            spent = self._operating.get(method)
-            first = spent[0][0] if spent else time.monotonic()
-        return time.time() + (first + OPERATING_WINDOW - time.monotonic())
+            window = self._operating.get(method)
+            first = window.oldest(now) if window is not None else None
+        if first is None:
+            first = now
+        return time.time() + (first + OPERATING_WINDOW - now)
 
     # -- methods -------------------------------------------------------------------------------
     def _call(self, ctx: CallContext, method: str, params: dict[str, Any]) -> dict[str, Any]:
@@ -290,13 +338,14 @@ class Bitrix24Emulator(Emulator):
 
     def _crm_item_list(self, ctx: CallContext, params: dict[str, Any]) -> ListAnswer:
         entity_type_id = entity_type_id_of(params)
-        if entity_type_id != INVOICE_ENTITY_TYPE_ID:
+        view_name = ITEM_VIEWS.get(entity_type_id)
+        if view_name is None:
             if entity_type_id in KNOWN_EMPTY_ENTITY_TYPES:
                 start = start_of(params, classic=False)
                 total = None if start < 0 else 0
                 return ListAnswer([], total, None, 0.0, "items")
             raise RestError(400, "NOT_FOUND", "Smart process not found")
-        view = self.views["invoices"]
+        view = self.views[view_name]
         compiled = compile_filter(params.get("filter"), view.fields, "id", strict=True)
         order = order_of(params.get("order"), view.fields, "id", strict=True)
         start = start_of(params, classic=False)
@@ -322,6 +371,17 @@ class Bitrix24Emulator(Emulator):
         owner_raw = raw_filter["=ownerId"]
         owners = as_list(owner_raw)
         invoices = self.world.bitrix_invoices
+        if owners is not None and self.owner_arrays == "rejects":
+            # the error table: "an array in the value of a filter key with a comparison prefix"
+            raise RestError(400, "INVALID_ARG_VALUE", "Invalid values for input parameters")
+        if owners is not None and self.owner_arrays == "ignores":
+            # "the method ignores an array in the same way as an unsupported condition": the
+            # required key is then missing
+            raise RestError(
+                400,
+                "REQUIRED_ARG_MISSING",
+                "Required filter keys =ownerType and =ownerId are missing",
+            )
         if owners is None:
             try:
                 owner_id = int(Decimal(str(owner_raw)))
@@ -330,6 +390,9 @@ class Bitrix24Emulator(Emulator):
             if owner_type != SMART_INVOICE_OWNER_TYPE or owner_id not in invoices:
                 raise RestError(400, "ACCESS_DENIED", "Access denied")
             owner_ids = [owner_id]
+        elif self.owner_arrays == "unfiltered":
+            # an ignored owner condition with nothing else to stop it: every smart-invoice row
+            owner_ids = sorted(invoices) if owner_type == SMART_INVOICE_OWNER_TYPE else []
         else:
             owner_ids = []
             for value in owners:
@@ -369,14 +432,72 @@ class Bitrix24Emulator(Emulator):
         ctx.cost += answer.cost
         return answer
 
-    def _classic_list(self, name: str) -> Callable[[CallContext, dict[str, Any]], ListAnswer]:
+    def _classic_list(
+        self, name: str, fixed_filter: dict[str, Any] | None = None
+    ) -> Callable[[CallContext, dict[str, Any]], ListAnswer]:
         def call(ctx: CallContext, params: dict[str, Any]) -> ListAnswer:
             view = self.views[name]
-            compiled = compile_filter(params.get("filter"), view.fields, "ID", strict=False)
+            raw_filter = params.get("filter")
+            if fixed_filter:
+                given = raw_filter if isinstance(raw_filter, dict) else {}
+                raw_filter = {"0": given, **fixed_filter} if given else dict(fixed_filter)
+            compiled = compile_filter(raw_filter, view.fields, "ID", strict=False)
             order = order_of(params.get("order"), view.fields, "ID", strict=False)
             start = start_of(params, classic=True)
             answer = run_list(
                 ctx, view, compiled, order, start, select_of(params), "plain", classic=True
+            )
+            ctx.cost += answer.cost
+            return answer
+
+        return call
+
+    def _legacy_invoice_get(self, ctx: CallContext, params: dict[str, Any]) -> dict[str, Any]:
+        """crm.invoice.get (api-reference/crm/outdated/invoice/crm-invoice-get.md): `id`; the
+        invoice with PRODUCT_ROWS. A missing one answers like the classic CRM getters."""
+        raw = params.get("id", params.get("ID"))
+        try:
+            invoice_id = int(Decimal(str(raw)))
+        except (InvalidOperation, ValueError):
+            raise RestError(400, "", "ID is not defined or invalid.") from None
+        invoice = self.views["legacy_invoices"].table().get(invoice_id)
+        if invoice is None:
+            raise RestError(400, "", "Not found")
+        return render_legacy_full(invoice)
+
+    def _category_list(self, ctx: CallContext, params: dict[str, Any]) -> ListAnswer:
+        """crm.category.list (api-reference/crm/universal/category/crm-category-list.md)."""
+        rows = categories_of(entity_type_id_of(params))
+        return ListAnswer(rows, len(rows), None, 0.0, "categories")
+
+    def _catalog_list(
+        self, view_name: str, envelope: str
+    ) -> Callable[[CallContext, dict[str, Any]], ListAnswer]:
+        """catalog.product.list / catalog.price.list (api-reference/catalog/product/
+        catalog-product-list.md, catalog/price/catalog-price-list.md): camelCase, wrapped in
+        `products` / `prices`. catalog.product.list requires `id` and `iblockId` in select and
+        `iblockId` in filter (400, error code 0, "Required select fields: …" / "Required filter
+        fields: iblockId"); an unknown info block answers 200040300000 "Iblock Not Found"."""
+
+        def call(ctx: CallContext, params: dict[str, Any]) -> ListAnswer:
+            view = self.views[view_name]
+            raw_filter = params.get("filter")
+            if envelope == "products":
+                select = select_of(params) or []
+                missing = [f for f in ("id", "iblockId") if f not in select]
+                if missing:
+                    raise RestError(400, 0, "Required select fields: " + ", ".join(missing))
+                if raw_filter is not None and not isinstance(raw_filter, dict):
+                    raise RestError(400, 0, "Incorrect filter format")
+                if not raw_filter or "iblockId" not in raw_filter:
+                    raise RestError(400, 0, "Required filter fields: iblockId")
+                if str(raw_filter["iblockId"]).strip() != str(CATALOG_IBLOCK_ID):
+                    raise RestError(400, 200040300000, "Iblock Not Found")
+            compiled = compile_filter(raw_filter, view.fields, "id", strict=False)
+            order = order_of(params.get("order"), view.fields, "id", strict=False)
+            start = start_of(params, classic=False)
+            answer = run_list(
+                ctx, view, compiled, order, start, select_of(params), envelope, classic=False
             )
             ctx.cost += answer.cost
             return answer
@@ -420,7 +541,7 @@ class Bitrix24Emulator(Emulator):
                         "ERROR_BATCH_METHOD_NOT_ALLOWED",
                         "Method is not allowed for batch usage",
                     )
-                if method not in self.methods:
+                if method not in self.methods or method in self.missing_methods:
                     raise RestError(404, "ERROR_METHOD_NOT_FOUND", "Method not found!")
                 sub_params = resolve_references(php_parse_str(query), state) if query else {}
                 payload = self._call(ctx, method, sub_params)

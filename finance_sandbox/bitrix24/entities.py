@@ -18,12 +18,14 @@ from finance_sandbox.bitrix24.filters import (
     STR,
     YN,
     Field,
+    FieldSet,
     iso,
     iso_date,
     money_str,
     number,
 )
 from finance_sandbox.bitrix24.protocol import INVOICE_ENTITY_TYPE_ID, SMART_INVOICE_OWNER_TYPE
+from finance_sandbox.world.bitrix24_portal import category_of, contact_id_of, portal_stage
 
 # ---------------------------------------------------------------------------------------------
 # Entities
@@ -51,7 +53,11 @@ def _drift_for(record_id: int) -> int:
 
 # --- smart invoices (crm.item.list, entityTypeId 31) ----------------------------------------
 
-INVOICE_FIELDS = _fields(
+# Stage, funnel and client as the portal shows them (world/bitrix24_portal.py): the stage of the
+# invoice's own funnel (`DT31_7:UC_K3M9QX`), its semantics (`stageSemanticId` P/S/F,
+# crm-item-get.md), and a contact for invoices issued to a person (universal/invoice.md: one
+# `companyId`, contacts in `contactId`/`contactIds`; 0 and [] when none).
+INVOICE_FIELDS = FieldSet(_fields(
     Field("id", INT, lambda r: r.id),
     Field("xmlId", STR, lambda r: None),
     Field("title", STR, lambda r: r.title),
@@ -61,14 +67,15 @@ INVOICE_FIELDS = _fields(
     Field("createdTime", DT, lambda r: r.created_time),
     Field("updatedTime", DT, lambda r: r.updated_time),
     Field("movedTime", DT, lambda r: r.moved_time),
-    Field("categoryId", INT, lambda r: int(r.stage_id.split(":")[0].split("_")[1])),
+    Field("categoryId", INT, lambda r: category_of(r.id)),
     Field("opened", YN, lambda r: "Y"),
-    Field("stageId", STR, lambda r: r.stage_id),
+    Field("stageId", STR, lambda r: portal_stage(r).status_id),
+    Field("stageSemanticId", STR, lambda r: portal_stage(r).semantics or "P"),
     Field("previousStageId", STR, lambda r: None),
     Field("begindate", DATE, lambda r: r.begindate),
     Field("closedate", DATE, lambda r: r.closedate),
     Field("companyId", INT, lambda r: r.company_id or 0),
-    Field("contactId", INT, lambda r: 0),
+    Field("contactId", INT, lambda r: contact_id_of(r)),
     Field("opportunity", NUM, lambda r: r.opportunity),
     Field("isManualOpportunity", YN, lambda r: "Y" if r.is_manual_opportunity else "N"),
     Field("taxValue", NUM, lambda r: r.tax_value),
@@ -92,9 +99,9 @@ INVOICE_FIELDS = _fields(
     Field("utmContent", STR, lambda r: None),
     Field("utmTerm", STR, lambda r: None),
     Field("observers", LIST, lambda r: [], filterable=True, sortable=False),
-    Field("contactIds", LIST, lambda r: [], filterable=True, sortable=False),
+    Field("contactIds", LIST, lambda r: [c] if (c := contact_id_of(r)) else [], sortable=False),
     Field("entityTypeId", INT, lambda r: INVOICE_ENTITY_TYPE_ID),
-)
+), any_case=True)
 
 
 _CONVERT: dict[str, Callable[[Any], Any] | None] = {DT: iso, DATE: iso_date, NUM: number}
@@ -113,10 +120,13 @@ def _render_all(plan: list[tuple[str, Callable[[Any], Any], Any]], rec: Any) -> 
 
 
 def render_invoice(rec: Any, select: list[str] | None, drift: bool) -> dict[str, Any]:
-    item = _render_all(_INVOICE_PLAN, rec)
+    plan = _INVOICE_PLAN
     if select is not None and "*" not in select:
-        wanted = set(select) | {"id"}
-        item = {k: v for k, v in item.items() if k in wanted}
+        # UPPER_CASE names select the same fields (crm.item.* converts them); unknown names are
+        # ignored, as `select` is documented to hold "only field names or '*'".
+        wanted = {INVOICE_FIELDS.canonical(name) or name for name in select} | {"id"}
+        plan = [step for step in plan if step[0] in wanted]
+    item = _render_all(plan, rec)
     if drift:
         variant = _drift_for(rec.id)
         item["ufCrm_SMART_INVOICE_1731586310"] = None if variant else "Договор поставки"

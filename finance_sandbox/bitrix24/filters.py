@@ -81,6 +81,45 @@ class Field:
     sortable: bool = True
 
 
+def field_key(name: str) -> str:
+    """A field name folded so that camelCase and UPPER_CASE spellings meet: `stageId`,
+    `STAGE_ID` and `stageid` all fold to "STAGEID"; `ufCrm5_123` and `UF_CRM_5_123` to
+    "UFCRM5123"."""
+    return name.upper().replace("_", "")
+
+
+class FieldSet(dict[str, Field]):
+    """The fields of one method, keyed by their REST name.
+
+    `any_case` is set for crm.item.*: the docs (b24restdocs api-reference/crm/universal/index.md,
+    "Features of Working with Field Names") say the fields are stored in UPPER_CASE and converted
+    to camelCase for REST, and crm.item.fields publishes each field's `upperName`
+    (crm-item-fields.md); portals accept either spelling in select/order/filter and always answer
+    in camelCase. Classic methods (crm.company.list, ...) keep their own UPPER names, and
+    crm.item.productrow.list documents camelCase only ("Write the filter keys in camelCase").
+    """
+
+    def __init__(self, fields: dict[str, Field], any_case: bool = False) -> None:
+        super().__init__(fields)
+        self.any_case = any_case
+        self._folded = {field_key(name): name for name in fields}
+
+    def resolve(self, name: str) -> Field | None:
+        spec = self.get(name)
+        if spec is None and self.any_case:
+            canonical = self._folded.get(field_key(name))
+            spec = None if canonical is None else self[canonical]
+        return spec
+
+    def canonical(self, name: str) -> str | None:
+        spec = self.resolve(name)
+        return None if spec is None else spec.name
+
+
+def resolve_field(fields: dict[str, Field], name: str) -> Field | None:
+    return fields.resolve(name) if isinstance(fields, FieldSet) else fields.get(name)
+
+
 def _coerce(kind: str, value: Any, name: str) -> Any:
     """A filter value in the field's comparable form (None stands for "empty")."""
     if value is None:
@@ -303,7 +342,7 @@ def _compile_group(
             )
             continue
         op, name = split_key(str(key))
-        spec = fields.get(name)
+        spec = resolve_field(fields, name)
         if spec is None or not spec.filterable:
             if strict and spec is None:
                 raise RestError(
@@ -313,7 +352,7 @@ def _compile_group(
                 )
             continue
         match = _matcher(op, spec.kind, value, name)
-        if top and logic == "AND" and name == id_field:
+        if top and logic == "AND" and spec.name == id_field:
             values = as_list(value)
             if op in _COMPARE:
                 target = _coerce(INT, value, name)

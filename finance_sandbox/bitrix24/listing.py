@@ -9,7 +9,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from finance_sandbox.bitrix24.entities import View
-from finance_sandbox.bitrix24.filters import Compiled, Field, sort_key
+from finance_sandbox.bitrix24.filters import Compiled, Field, resolve_field, sort_key
 from finance_sandbox.bitrix24.php import as_list
 from finance_sandbox.bitrix24.protocol import COUNT_COST_PER_ROW, PAGE_SIZE, RestError
 
@@ -69,7 +69,7 @@ def order_of(
         raw = {str(i): v for i, v in enumerate(raw)} if raw else {}
     if isinstance(raw, dict):
         for name, direction in raw.items():
-            spec = fields.get(str(name))
+            spec = resolve_field(fields, str(name))
             direction_text = str(direction).strip().upper()
             if spec is None or not spec.sortable or (only is not None and spec.name not in only):
                 if strict:

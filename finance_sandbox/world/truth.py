@@ -8,6 +8,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
+from finance_sandbox.world.bitrix24_portal import portal_stage
 from finance_sandbox.world.records import (
     ALMATY,
     APIPAY_PAID_STATUSES,
@@ -139,7 +140,8 @@ class WorldTruth:
             stat.amount += amount
 
         for inv in self.bitrix_invoices.values():
-            add("bitrix24", inv.stage_id, inv.opportunity)
+            # the native status is the stage the portal shows (the invoice's funnel, custom too)
+            add("bitrix24", portal_stage(inv).status_id, inv.opportunity)
         for sinv in self.salesman_invoices.values():
             add("salesman", "paid" if sinv.paid else "unpaid", sinv.summa)
         for ainv in self.apipay_invoices.values():

@@ -1,9 +1,9 @@
--- description: Every source record of a customer or supplier (Bitrix24 company, Adesk contractor, SalesMan client, ApiPay payer phone) mapped to exactly one counterparty, with the rule that matched it (tax_id, name, phone, payment or none).
+-- description: Every source record of a customer or supplier (Bitrix24 company or contact, Adesk contractor, SalesMan client, ApiPay payer phone) mapped to exactly one counterparty, with the rule that matched it (tax_id, name, phone, payment or none).
 -- key: record_key
 -- references: counterparty_key -> marts.counterparties.counterparty_key
 -- columns:
 --   source            VARCHAR    bitrix24/adesk/salesman/apipay
---   source_entity     VARCHAR    company/contractor/client/payer
+--   source_entity     VARCHAR    company/contact/contractor/client/payer
 --   source_id         VARCHAR    the record's id in its system (ApiPay: the payer's phone, 7XXXXXXXXXX)
 --   record_key        VARCHAR    source:entity:id
 --   counterparty_key  VARCHAR    marts.counterparties key
@@ -405,3 +405,21 @@ SELECT
 FROM rec AS r
 JOIN final AS s ON s.record_key = r.record_key
 JOIN final_size AS z ON z.counterparty_key = s.counterparty_key
+UNION ALL
+-- Bitrix24 contacts: the private persons invoices are issued to when there is no company.
+-- Persons share names and carry no tax id in the CRM, so a contact is never merged with anyone
+-- by name or phone: each is a counterparty of its own.
+SELECT
+    'bitrix24',
+    'contact',
+    contact_id,
+    'bitrix24:contact:' || contact_id,
+    'record:bitrix24:contact:' || contact_id,
+    'none',
+    NULL,
+    name,
+    lower(name),
+    [name],
+    list_sort(list_distinct(phones_normalized)),
+    emails[1]
+FROM staging.bitrix24_contacts

@@ -1,9 +1,9 @@
--- description: Invoice lines: Bitrix24 product rows, SalesMan deal specifications and ApiPay cart items, with the catalog product (marts.products), quantity, unit, price, discount, tax rate and line total.
+-- description: Invoice lines: Bitrix24 product rows (smart and legacy invoices), SalesMan deal specifications and ApiPay cart items, with the catalog product (marts.products), quantity, unit, price, discount, tax rate and line total.
 -- key: line_key
 -- references: invoice_key -> marts.invoices.invoice_key
 -- references: product_key -> marts.products.product_key
 -- columns:
---   line_key               VARCHAR        bitrix24:<row id>, salesman:<invoice key id>:<spid> or apipay:<invoice id>:<position>
+--   line_key               VARCHAR        bitrix24:<row id>, bitrix24:legacy:<invoice id>:<row id>, salesman:<invoice key id>:<spid> or apipay:<invoice id>:<position>
 --   invoice_key            VARCHAR        marts.invoices
 --   source                 VARCHAR        bitrix24, salesman or apipay
 --   line_number            INTEGER        order within the invoice
@@ -76,6 +76,37 @@ bitrix AS (
     LEFT JOIN bitrix_product AS p ON p.source_id = r.product_id
     LEFT JOIN staging.bitrix24_invoices AS i ON i.invoice_id = r.invoice_id
 ),
+bitrix_legacy AS (
+    -- PRODUCT_ROWS of the legacy invoices (crm-invoice-fields.md): PRICE per unit incl. VAT
+    -- after DISCOUNT_PRICE (per unit); VAT_RATE a coefficient, staged as a percent.
+    SELECT
+        'bitrix24:legacy:' || r.invoice_id || ':' || r.row_id AS line_key,
+        'bitrix24:legacy:' || r.invoice_id AS invoice_key,
+        'bitrix24' AS source,
+        r.line_number,
+        p.product_key,
+        r.product_id AS source_product_id,
+        r.product_name AS name,
+        r.quantity,
+        r.measure_name AS unit,
+        r.measure_code AS unit_code,
+        r.price,
+        CAST(r.price + coalesce(r.discount_price, 0) AS DECIMAL(18, 4)) AS price_before_discount,
+        CAST(CASE WHEN r.price + coalesce(r.discount_price, 0) > 0
+            THEN round(100 * coalesce(r.discount_price, 0)
+                / (r.price + coalesce(r.discount_price, 0)), 2) END AS DECIMAL(18, 4))
+            AS discount_rate,
+        CAST(round(coalesce(r.discount_price, 0) * r.quantity, 2) AS DECIMAL(18, 2))
+            AS discount_amount,
+        r.tax_rate,
+        CAST(round(r.line_total * r.tax_rate / (100 + r.tax_rate), 2) AS DECIMAL(18, 2))
+            AS tax_amount,
+        r.line_total,
+        coalesce(i.currency, 'RUB') AS currency
+    FROM staging.bitrix24_legacy_invoice_lines AS r
+    LEFT JOIN bitrix_product AS p ON p.source_id = r.product_id
+    LEFT JOIN staging.bitrix24_legacy_invoices AS i ON i.invoice_id = r.invoice_id
+),
 salesman AS (
     -- Prices include VAT (the tax SalesMan puts in an invoice is part of its amount: the VAT of
     -- a line is line_total * rate / (100 + rate)). SalesMan's price list is not extracted, so
@@ -135,6 +166,8 @@ apipay AS (
     LEFT JOIN staging.apipay_units AS u ON u.unit_id = a.it.unit_id
 )
 SELECT * FROM bitrix
+UNION ALL BY NAME
+SELECT * FROM bitrix_legacy
 UNION ALL BY NAME
 SELECT * FROM salesman
 UNION ALL BY NAME

@@ -6,7 +6,8 @@
 --   title             VARCHAR                   invoice title as typed
 --   company_id        VARCHAR                   client company (NULL when none)
 --   contact_id        VARCHAR                   Bitrix24 contact (person) the invoice is for
---   stage_id          VARCHAR                   Bitrix stage (DT31_1:N/S/P/D)
+--   stage_id          VARCHAR                   Bitrix stage of the invoice's funnel (DT31_<category>:<code>, custom UC_…)
+--   stage_semantics   VARCHAR                   P in progress / S success / F failure, as the portal reports it (stageSemanticId)
 --   category_id       VARCHAR                   smart-invoice funnel (category) id
 --   amount            DECIMAL(18,2)             opportunity incl. VAT
 --   tax_amount        DECIMAL(18,2)             tax (VAT) included in the amount
@@ -38,6 +39,9 @@ typed AS (
         NULLIF(NULLIF(p ->> 'companyId', ''), '0') AS company_id,
         NULLIF(NULLIF(p ->> 'contactId', ''), '0') AS contact_id,
         p ->> 'stageId' AS stage_id,
+        -- the stage's semantics as the portal reports it (crm-item-get.md `stageSemanticId`:
+        -- P in progress, S success, F failure); custom stages (`DT31_7:UC_…`) carry it too
+        upper(NULLIF(trim(p ->> 'stageSemanticId'), '')) AS stage_semantics,
         p ->> 'categoryId' AS category_id,
         money_or_null(p ->> 'opportunity') AS amount,
         money_or_null(p ->> 'taxValue') AS tax_amount,

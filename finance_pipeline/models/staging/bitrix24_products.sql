@@ -1,4 +1,4 @@
--- description: Bitrix24 catalog products (crm.product.list), one row per live product: name, article (SKU), price, VAT, unit.
+-- description: Bitrix24 catalog products (catalog.product.list with catalog.price.list base prices, or crm.product.list on older portals), one row per live product: name, article (SKU), price, VAT, unit.
 -- key: product_id
 -- columns:
 --   product_id     VARCHAR                   Bitrix24 catalog product id
@@ -22,8 +22,36 @@
 -- when nobody typed one, so XML_ID equal to the id is no SKU. VAT_ID and MEASURE are ids of the
 -- portal's VAT rates and units; the mapping below is Bitrix24's default set (catalog.vat.list,
 -- catalog.measure.list of a fresh portal). Timestamps +03:00 (Moscow), stored as UTC.
-WITH src AS (
+-- Two read shapes land in raw.bitrix24_products: catalog.product.list (camelCase: name, xmlId,
+-- vatId, measure, iblockId, dateCreate, timestampX; no price — the base price is in
+-- raw.bitrix24_product_prices, catalog.price.list) and the deprecated crm.product.list of older
+-- portals (UPPER_CASE, PRICE and CURRENCY_ID included). Both are read here.
+WITH raw_src AS (
     SELECT id, payload AS p FROM raw.bitrix24_products WHERE deleted_at IS NULL
+),
+src AS (
+    SELECT
+        id,
+        p,
+        coalesce(p ->> 'NAME', p ->> 'name') AS name,
+        coalesce(p ->> 'XML_ID', p ->> 'xmlId') AS xml_id,
+        coalesce(p ->> 'VAT_ID', p ->> 'vatId') AS vat_id,
+        coalesce(p ->> 'VAT_INCLUDED', p ->> 'vatIncluded') AS vat_included,
+        coalesce(p ->> 'MEASURE', p ->> 'measure') AS measure_id,
+        coalesce(p ->> 'CATALOG_ID', p ->> 'iblockId') AS catalog_id,
+        coalesce(p ->> 'ACTIVE', p ->> 'active') AS active,
+        coalesce(p ->> 'DATE_CREATE', p ->> 'dateCreate') AS date_create,
+        coalesce(p ->> 'TIMESTAMP_X', p ->> 'timestampX') AS timestamp_x
+    FROM raw_src
+),
+base_price AS (
+    SELECT
+        payload ->> 'productId' AS product_id,
+        arg_max(payload ->> 'price', id) AS price,
+        arg_max(payload ->> 'currency', id) AS currency
+    FROM raw.bitrix24_product_prices
+    WHERE deleted_at IS NULL
+    GROUP BY 1
 ),
 vat(vat_id, vat_rate) AS (
     VALUES ('1', NULL), ('2', 0), ('3', 10), ('4', 20)
@@ -34,27 +62,29 @@ measure(measure_id, measure_code) AS (
 )
 SELECT
     src.id AS product_id,
-    p ->> 'NAME' AS name,
-    CASE WHEN NULLIF(trim(p ->> 'XML_ID'), '') <> src.id THEN trim(p ->> 'XML_ID') END AS sku,
-    p ->> 'XML_ID' AS xml_id,
-    money_or_null(p ->> 'PRICE') AS price,
-    upper(NULLIF(trim(p ->> 'CURRENCY_ID'), '')) AS currency,
-    p ->> 'VAT_ID' AS vat_id,
+    src.name,
+    CASE WHEN NULLIF(trim(src.xml_id), '') <> src.id THEN trim(src.xml_id) END AS sku,
+    src.xml_id,
+    money_or_null(coalesce(p ->> 'PRICE', bp.price)) AS price,
+    upper(NULLIF(trim(coalesce(p ->> 'CURRENCY_ID', bp.currency)), '')) AS currency,
+    src.vat_id,
     CAST(vat.vat_rate AS INTEGER) AS vat_rate,
-    (p ->> 'VAT_INCLUDED') = 'Y' AS vat_included,
-    p ->> 'MEASURE' AS measure_id,
+    src.vat_included = 'Y' AS vat_included,
+    src.measure_id,
     measure.measure_code,
-    p ->> 'CATALOG_ID' AS catalog_id,
-    (p ->> 'ACTIVE') IS DISTINCT FROM 'N' AS is_active,
-    TRY_CAST(p ->> 'DATE_CREATE' AS TIMESTAMPTZ) AS created_at,
-    TRY_CAST(p ->> 'TIMESTAMP_X' AS TIMESTAMPTZ) AS updated_at,
+    src.catalog_id,
+    src.active IS DISTINCT FROM 'N' AS is_active,
+    TRY_CAST(src.date_create AS TIMESTAMPTZ) AS created_at,
+    TRY_CAST(src.timestamp_x AS TIMESTAMPTZ) AS updated_at,
     list_filter([
-        CASE WHEN parse_failed(p ->> 'PRICE', money_or_null(p ->> 'PRICE')) THEN 'PRICE' END,
-        CASE WHEN parse_failed(p ->> 'DATE_CREATE', TRY_CAST(p ->> 'DATE_CREATE' AS TIMESTAMPTZ))
+        CASE WHEN parse_failed(coalesce(p ->> 'PRICE', bp.price),
+            money_or_null(coalesce(p ->> 'PRICE', bp.price))) THEN 'PRICE' END,
+        CASE WHEN parse_failed(src.date_create, TRY_CAST(src.date_create AS TIMESTAMPTZ))
             THEN 'DATE_CREATE' END,
-        CASE WHEN parse_failed(p ->> 'TIMESTAMP_X', TRY_CAST(p ->> 'TIMESTAMP_X' AS TIMESTAMPTZ))
+        CASE WHEN parse_failed(src.timestamp_x, TRY_CAST(src.timestamp_x AS TIMESTAMPTZ))
             THEN 'TIMESTAMP_X' END
     ], lambda x: x IS NOT NULL) AS _parse_errors
 FROM src
-LEFT JOIN vat ON vat.vat_id = src.p ->> 'VAT_ID'
-LEFT JOIN measure ON measure.measure_id = src.p ->> 'MEASURE'
+LEFT JOIN base_price AS bp ON bp.product_id = src.id
+LEFT JOIN vat ON vat.vat_id = src.vat_id
+LEFT JOIN measure ON measure.measure_id = src.measure_id

@@ -109,6 +109,9 @@ class ListCall:
     filter: dict[str, Any]
     id_field: str  # "id" (crm.item.*) or "ID" (classic methods)
     rows_key: str | None  # "items", "productRows", or None when `result` is the list
+    # Error codes that end a window of this call as refused (listed in Scan.refused) instead of
+    # failing the read: the caller knows what such an answer means and handles it.
+    refusable: frozenset[str] = frozenset()
 
     def rows_of(self, result: Any, endpoint: str) -> list[dict[str, Any]]:
         rows = result.get(self.rows_key) if isinstance(result, dict) and self.rows_key else result
@@ -300,6 +303,7 @@ class Scan:
         self._next_round: list[Window] = []
         self._lock = threading.Lock()
         self.miscounts: list[str] = []
+        self.refused: list[tuple[Window, str]] = []  # (window, error code): ListCall.refusable
 
     def close(self) -> None:
         for future in self._running:
@@ -452,6 +456,12 @@ class Scan:
         remaining: int | None = None
         ended = False
         for i, name in enumerate(chain.names):
+            refused = self._refusal(w, answer["result_error"].get(name))
+            if refused is not None:
+                with self._lock:
+                    self.refused.append((w, refused))
+                ended = True
+                break
             error = Batcher.command_error(answer, name, call.method)
             if error is not None:
                 raise error  # the first page, or one after a full page: a real error
@@ -514,6 +524,14 @@ class Scan:
             with self._lock:
                 self._next_round.append(rest)
         return out
+
+    @staticmethod
+    def _refusal(window: Window, raw_error: Any) -> str | None:
+        if raw_error is None or not window.call.refusable:
+            return None
+        parsed = api_error_of(raw_error)
+        code = parsed[0].upper() if parsed else ""
+        return code if code in window.call.refusable else None
 
     def _miscount(self, what: str) -> None:
         with self._lock:
