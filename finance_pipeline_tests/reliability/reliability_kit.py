@@ -312,9 +312,20 @@ def both_checksums(
 
 
 def sync_state(path: Path | str) -> dict[str, tuple[Any, ...]]:
+    """entity -> (its cursor row, its last reconciliation row or None): the bookkeeping a
+    failed or unproven read must leave as it was."""
     with duckdb.connect(str(path), read_only=True) as conn:
         rows = conn.execute("SELECT * FROM raw._sync_state ORDER BY entity").fetchall()
-    return {r[0]: tuple(r) for r in rows}
+        has_reconciliation = conn.execute(
+            "SELECT count(*) FROM information_schema.tables "
+            "WHERE table_schema = 'raw' AND table_name = '_reconciliation'"
+        ).fetchone()[0]  # type: ignore[index]
+        reconciled = (
+            {r[0]: tuple(r) for r in conn.execute("SELECT * FROM raw._reconciliation").fetchall()}
+            if has_reconciliation
+            else {}
+        )
+    return {r[0]: (tuple(r), reconciled.get(r[0])) for r in rows}
 
 
 def raw_fingerprint(path: Path | str) -> dict[str, dict[str, tuple[str, bool]]]:
