@@ -26,6 +26,7 @@ from finance_pipeline.sources.registry import BY_NAME, SOURCE_NAMES
 from finance_pipeline.sources.resource_base import SourceResource
 from finance_pipeline.warehouse.resource import WarehouseResource
 from finance_sandbox.apipay_catalog import APIPAY_UNITS
+from finance_sandbox.bitrix24.portal import ALL_STATUSES
 from finance_sandbox.core import (
     SANDBOX_CREDENTIALS,
     Sandbox,
@@ -34,6 +35,7 @@ from finance_sandbox.core import (
     ServerRateLimit,
 )
 from finance_sandbox.world import World, WorldSize
+from finance_sandbox.world.bitrix24_portal import contacts, legacy_invoices
 
 # Recognisable credentials ("canaries"): the sandbox is made to accept them instead of its
 # defaults, so any byte of them found in a log, the event log or the warehouse is a leak.
@@ -112,6 +114,12 @@ def truth_ids(world: World) -> dict[str, set[str]]:
     out["bitrix24_invoice_product_rows"] = {
         str(row.id) for invoice in world.bitrix_invoices.values() for row in invoice.rows
     }
+    # The portal around the invoices (issue 13): contacts and legacy invoices of the world, the
+    # stage dictionaries, and one base price per catalog product (its id is the product's).
+    out["bitrix24_contacts"] = {str(i) for i in contacts(world)}
+    out["bitrix24_legacy_invoices"] = {str(i) for i in legacy_invoices(world)}
+    out["bitrix24_stages"] = {str(stage.id) for stage in ALL_STATUSES}
+    out["bitrix24_product_prices"] = {str(i) for i in world.bitrix_products}
     # ApiPay's catalog and units are ApiPay's own (ids of their own, a fixed list of units).
     out["apipay_catalog_items"] = {str(i) for i in world.apipay_nomenclature}
     out["apipay_units"] = {str(unit.id) for unit in APIPAY_UNITS}

@@ -32,6 +32,7 @@ from reliability_kit import (
 from finance_pipeline.sources.reconcile import UnrepairedDifferenceError
 from finance_pipeline.warehouse.resource import WarehouseResource
 from finance_sandbox.core import Sandbox
+from finance_sandbox.world.bitrix24_portal import legacy_invoices
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -226,9 +227,14 @@ def test_bitrix24_deletions_are_gone_after_every_incremental_run(tmp_path: Path)
             meta = rig.sync("bitrix24", run=f"day-{day}")
             assert_raw_matches_truth(rig.path, world, tables("bitrix24"))
             invoices, lines = invoice_keys(rig.path)
-            assert invoices == {str(i) for i in world.bitrix_invoices}, f"day {day}"
+            legacy = legacy_invoices(world)  # the portal's pre-2021 history, never deleted here
+            assert invoices == {str(i) for i in world.bitrix_invoices} | {
+                f"legacy:{i}" for i in legacy
+            }, f"day {day}"
             assert lines == {
                 f"bitrix24:{row.id}" for inv in world.bitrix_invoices.values() for row in inv.rows
+            } | {
+                f"bitrix24:legacy:{inv.id}:{row.id}" for inv in legacy.values() for row in inv.rows
             }, f"day {day}"
             assert meta["bitrix24_invoices"]["verification_compared"].startswith("invoices id list")
         assert deleted_invoices > 0, "the world deleted no invoice"
