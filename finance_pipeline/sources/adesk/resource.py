@@ -126,15 +126,11 @@ class AdeskResource(SourceResource):
         "a deletion from a date moved out of the window; more are left to the full refresh.",
     )
 
-    def base_url(self) -> str:
-        return self.api_base_url.rstrip("/")
+    base_url_field = "api_base_url"
+    account_field = "api_token"  # Adesk limits per account (token)
 
     def auth_params(self) -> dict[str, str]:
-        return {"api_token": self.api_token.strip()}
-
-    def account_key(self) -> str:
-        # Adesk limits per account (token); the bucket name is hashed, never written in clear.
-        return f"{self.base_url()}\0{self.api_token.strip()}"
+        return {"api_token": self.value("api_token")}
 
     classify = staticmethod(classify_adesk)
     # "If requests to a method exceed the limit, the method is blocked" (adesk-api.md): the

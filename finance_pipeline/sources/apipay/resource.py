@@ -83,15 +83,11 @@ class ApipayResource(SourceResource):
         description="Base URL of the API, up to and including /api/v1 (APIPAY_BASE_URL).",
     )
 
-    def base_url(self) -> str:
-        return self.api_base_url.rstrip("/")
+    base_url_field = "api_base_url"
+    account_field = "api_key"  # ApiPay limits requests per API key
 
     def auth_headers(self) -> dict[str, str]:
-        return {"X-API-Key": self.api_key.strip()}
-
-    def account_key(self) -> str:
-        # ApiPay limits requests per API key; the bucket name is hashed, never written in clear.
-        return f"{self.base_url()}\0{self.api_key.strip()}"
+        return {"X-API-Key": self.value("api_key")}
 
     classify = staticmethod(classify_apipay)
     # errors.md says 60/minute per key, the answers announce X-RateLimit-*: start at the
