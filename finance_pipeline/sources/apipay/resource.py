@@ -22,25 +22,10 @@ from finance_pipeline.http.errors import (
     ThrottledError,
 )
 from finance_pipeline.http.ratelimit import LimiterPolicy
+from finance_pipeline.sources.answers import message_with_field_errors
 from finance_pipeline.sources.resource_base import SourceResource
 
 DEFAULT_BASE_URL = "https://bpapi.bazarbay.site/api/v1"
-
-
-def _api_message(body: Any) -> str | None:
-    """`message` plus the per-field `errors` of a Laravel-style error body, if there is one."""
-    if not isinstance(body, dict):
-        return None
-    message = body.get("message")
-    text = str(message).strip() if message not in (None, "") else ""
-    errors = body.get("errors")
-    if isinstance(errors, dict) and errors:
-        details = "; ".join(
-            f"{field}: {' '.join(str(m) for m in (msgs if isinstance(msgs, list) else [msgs]))}"
-            for field, msgs in errors.items()
-        )
-        text = f"{text} ({details})" if text else details
-    return text or None
 
 
 def classify_apipay(response: httpx.Response, body: Any) -> Classification:
@@ -48,7 +33,7 @@ def classify_apipay(response: httpx.Response, body: Any) -> Classification:
     status = response.status_code
     if status < 400:
         return None
-    said = _api_message(body)
+    said = message_with_field_errors(body) or None
     quoted = f"ApiPay said {said!r}" if said else f"ApiPay answered {status} without a message"
     if status == 401:
         return AuthenticationError, f"{quoted}; the API key (X-API-Key) was refused"
