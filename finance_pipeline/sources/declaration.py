@@ -139,7 +139,7 @@ class SourceDeclaration:
     entities: Sequence[EntitySpec]
 
     def __post_init__(self) -> None:
-        # The resource validates its fields at run start with this declaration's validators.
+        # The resource accepts its fields at run start through this declaration's variables.
         self.resource_class.declaration = self
 
     @property
