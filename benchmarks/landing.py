@@ -43,7 +43,7 @@ from typing import Any
 from _common import peak_rss_mb, reset_peak_rss, rss_mb
 
 from finance_pipeline.sources import adesk, apipay
-from finance_pipeline.sources.extraction import EntitySpec, _later_cursor, _page_cursor
+from finance_pipeline.sources.extraction import EntitySpec, later_cursor, page_cursor
 from finance_pipeline.warehouse.connection import connect
 from finance_pipeline.warehouse.landing import PageStager, land, raw_table_ddl
 
@@ -188,7 +188,7 @@ def land_ours(db: Path, spec: EntitySpec, path: Path, page_size: int) -> tuple[f
         for page in pages_of(path, page_size, parse):
             stager.add(page)
             if spec.cursor_of is not None:
-                cursor = _later_cursor(cursor, _page_cursor(spec.cursor_of, page))
+                cursor = later_cursor(cursor, page_cursor(spec.cursor_of, page))
         stager.finish()
         staged = time.perf_counter()
         with connect(db) as conn:

@@ -17,7 +17,6 @@ from pathlib import Path
 from pydantic import BaseModel
 
 from finance_pipeline.errors import ConfigError
-from finance_pipeline.http.masking import register_secret
 from finance_pipeline.http.ratelimit import RateLimit
 from finance_pipeline.sources.declaration import SourceDeclaration, SourceSettings
 
@@ -119,9 +118,6 @@ def _rate_limit(env: Mapping[str, str], source: SourceDeclaration) -> RateLimit:
 def _source_settings(env: Mapping[str, str], source: SourceDeclaration) -> SourceSettings | None:
     """A source's validated values, or None when none of its required variables is set."""
     given = {v.name: _get(env, v.name) for v in source.variables}
-    for variable in source.variables:
-        if variable.secret:
-            register_secret(given[variable.name])
     required = source.required_variables
     if not any(given[v.name] for v in required):
         return None
@@ -129,12 +125,7 @@ def _source_settings(env: Mapping[str, str], source: SourceDeclaration) -> Sourc
     if missing:
         names = ", ".join(v.name for v in required)
         raise ConfigError(", ".join(missing), f"missing: {source.title} needs {names}")
-    values: dict[str, str] = {}
-    for variable in source.variables:
-        raw = given[variable.name] or variable.default or ""
-        values[variable.name] = variable.validate(variable.name, raw)
-        if variable.secret:
-            register_secret(values[variable.name])
+    values = {v.name: v.accept(given[v.name] or v.default or "") for v in source.variables}
     return SourceSettings(values=values, rate_limit=_rate_limit(env, source))
 
 

@@ -78,5 +78,35 @@ def test_every_variable_is_declared_once_and_validated_by_the_same_function_at_r
     adesk = next(s for s in SOURCES if s.name == "adesk")
     resource = adesk.resource_class(api_token="t0ken-1", api_base_url="https://api.adesk.ru/v2")
     with pytest.raises(ConfigError) as info:
-        resource.validate_config()
+        resource.accepted_values()
     assert "ADESK_BASE_URL" in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("source", "fields"),
+    [
+        (
+            "salesman",
+            {
+                "crm_base_url": "https://crm.example.ru",
+                "login": "runstart.login@example.ru",
+                "api_key": "runStartSalesmanKey7",
+            },
+        ),
+        ("adesk", {"api_token": "runStartAdeskToken7"}),
+        ("apipay", {"api_key": "runStartApipayKey7"}),
+    ],
+)
+def test_secrets_a_resource_accepts_at_run_start_are_masked(
+    source: str, fields: dict[str, str]
+) -> None:
+    """In live mode a secret reaches the run as a resolved EnvVar the definitions never loaded:
+    accepting it (the one place values are validated) registers it for masking."""
+    from finance_pipeline.http.masking import mask
+    from finance_pipeline.sources.registry import BY_NAME
+
+    declaration = BY_NAME[source]
+    declaration.resource_class(**fields).accepted_values()
+    for variable in declaration.credential_variables:
+        secret = fields[variable.field]
+        assert secret not in mask(f"the API said {secret} was wrong")

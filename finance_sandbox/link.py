@@ -59,14 +59,14 @@ def sandbox_rate_limits() -> dict[str, str]:
     the sandbox nor slowed by a cautious first-run guess. A user's own values take precedence."""
     env = {}
     for source in UNPUBLISHED_LIMITS:
-        server = _emulator_limit(source)
+        server = emulator_limit(source)
         env[f"{source.upper()}_RATE_LIMIT"] = f"{server.rate * 0.9:g}"
         env[f"{source.upper()}_RATE_START"] = f"{server.rate * 0.9:g}"
         env[f"{source.upper()}_RATE_BURST"] = str(max(1, server.burst - 2))
     return env
 
 
-def _emulator_limit(source: str) -> ServerRateLimit:
+def emulator_limit(source: str) -> ServerRateLimit:
     """The emulator's own limit, read from its class: loading the definitions must not build
     the sandbox's world."""
     module_name, class_name = EMULATORS[source].split(":")

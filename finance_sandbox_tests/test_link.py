@@ -5,13 +5,13 @@ from __future__ import annotations
 
 from finance_pipeline.definitions import load_environment
 from finance_pipeline.sources.registry import BY_NAME, SOURCE_NAMES
-from finance_sandbox.link import UNPUBLISHED_LIMITS, _emulator_limit
+from finance_sandbox.link import UNPUBLISHED_LIMITS, emulator_limit
 
 
 def test_sandbox_mode_keeps_below_the_sandbox_servers_and_within_documented_limits() -> None:
     settings = load_environment({"FINANCE_PIPELINE_MODE": "sandbox"})
     for source in SOURCE_NAMES:
-        client, server = settings.sources[source].rate_limit, _emulator_limit(source)
+        client, server = settings.sources[source].rate_limit, emulator_limit(source)
         first_run_rate = client.start or client.rate
         if source in UNPUBLISHED_LIMITS:
             # Not the live guess: the demo must not wait for a limit no server has, nor learn one

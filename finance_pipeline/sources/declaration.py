@@ -5,10 +5,12 @@ Each `sources/<system>/__init__.py` exports one `SOURCE = SourceDeclaration(...)
 (`definitions.py`) and the benchmarks loop over the registry, so adding a variable or a source
 means editing the source's declaration and nothing else.
 
-Every variable has ONE validator. `config.load_settings` applies it when the definitions load
-(so a malformed value stops `dagster dev` naming the variable), and the resource applies the same
-function again at run start (`SourceResource.validate_config`), because in live mode a secret
-reaches the run as a `dg.EnvVar` resolved by Dagster, not as the value validated at load time.
+Every variable has ONE validator, and `EnvVariable.accept` is the one place a value meets it:
+it validates the value, registers it for masking when it is a secret, and returns the value that
+is then used. `config.load_settings` accepts each value when the definitions load (so a malformed
+value stops `dagster dev` naming the variable); a resource accepts its fields once, at run start
+(`SourceResource.accepted_values`), because in live mode a secret reaches the run as a `dg.EnvVar`
+resolved by Dagster, not as the value accepted at load time. Requests use only accepted values.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ import dagster as dg
 
 from finance_pipeline.errors import ConfigError
 from finance_pipeline.http.errors import ApiError, AuthenticationError, PaymentRequiredError
-from finance_pipeline.http.masking import mask
+from finance_pipeline.http.masking import mask, register_secret
 from finance_pipeline.http.ratelimit import RateLimit
 
 if TYPE_CHECKING:
@@ -105,6 +107,18 @@ class EnvVariable:
     def required(self) -> bool:
         return self.default is None
 
+    def accept(self, raw: str) -> str:
+        """`raw` through this variable's validator: the value to use from now on.
+
+        A secret is registered for masking before it is validated, so not even a refusal of it
+        can print it, and again as normalised (the webhook URL gains its trailing slash)."""
+        if self.secret:
+            register_secret(raw)
+        value = self.validate(self.name, raw)
+        if self.secret and value != raw:
+            register_secret(value)
+        return value
+
 
 @dataclass(frozen=True)
 class SourceSettings:
@@ -125,7 +139,7 @@ class SourceDeclaration:
     entities: Sequence[EntitySpec]
 
     def __post_init__(self) -> None:
-        # The resource validates its fields at run start with this declaration's validators.
+        # The resource accepts its fields at run start through this declaration's variables.
         self.resource_class.declaration = self
 
     @property

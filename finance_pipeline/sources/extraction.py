@@ -135,7 +135,7 @@ def parse_cursor(value: str) -> datetime:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
-def _page_cursor(
+def page_cursor(
     cursor_of: Callable[[dict[str, Any]], str | None], rows: list[dict[str, Any]]
 ) -> str | None:
     """The latest cursor value of one page. Each distinct value is parsed once (a page of
@@ -144,7 +144,7 @@ def _page_cursor(
     return max(values, key=parse_cursor) if values else None
 
 
-def _later_cursor(current: str | None, candidate: str | None) -> str | None:
+def later_cursor(current: str | None, candidate: str | None) -> str | None:
     if not candidate:
         return current
     if current is None or parse_cursor(candidate) > parse_cursor(current):
@@ -194,8 +194,8 @@ def run_extraction(
         for rows in spec.fetch(ctx):
             stager.add(rows)
             if spec.cursor_of is not None:
-                new_cursor = _later_cursor(new_cursor, _page_cursor(spec.cursor_of, rows))
-        new_cursor = _later_cursor(new_cursor, ctx.new_cursor)
+                new_cursor = later_cursor(new_cursor, page_cursor(spec.cursor_of, rows))
+        new_cursor = later_cursor(new_cursor, ctx.new_cursor)
         with warehouse.connection() as conn:
             result = land(
                 conn,

@@ -2,7 +2,9 @@
 
 A source resource knows its credentials (given as `EnvVar`s so Dagster never stores or shows
 them), how to authenticate, and how its API phrases errors. Which variables fill which fields,
-and how each is validated, is the source's declaration (`sources/<system>/__init__.py`).
+and how each is validated, is the source's declaration (`sources/<system>/__init__.py`). The
+resource accepts its fields once, through the declaration (`accepted_values`: validated, secrets
+registered for masking), and builds every request from those accepted values only.
 `client()` returns the shared `ApiClient`; whether a URL is served by the real service or by a
 transport mounted for it (`http/transports.py`) is not the resource's business.
 """
@@ -12,7 +14,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, ClassVar
 
 import dagster as dg
-from pydantic import Field
+from pydantic import Field, PrivateAttr
 
 from finance_pipeline.config import rate_limit_directory
 from finance_pipeline.http.client import (
@@ -22,7 +24,6 @@ from finance_pipeline.http.client import (
     MethodLoads,
     RetryPolicy,
 )
-from finance_pipeline.http.masking import register_secret
 from finance_pipeline.http.ratelimit import AdaptiveLimiter, LimiterPolicy, RateLimit
 from finance_pipeline.http.stats import RequestStats
 
@@ -58,6 +59,9 @@ class SourceResource(dg.ConfigurableResource):
     retry_base_delay: float = Field(default=0.5, ge=0, description="First backoff delay (s).")
     retry_max_delay: float = Field(default=30.0, ge=0, description="Longest backoff delay (s).")
 
+    # Each declared field as its variable accepted it; filled once, at run start or first use.
+    _accepted: dict[str, str] | None = PrivateAttr(default=None)
+
     # --- from the declaration -----------------------------------------------------------------
     def _field_value(self, field: str) -> str:
         return str(getattr(self, field) or "").strip()
@@ -74,15 +78,24 @@ class SourceResource(dg.ConfigurableResource):
         missing = self.missing_variables()
         return f"{', '.join(missing)} {'is' if len(missing) == 1 else 'are'} not set"
 
-    def validate_config(self) -> None:
-        """Each field through its variable's validator (the one config.py applied at load)."""
-        for variable in self.declaration.variables:
-            variable.validate(variable.name, self._field_value(variable.field))
+    def accepted_values(self) -> dict[str, str]:
+        """Each declared field as its variable accepted it (`EnvVariable.accept`: validated and,
+        when secret, registered for masking), once per resource; what every request is built
+        from. A source that is not configured is never asked for a request: its fields are
+        only stripped."""
+        if self._accepted is None:
+            configured = self.is_configured()
+            self._accepted = {
+                v.field: v.accept(self._field_value(v.field))
+                if configured
+                else self._field_value(v.field)
+                for v in self.declaration.variables
+            }
+        return self._accepted
 
-    def secrets(self) -> list[str]:
-        """Every credential value, so masking knows them."""
-        values = (self._field_value(v.field) for v in self.declaration.variables if v.secret)
-        return [value for value in values if value]
+    def value(self, field: str) -> str:
+        """The accepted value of one declared field."""
+        return self.accepted_values()[field]
 
     def effective_rate_limit(self) -> RateLimit:
         default = self.declaration.rate_limit
@@ -93,8 +106,14 @@ class SourceResource(dg.ConfigurableResource):
         )
 
     # --- what each source defines ---------------------------------------------------------
+    # The declared field holding the URL requests are sent to.
+    base_url_field: ClassVar[str]
+    # The declared field naming the account the API counts requests against, together with the
+    # base URL (None: the base URL alone, e.g. a Bitrix24 webhook is one portal's).
+    account_field: ClassVar[str | None] = None
+
     def base_url(self) -> str:
-        raise NotImplementedError
+        return self.value(self.base_url_field)
 
     def auth_headers(self) -> dict[str, str]:
         return {}
@@ -103,8 +122,11 @@ class SourceResource(dg.ConfigurableResource):
         return {}
 
     def account_key(self) -> str:
-        """Identifies the account whose rate limit requests count against."""
-        return self.base_url()
+        """Identifies the account whose rate limit requests count against (the limiter hashes
+        it into a bucket name; it is never written in clear)."""
+        if self.account_field is None:
+            return self.base_url()
+        return f"{self.base_url()}\0{self.value(self.account_field)}"
 
     classify: ClassVar[Classifier | None] = None
     # How the limiter learns this API's limit below the `rate_limit` cap (see ratelimit.py).
@@ -114,10 +136,8 @@ class SourceResource(dg.ConfigurableResource):
 
     # --- shared -----------------------------------------------------------------------------
     def setup_for_execution(self, context: dg.InitResourceContext) -> None:
-        for secret in self.secrets():
-            register_secret(secret)
-        if self.is_configured():
-            self.validate_config()
+        # At run start, so a malformed value fails the run before any asset, naming its variable.
+        self.accepted_values()
 
     def limiter(self) -> AdaptiveLimiter:
         return AdaptiveLimiter(
@@ -130,8 +150,6 @@ class SourceResource(dg.ConfigurableResource):
         )
 
     def client(self, stats: RequestStats | None = None) -> ApiClient:
-        for secret in self.secrets():
-            register_secret(secret)
         return ApiClient(
             self.source,
             self.base_url(),

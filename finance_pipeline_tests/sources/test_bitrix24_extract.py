@@ -19,6 +19,7 @@ from finance_pipeline.http.errors import (
     RequestRejectedError,
     ThrottledError,
 )
+from finance_pipeline.http.masking import mask
 from finance_pipeline.http.stats import RequestStats
 from finance_pipeline.sources.bitrix24 import ENTITIES, SOURCE, Bitrix24Resource
 from finance_pipeline.sources.bitrix24.batch import BATCH_ROWS, Scan, Window
@@ -315,9 +316,22 @@ def test_build_resource_for_each_mode(monkeypatch):
     assert live.rate_limit == 1.5
     # the secret stays an EnvVar (resolved by Dagster at run time, never stored)
     assert isinstance(live.webhook_url, dg.EnvVar) and live.webhook_url == "BITRIX24_WEBHOOK_URL"
-    resolved = Bitrix24Resource(webhook_url=url)
-    assert "abcdefsecret1234" in resolved.secrets()
+    # As Dagster resolves the EnvVar at run start: the value the declaration accepts (trailing
+    # slash restored) is the one requests and the rate-limit account use.
+    resolved = Bitrix24Resource(webhook_url=url.rstrip("/"))
+    assert resolved.base_url() == url
     assert resolved.account_key() == url
+
+
+def test_a_webhook_accepted_at_run_start_is_masked_key_and_all() -> None:
+    """A webhook the definitions never loaded (a run's resolved EnvVar) is registered for
+    masking when the resource accepts it: the URL keeps its host, the key alone is hidden."""
+    url = "https://other-portal.bitrix24.ru/rest/3/runStartKey0042/"
+    Bitrix24Resource(webhook_url=url).accepted_values()
+    assert mask(f"POST {url}crm.item.list") == (
+        "POST https://other-portal.bitrix24.ru/rest/3/***/crm.item.list"
+    )
+    assert "runStartKey0042" not in mask("key runStartKey0042 in a repr")
 
 
 @pytest.mark.parametrize(

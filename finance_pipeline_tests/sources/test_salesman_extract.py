@@ -259,29 +259,28 @@ def test_wrong_credentials_fail_clearly(servers, resource, warehouse, wrong: str
     assert secret not in message and CREDS["api_key"] not in message
 
 
-def test_build_resource_per_mode(sandbox: Sandbox, warehouse) -> None:
+def test_build_resource_per_mode(sandbox: Sandbox, warehouse, monkeypatch) -> None:
     in_sandbox = SOURCE.resource(load_environment({}))
     assert in_sandbox.is_configured()
     assert in_sandbox.base_url() == "http://salesman.sandbox"
     metadata = sync(INVOICES, in_sandbox, warehouse)  # in-process transport
     assert metadata["rows_live"] == len(sandbox.world.salesman_invoices)
 
-    live = SOURCE.resource(
-        load_settings(
-            {
-                "SALESMAN_BASE_URL": "https://crm.example.ru/",
-                "SALESMAN_LOGIN": "buh@example.ru",
-                "SALESMAN_API_KEY": "t1xdeOwWSIqgDol70CkRdK3WD4N4cm",
-            }
-        )
-    )
+    env = {
+        "SALESMAN_BASE_URL": "https://crm.example.ru/",
+        "SALESMAN_LOGIN": "buh@example.ru",
+        "SALESMAN_API_KEY": "t1xdeOwWSIqgDol70CkRdK3WD4N4cm",
+    }
+    live = SOURCE.resource(load_settings(env))
     assert isinstance(live.api_key, dg.EnvVar) and isinstance(live.login, dg.EnvVar)
     assert live.crm_base_url == "https://crm.example.ru"
     declared = SOURCE.rate_limit
     assert (live.rate_limit, live.rate_burst) == (declared.rate, declared.burst)
     # No setting for the start: the limiter learns from SalesMan's declared starting rate.
     assert live.rate_start == declared.start == 3.0
-    assert live.limiter().learned_rate() == declared.start
+    for name, value in env.items():  # what Dagster resolves the EnvVars from at run start
+        monkeypatch.setenv(name, value)
+    assert live.process_config_and_initialize().limiter().learned_rate() == declared.start
 
     unconfigured = SOURCE.resource(load_settings({"FINANCE_PIPELINE_MODE": "live"}))
     assert not unconfigured.is_configured()
@@ -300,7 +299,7 @@ def test_build_resource_per_mode(sandbox: Sandbox, warehouse) -> None:
 def test_config_is_validated(field: str, value: str, variable: str) -> None:
     good = {"crm_base_url": "https://crm.example.ru", "login": "a@b.ru", "api_key": "k" * 30}
     with pytest.raises(ConfigError) as caught:
-        SalesmanResource(**{**good, field: value}).validate_config()
+        SalesmanResource(**{**good, field: value}).accepted_values()
     assert variable in str(caught.value)
 
 

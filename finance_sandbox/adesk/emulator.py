@@ -204,7 +204,7 @@ class AdeskEmulator(TransactionEndpoints, ReferenceEndpoints, Emulator):
         c = self.world.adesk_contractors.get(cid) if cid is not None else None
         return {"id": c.id, "name": c.name} if c else None
 
-    def _group_of(self, group_id: int) -> dict[str, Any] | None:
+    def group_of(self, group_id: int) -> dict[str, Any] | None:
         g = self.world.category_groups.get(group_id)
         return {"id": g.id, "name": g.name, "type": g.type} if g else None
 
@@ -229,7 +229,7 @@ class AdeskEmulator(TransactionEndpoints, ReferenceEndpoints, Emulator):
             "kind": c.kind,
             "isOwnerTransfer": c.is_owner_transfer,
             "isSystem": c.is_system,
-            "group": self._group_of(c.group_id) if full_group else c.group_id,
+            "group": self.group_of(c.group_id) if full_group else c.group_id,
             "isArchived": c.is_archived,
         }
 

@@ -134,7 +134,7 @@ class TransactionRenderer:
                     "isSystem": c.is_system,
                     "type": c.type,
                     "id": c.id,
-                    "group": self.em._group_of(c.group_id),
+                    "group": self.em.group_of(c.group_id),
                 }
                 if c is not None
                 else None

@@ -69,7 +69,8 @@ from finance_pipeline.http.paging import (
 )
 from finance_pipeline.http.progress import ProgressReporter
 from finance_pipeline.sources.adesk.reconcile import AdeskTransactionsPlan
-from finance_pipeline.sources.adesk.resource import MAX_PAGE_LENGTH
+from finance_pipeline.sources.adesk.resource import MAX_PAGE_LENGTH, code_of
+from finance_pipeline.sources.answers import shape_of
 from finance_pipeline.sources.extraction import EntitySpec, ExtractContext
 
 SOURCE = "adesk"
@@ -83,32 +84,16 @@ CONTRACTOR_ID_FIELD = "_contractor_id"
 # --- answers and paging -----------------------------------------------------------------------
 
 
-def _shape(body: Any) -> str:
-    if isinstance(body, dict):
-        return "an object with keys " + ", ".join(sorted(map(str, body))[:8])
-    return type(body).__name__
-
-
-def _as_int(value: Any) -> int | None:
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        return value
-    if isinstance(value, str) and value.strip().isdigit():
-        return int(value.strip())
-    return None
-
-
-def _rows(body: Any, key: str, endpoint: str) -> tuple[list[dict[str, Any]], int | None]:
+def listed_rows(body: Any, key: str, endpoint: str) -> tuple[list[dict[str, Any]], int | None]:
     """The records under `key` and the announced total (`recordsFiltered`), if any."""
     if not isinstance(body, dict) or not isinstance(body.get(key), list):
         raise BadResponseError(
-            SOURCE, endpoint, f"expected {{'success': true, '{key}': [...]}}, got {_shape(body)}"
+            SOURCE, endpoint, f"expected {{'success': true, '{key}': [...]}}, got {shape_of(body)}"
         )
     rows = body[key]
     if not all(isinstance(r, dict) and r.get("id") not in (None, "") for r in rows):
         raise BadResponseError(SOURCE, endpoint, f"'{key}' holds a record without an id")
-    return rows, _as_int(body.get("recordsFiltered"))
+    return rows, code_of(body.get("recordsFiltered"))
 
 
 def _merge(report: PagingReport, into: PagingReport) -> None:
@@ -131,7 +116,7 @@ def _whole_list(
 
     def fetch(_: dict[str, Any]) -> Page:
         body = ctx.client.request(method, path, endpoint=endpoint, params=params, form=form)
-        rows, total = _rows(body, key, endpoint)
+        rows, total = listed_rows(body, key, endpoint)
         return Page(rows, total=total)
 
     # A count that differs from the records of the only page fails the read (IncompleteReadError)
@@ -146,7 +131,7 @@ def _whole_list(
     )
 
 
-def _paged_list(
+def paged_list(
     ctx: ExtractContext,
     path: str,
     key: str,
@@ -161,7 +146,7 @@ def _paged_list(
 
     def fetch(paging: dict[str, Any]) -> Page:
         body = ctx.client.request("GET", path, endpoint="/" + path, params={**params, **paging})
-        rows, total = _rows(body, key, "/" + path)
+        rows, total = listed_rows(body, key, "/" + path)
         return Page(rows, total=total)
 
     yield from read_pages(
@@ -196,7 +181,7 @@ def _paged(
         seen: set[str] = set()
         for params in readings:
             label = ", ".join(f"{k}={v}" for k, v in params.items()) if len(readings) > 1 else ""
-            for rows in _paged_list(ctx, path, key, params, label=label):
+            for rows in paged_list(ctx, path, key, params, label=label):
                 fresh = [row for row in rows if str(row["id"]) not in seen]
                 seen.update(str(row["id"]) for row in fresh)
                 if fresh:
@@ -238,7 +223,7 @@ def fetch_transactions(ctx: ExtractContext) -> Iterator[list[dict[str, Any]]]:
     # Every filter explicit: the docs state no default for `status` (see the module doc).
     base = {"type": "all", "date_type": "cashier", "owner_transfer": "all", "taxes": "all"}
     if ctx.full_refresh or ctx.since is None:
-        yield from _paged_list(
+        yield from paged_list(
             ctx, path, key, {**base, "status": "all", "range": "all_time"}, label="all"
         )
         return
@@ -262,7 +247,7 @@ def fetch_transactions(ctx: ExtractContext) -> Iterator[list[dict[str, Any]]]:
     ctx.progress(f"adesk transactions: movements dated {since.isoformat()} or later")
     for label, params in (("window", window), ("planned, older", overdue)):
         report = PagingReport()
-        for rows in _paged_list(ctx, path, key, params, report=report, label=label):
+        for rows in paged_list(ctx, path, key, params, report=report, label=label):
             seen.update(str(r["id"]) for r in rows)
             yield rows
         _merge(report, ctx.report)
@@ -303,7 +288,7 @@ def fetch_transactions(ctx: ExtractContext) -> Iterator[list[dict[str, Any]]]:
             raise BadResponseError(
                 SOURCE,
                 "/v1/transaction/<id>",
-                f"expected {{'transaction': {{...}}}}, got {_shape(body)}",
+                f"expected {{'transaction': {{...}}}}, got {shape_of(body)}",
             )
         ctx.report.rows += 1
         yield [row]
@@ -377,7 +362,7 @@ def fetch_contractor_requisites(ctx: ExtractContext) -> Iterator[list[dict[str, 
             body = ctx.client.request(
                 "GET", f"v1/contractor/{contractor_id}/requisites", endpoint=endpoint
             )
-            rows, total = _rows(body, "requisites", endpoint)
+            rows, total = listed_rows(body, "requisites", endpoint)
             for row in rows:
                 row[CONTRACTOR_ID_FIELD] = contractor_id  # the answer does not name its parent
             return Page(rows, total=total)

@@ -93,7 +93,7 @@ class AdeskTransactionsPlan(ReconcilePlan):
     # --- figures ------------------------------------------------------------------------------
 
     def _count(self, ctx: Any, period: Period) -> int:
-        from finance_pipeline.sources.adesk.entities import SOURCE, _rows
+        from finance_pipeline.sources.adesk.entities import SOURCE, listed_rows
 
         if period not in self.counts:
             params = {
@@ -105,7 +105,7 @@ class AdeskTransactionsPlan(ReconcilePlan):
                 "length": 1,
             }
             body = ctx.client.request("GET", PATH, endpoint="/" + PATH + " (count)", params=params)
-            _, total = _rows(body, KEY, "/" + PATH)
+            _, total = listed_rows(body, KEY, "/" + PATH)
             if total is None:
                 from finance_pipeline.http.errors import BadResponseError
 
@@ -114,12 +114,12 @@ class AdeskTransactionsPlan(ReconcilePlan):
         return self.counts[period]
 
     def _source_balances(self, ctx: Any) -> dict[str, Decimal]:
-        from finance_pipeline.sources.adesk.entities import _paged_list
+        from finance_pipeline.sources.adesk.entities import paged_list
 
         if self.balances is None:
             self.balances = {}
             for status in ("open", "closed"):
-                for rows in _paged_list(ctx, "v1/bank-accounts", "bankAccounts", {"status": status}):
+                for rows in paged_list(ctx, "v1/bank-accounts", "bankAccounts", {"status": status}):
                     for row in rows:
                         amount, initial = _money(row.get("amount")), _money(row.get("initialAmount") or 0)
                         if amount is not None and initial is not None:
@@ -261,8 +261,8 @@ class AdeskTransactionsPlan(ReconcilePlan):
         ctx.declare_complete_for(_dmy(d) for d in _days(period))
 
     def _read(self, ctx: Any, params: dict[str, Any], label: str) -> Iterator[list[dict[str, Any]]]:
-        from finance_pipeline.sources.adesk.entities import _paged_list
+        from finance_pipeline.sources.adesk.entities import paged_list
 
         ctx.progress(f"adesk transactions: re-reading {label}")
         self.verification.reread.append(label)
-        yield from _paged_list(ctx, PATH, KEY, params, label=f"re-read {label}")
+        yield from paged_list(ctx, PATH, KEY, params, label=f"re-read {label}")

@@ -30,6 +30,7 @@ from finance_pipeline.http.errors import (
     ThrottledError,
 )
 from finance_pipeline.http.ratelimit import LimiterPolicy
+from finance_pipeline.sources.answers import message_with_field_errors
 from finance_pipeline.sources.resource_base import SourceResource
 
 DEFAULT_BASE_URL = "https://api.adesk.ru"
@@ -38,28 +39,14 @@ DEFAULT_BASE_URL = "https://api.adesk.ru"
 MAX_PAGE_LENGTH = 1000
 
 
-def _api_message(body: dict[str, Any]) -> str:
-    """`message` plus the per-field `errors`, as Adesk phrased them."""
-    message = body.get("message")
-    text = str(message).strip() if message not in (None, "") else ""
-    errors = body.get("errors")
-    if isinstance(errors, dict) and errors:
-        details = "; ".join(
-            f"{field}: {' '.join(str(m) for m in (msgs if isinstance(msgs, list) else [msgs]))}"
-            for field, msgs in errors.items()
-        )
-        text = f"{text} ({details})" if text else details
-    return text
-
-
-def _code(body: dict[str, Any]) -> int | None:
-    code = body.get("code")
-    if isinstance(code, bool):
+def code_of(value: Any) -> int | None:
+    """Adesk's `code` or `recordsFiltered`: a whole number, or digits in a string (a bool is not)."""
+    if isinstance(value, bool):
         return None
-    if isinstance(code, int):
-        return code
-    if isinstance(code, str) and code.strip().isdigit():
-        return int(code.strip())
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and value.strip().isdigit():
+        return int(value.strip())
     return None
 
 
@@ -67,9 +54,9 @@ def classify_adesk(response: httpx.Response, body: Any) -> Classification:
     """Map Adesk's own error answers to typed errors, quoting what Adesk said."""
     status = response.status_code
     if isinstance(body, dict):
-        code = _code(body)
+        code = code_of(body.get("code"))
         failed = body.get("success") is False
-        said = _api_message(body)
+        said = message_with_field_errors(body)
         quoted = (
             f"Adesk said {said!r}" if said else "Adesk answered success=false without a message"
         )
@@ -126,15 +113,11 @@ class AdeskResource(SourceResource):
         "a deletion from a date moved out of the window; more are left to the full refresh.",
     )
 
-    def base_url(self) -> str:
-        return self.api_base_url.rstrip("/")
+    base_url_field = "api_base_url"
+    account_field = "api_token"  # Adesk limits per account (token)
 
     def auth_params(self) -> dict[str, str]:
-        return {"api_token": self.api_token.strip()}
-
-    def account_key(self) -> str:
-        # Adesk limits per account (token); the bucket name is hashed, never written in clear.
-        return f"{self.base_url()}\0{self.api_token.strip()}"
+        return {"api_token": self.value("api_token")}
 
     classify = staticmethod(classify_adesk)
     # "If requests to a method exceed the limit, the method is blocked" (adesk-api.md): the

@@ -112,6 +112,7 @@ from finance_pipeline.http.paging import (
     PagingReport,
     read_pages,
 )
+from finance_pipeline.sources.answers import as_int, shape_of
 from finance_pipeline.sources.extraction import EntitySpec, ExtractContext, parse_cursor
 
 SOURCE = "apipay"
@@ -136,7 +137,7 @@ def _rows_and_meta(body: Any, endpoint: str) -> tuple[list[dict[str, Any]], dict
     OpenAPI 2.1.0 for /invoices and /refunds) or inside `meta` (our doc; /catalog)."""
     if not isinstance(body, dict) or not isinstance(body.get("data"), list):
         raise BadResponseError(
-            SOURCE, endpoint, f"expected {{'data': [...], 'total': n}}, got {_shape(body)}"
+            SOURCE, endpoint, f"expected {{'data': [...], 'total': n}}, got {shape_of(body)}"
         )
     rows = body["data"]
     if not all(isinstance(row, dict) and row.get("id") is not None for row in rows):
@@ -147,19 +148,6 @@ def _rows_and_meta(body: Any, endpoint: str) -> tuple[list[dict[str, Any]], dict
         if name not in figures and name in body:
             figures[name] = body[name]
     return rows, figures
-
-
-def _shape(body: Any) -> str:
-    if isinstance(body, dict):
-        return "an object with keys " + ", ".join(sorted(map(str, body))[:10])
-    return type(body).__name__
-
-
-def _as_int(value: Any) -> int | None:
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        return None
 
 
 def _merge(into: PagingReport, part: PagingReport) -> None:
@@ -203,9 +191,9 @@ def _read_pages(
             params=[*params, *((name, str(value)) for name, value in paging.items())],
         )
         rows, figures = _rows_and_meta(body, endpoint)
-        total = _as_int(figures.get("total"))
+        total = as_int(figures.get("total"))
         # Only the server's own page count: one computed from our page size proves nothing.
-        return Page(rows, total=total, pages_total=_as_int(figures.get("last_page")))
+        return Page(rows, total=total, pages_total=as_int(figures.get("last_page")))
 
     yield from read_pages(
         PageNumberPaginator(per_page), fetch, source=SOURCE, endpoint=endpoint, report=report,
@@ -272,7 +260,7 @@ def _invoices_of_recent_refunds(
             continue  # deleted since its refund: the full refresh marks it
         row = body.get("data", body) if isinstance(body, dict) else None
         if not isinstance(row, dict) or row.get("id") is None:
-            raise BadResponseError(SOURCE, "invoices/<id>", f"expected an invoice, got {_shape(body)}")
+            raise BadResponseError(SOURCE, "invoices/<id>", f"expected an invoice, got {shape_of(body)}")
         ctx.report.pages += 1
         ctx.report.rows += 1
         union.seen.add(str(row["id"]))

@@ -22,25 +22,10 @@ from finance_pipeline.http.errors import (
     ThrottledError,
 )
 from finance_pipeline.http.ratelimit import LimiterPolicy
+from finance_pipeline.sources.answers import message_with_field_errors
 from finance_pipeline.sources.resource_base import SourceResource
 
 DEFAULT_BASE_URL = "https://bpapi.bazarbay.site/api/v1"
-
-
-def _api_message(body: Any) -> str | None:
-    """`message` plus the per-field `errors` of a Laravel-style error body, if there is one."""
-    if not isinstance(body, dict):
-        return None
-    message = body.get("message")
-    text = str(message).strip() if message not in (None, "") else ""
-    errors = body.get("errors")
-    if isinstance(errors, dict) and errors:
-        details = "; ".join(
-            f"{field}: {' '.join(str(m) for m in (msgs if isinstance(msgs, list) else [msgs]))}"
-            for field, msgs in errors.items()
-        )
-        text = f"{text} ({details})" if text else details
-    return text or None
 
 
 def classify_apipay(response: httpx.Response, body: Any) -> Classification:
@@ -48,7 +33,7 @@ def classify_apipay(response: httpx.Response, body: Any) -> Classification:
     status = response.status_code
     if status < 400:
         return None
-    said = _api_message(body)
+    said = message_with_field_errors(body) or None
     quoted = f"ApiPay said {said!r}" if said else f"ApiPay answered {status} without a message"
     if status == 401:
         return AuthenticationError, f"{quoted}; the API key (X-API-Key) was refused"
@@ -83,15 +68,11 @@ class ApipayResource(SourceResource):
         description="Base URL of the API, up to and including /api/v1 (APIPAY_BASE_URL).",
     )
 
-    def base_url(self) -> str:
-        return self.api_base_url.rstrip("/")
+    base_url_field = "api_base_url"
+    account_field = "api_key"  # ApiPay limits requests per API key
 
     def auth_headers(self) -> dict[str, str]:
-        return {"X-API-Key": self.api_key.strip()}
-
-    def account_key(self) -> str:
-        # ApiPay limits requests per API key; the bucket name is hashed, never written in clear.
-        return f"{self.base_url()}\0{self.api_key.strip()}"
+        return {"X-API-Key": self.value("api_key")}
 
     classify = staticmethod(classify_apipay)
     # errors.md says 60/minute per key, the answers announce X-RateLimit-*: start at the

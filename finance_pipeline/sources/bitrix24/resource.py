@@ -17,7 +17,6 @@ docs' system error table:
 from __future__ import annotations
 
 from typing import Any, ClassVar
-from urllib.parse import urlsplit
 
 import httpx
 from pydantic import Field
@@ -203,24 +202,11 @@ class Bitrix24Resource(SourceResource):
         ),
     )
 
-    def base_url(self) -> str:
-        # The method name is appended to the webhook URL (<webhook>/crm.item.list), so the URL
-        # goes through its validator here too, which also normalises the trailing slash.
-        (webhook,) = self.declaration.variables
-        return webhook.validate(webhook.name, self.webhook_url.strip())
-
-    def webhook_key(self) -> str:
-        parts = [p for p in urlsplit(self.webhook_url.strip()).path.split("/") if p]
-        return parts[2] if len(parts) >= 3 and parts[0] == "rest" else ""
-
-    def secrets(self) -> list[str]:
-        # The key alone too: it shows up in paths without the rest of the URL.
-        url = self.webhook_url.strip()
-        return [s for s in (url, url.rstrip("/"), self.webhook_key()) if s]
-
-    def account_key(self) -> str:
-        # Bitrix24 counts requests per portal; one webhook URL is one portal (hashed on disk).
-        return self.base_url()
+    # The method name is appended to the webhook URL (<webhook>/crm.item.list); its validator
+    # gave it the trailing slash. Bitrix24 counts requests per portal and one webhook URL is one
+    # portal, so the URL alone names the account (no `account_field`). Masking knows the key
+    # inside the URL on its own too (registering the URL registers its credential parts).
+    base_url_field = "webhook_url"
 
     classify = staticmethod(classify_bitrix24)
     # The documented leaky bucket is the limit (never learned past); what is honoured on top is

@@ -58,6 +58,7 @@ from finance_pipeline.http.errors import (
 )
 from finance_pipeline.http.paging import Page, PageNumberPaginator, PagingReport, read_pages
 from finance_pipeline.http.progress import ProgressReporter
+from finance_pipeline.sources.answers import as_int
 from finance_pipeline.sources.extraction import EntitySpec, ExtractContext
 
 SOURCE = "salesman"
@@ -84,13 +85,6 @@ Rows = list[dict[str, Any]]
 def invoice_key(row: dict[str, Any]) -> str | None:
     value = row.get("id", row.get("crid"))
     return None if value is None or value == "" else str(value)
-
-
-def _int(value: Any) -> int | None:
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        return None
 
 
 def _timestamp(value: Any) -> str | None:
@@ -126,9 +120,9 @@ def _list_answer(answer: Any) -> tuple[Rows, dict[str, Any], int | None]:
     if len(rows) != len(answer["data"]):
         raise BadResponseError(SOURCE, "invoice/list", "a record in 'data' is not an object")
     params = answer.get("params") if isinstance(answer.get("params"), dict) else {}
-    total = _int(answer.get("count"))
+    total = as_int(answer.get("count"))
     if total is None:
-        total = _int(params.get("count"))
+        total = as_int(params.get("count"))
     return rows, params, total
 
 
@@ -137,12 +131,12 @@ def _list_page(ctx: ExtractContext, filters: dict[str, Any], offset: int,
     body = {"order": "dateCreate", "first": first, **filters, "offset": offset}
     answer = ctx.client.request("GET", LIST_PATH, endpoint="invoice/list", json_body=body)
     rows, params, total = _list_answer(answer)
-    served = _int(params.get("page"))
+    served = as_int(params.get("page"))
     if served is not None and served < offset:
         # Asked past the last page, a server that clamps the page answered its last page
         # again (the vendor's code answers an empty one): the list has ended.
         rows = []
-    return Page(rows=rows, total=total, pages_total=_int(params.get("pageall")))
+    return Page(rows=rows, total=total, pages_total=as_int(params.get("pageall")))
 
 
 def list_invoices(
@@ -185,7 +179,7 @@ def _users(ctx: ExtractContext) -> list[int] | None:
     data = answer.get("data") if isinstance(answer, dict) else None
     if not isinstance(data, list):
         return None
-    return sorted({i for row in data if isinstance(row, dict) and (i := _int(row.get("iduser")))})
+    return sorted({i for row in data if isinstance(row, dict) and (i := as_int(row.get("iduser")))})
 
 
 @dataclass
@@ -313,7 +307,7 @@ def _recheck_vanished(
         # (paid state as is_paid() reads it: `color` null, not `do`).
         recent = created is not None and created >= start
         if recent or not paid:
-            suspects.append((key, _int(did)))
+            suspects.append((key, as_int(did)))
     if not suspects:
         return
     if len(suspects) > MAX_VERIFICATIONS:
@@ -343,7 +337,7 @@ def _invoice_info(
 ) -> dict[str, Any] | None:
     """The invoice's `info` record (with its deal when `with_deal`), or None when SalesMan says
     it does not exist."""
-    invoice_id = _int(key)
+    invoice_id = as_int(key)
     if invoice_id is None:
         return None
     body: dict[str, Any] = {"id": invoice_id}
@@ -359,7 +353,7 @@ def _invoice_info(
     data = answer.get("data") if isinstance(answer, dict) else None
     if not isinstance(data, dict):
         raise BadResponseError(SOURCE, "invoice/info", "expected {'data': {...}}")
-    crid = _int(data.get("crid"))
+    crid = as_int(data.get("crid"))
     if not crid:  # SalesMan 2024.1 answers an unknown id with an all-empty record
         return None
     if crid != invoice_id:
@@ -391,7 +385,7 @@ def _details_to_fetch(ctx: ExtractContext) -> list[str]:
             f"{live} AND json_extract_string(payload, '$.date_create') >= ? ORDER BY id",
             [since],
         )
-        ids = sorted(set(ids) | {row[0] for row in extra}, key=lambda k: (_int(k) or 0, k))
+        ids = sorted(set(ids) | {row[0] for row in extra}, key=lambda k: (as_int(k) or 0, k))
     orphans = ctx.query(
         """
         SELECT d.id

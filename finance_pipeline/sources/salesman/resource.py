@@ -100,15 +100,11 @@ class SalesmanResource(SourceResource):
         description="Account API key from the control panel (SALESMAN_API_KEY); a secret.",
     )
 
-    def base_url(self) -> str:
-        return self.crm_base_url.strip().rstrip("/")
+    base_url_field = "crm_base_url"
+    account_field = "api_key"  # one bucket per CRM and key
 
     def auth_headers(self) -> dict[str, str]:
-        return {"apikey": self.api_key.strip(), "login": self.login.strip()}
-
-    def account_key(self) -> str:
-        # One bucket per CRM and key (hashed by the limiter, never written in clear).
-        return f"{self.base_url()}\0{self.api_key.strip()}"
+        return {"apikey": self.value("api_key"), "login": self.value("login")}
 
     classify = staticmethod(classify_salesman)
     # SalesMan documents no limit: learn the account's, starting from the old fixed guess.
