@@ -10,7 +10,9 @@ FINANCE_REVERIFY_DAYS runs (the rolling re-read).
 from __future__ import annotations
 
 import contextlib
+import json
 from collections.abc import Iterator
+from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -31,7 +33,7 @@ from reliability_kit import (
 
 from finance_pipeline.sources.reconcile import UnrepairedDifferenceError
 from finance_pipeline.warehouse.resource import WarehouseResource
-from finance_sandbox.core import Sandbox
+from finance_sandbox.core import Sandbox, ServerVariant
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -252,3 +254,112 @@ def test_periods_narrow_from_years_to_single_days() -> None:
         assert all(a[1] + timedelta(days=1) == b[0] for a, b in pairwise(children))
         period, steps = children[-1], steps + 1
     assert steps <= 9  # a leap year's 366 days in at most 9 halvings
+
+
+# --- SalesMan and ApiPay: counts per creation period (sources/period_counts.py) ---------------
+
+
+def live_payloads(path: Path, table: str) -> dict[str, dict[str, Any]]:
+    with duckdb.connect(str(path), read_only=True) as conn:
+        rows = conn.execute(f"SELECT id, payload FROM raw.{table} WHERE deleted_at IS NULL").fetchall()
+    return {str(r[0]): json.loads(r[1]) for r in rows}
+
+
+def verification_cost(meta: dict[str, dict[str, Any]]) -> int:
+    """Verification requests of one source's run, the rolling re-read apart."""
+    return sum(
+        m.get("verification_requests", 0) - m.get("verification_rolling_requests", 0)
+        for m in meta.values()
+    )
+
+
+@pytest.mark.parametrize("active", ["ignored", "default_unpaid"])  # the vendor's code; the doc
+def test_salesman_incremental_runs_equal_the_truth_after_every_run(
+    tmp_path: Path, active: str
+) -> None:
+    """Old paid invoices deleted upstream are gone (with their details) after the run that
+    follows; an old paid invoice's contract corrected is right within FINANCE_REVERIFY_DAYS
+    runs; a run with nothing changed asks SalesMan nothing more than before."""
+    with rig_for("salesman", tmp_path) as rig:
+        rig.sandbox.set_variant("salesman", ServerVariant(salesman_active=active))
+        world = rig.sandbox.world
+        rig.sync("salesman", full=True, run="full")
+        meta = rig.sync("salesman", run="no-change")
+        assert verification_cost(meta) <= 5, meta
+        assert meta["salesman_invoices"].get("verification_differed", "nothing") == "nothing"
+        edited: dict[int, int] = {}  # invoice id -> the day its contract was corrected
+        old_paid_deleted = 0
+        for day in range(1, REVERIFY_DAYS + 1):
+            contracts = {i: inv.contract for i, inv in world.salesman_invoices.items()}
+            horizon = world.today() - timedelta(days=world.OLD_AFTER_DAYS)
+            change = world.advance(1)
+            for sid in change.deleted.get(("salesman", "invoices"), []):
+                gone = world.deleted[("salesman", "invoices")][sid].record
+                old_paid_deleted += gone.paid and gone.date_create.date() < horizon
+            for sid in change.updated.get(("salesman", "invoices"), []):
+                if sid in contracts and contracts[sid] != world.salesman_invoices[sid].contract:
+                    edited[sid] = day
+
+            rig.sync("salesman", run=f"day-{day}")
+
+            assert_raw_matches_truth(rig.path, world, tables("salesman"))
+            invoices = live_payloads(rig.path, "salesman_invoices")
+            details = live_payloads(rig.path, "salesman_invoice_details")
+            for sid, run in edited.items():
+                if day - run >= REVERIFY_DAYS - 1:
+                    contract = world.salesman_invoices[sid].contract
+                    assert invoices[str(sid)]["contract"] == contract, f"day {day}: invoice {sid}"
+                    assert details[str(sid)]["contractnum"] == contract, f"day {day}: details {sid}"
+        assert old_paid_deleted, "the world deleted no old paid invoice"
+        assert edited, "the world corrected no old paid invoice"
+
+
+def test_apipay_incremental_runs_equal_the_truth_after_every_run(tmp_path: Path) -> None:
+    """Old ApiPay invoices whose status a status check corrected are right within
+    FINANCE_REVERIFY_DAYS runs; an old invoice and an old refund that vanish from ApiPay's lists
+    are marked deleted by the very next run; a run with nothing changed costs at most 5
+    verification requests."""
+    with rig_for("apipay", tmp_path) as rig:
+        world = rig.sandbox.world
+        rig.sync("apipay", full=True, run="full")
+        meta = rig.sync("apipay", run="no-change")
+        assert verification_cost(meta) <= 5, meta
+        assert all(m.get("verification_differed", "nothing") == "nothing" for m in meta.values())
+        corrected: dict[int, int] = {}  # invoice id -> the day its status was corrected
+        for day in range(1, REVERIFY_DAYS + 1):
+            statuses = {i: inv.status for i, inv in world.apipay_invoices.items()}
+            change = world.advance(1)
+            for aid in change.updated.get(("apipay", "invoices"), []):
+                if statuses.get(aid) == "expired" and world.apipay_invoices[aid].status == "cancelled":
+                    corrected[aid] = day
+            vanished: list[str] = []
+            if day == 2:  # records that leave the lists with no change marker
+                vanished = vanish_old_apipay_records(world)
+
+            meta = rig.sync("apipay", run=f"day-{day}")
+
+            assert_raw_matches_truth(rig.path, world, tables("apipay"))
+            invoices = live_payloads(rig.path, "apipay_invoices")
+            for aid, run in corrected.items():
+                if day - run >= REVERIFY_DAYS - 1:
+                    assert invoices[str(aid)]["status"] == "cancelled", f"day {day}: invoice {aid}"
+            if vanished:
+                differed = meta["apipay_invoices"]["verification_differed"]
+                assert "invoices all time" in differed, differed
+                assert "refunds all time" in meta["apipay_refunds"]["verification_differed"]
+        assert corrected, "the world corrected no old invoice's status"
+
+
+def vanish_old_apipay_records(world: Any) -> list[str]:
+    """An old invoice without refunds and an old refund leave ApiPay's lists."""
+    horizon = world.now - timedelta(days=world.OLD_AFTER_DAYS)
+    refunded = {r.invoice_id for r in world.apipay_refunds.values()}
+    invoice = next(
+        inv for inv in sorted(world.apipay_invoices.values(), key=lambda i: i.id)
+        if inv.created_at < horizon and inv.id not in refunded
+    )
+    del world.apipay_invoices[invoice.id]
+    refund = min(world.apipay_refunds.values(), key=lambda r: r.created_at)
+    del world.apipay_refunds[refund.id]
+    world.steps += 1
+    return [f"invoice {invoice.id}", f"refund {refund.id}"]

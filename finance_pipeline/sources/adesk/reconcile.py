@@ -28,7 +28,16 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from finance_pipeline.sources.adesk.resource import MAX_PAGE_LENGTH
-from finance_pipeline.sources.reconcile import Difference, ReconcilePlan, Verification
+from finance_pipeline.sources.reconcile import (
+    ALL_TIME,
+    Difference,
+    Period,
+    ReconcilePlan,
+    Verification,
+    period_label,
+    rolling_slice,
+    split,
+)
 
 PATH, KEY = "v1/transactions", "transactions"
 EVERY_MOVEMENT = {
@@ -38,9 +47,7 @@ EVERY_MOVEMENT = {
     "owner_transfer": "all",
     "taxes": "all",
 }
-ALL_TIME = (date(1970, 1, 1), date(2099, 12, 31))
-
-Period = tuple[date, date]
+__all__ = ["ALL_TIME", "AdeskTransactionsPlan", "split"]
 
 
 def _dmy(d: date) -> str:
@@ -54,25 +61,7 @@ def _days(period: Period) -> Iterator[date]:
         d += timedelta(days=1)
 
 
-def split(period: Period) -> list[Period]:
-    """Children of a period: calendar years while it spans several, then halves (a change is
-    found in about 2·log2(days) counts, ~18 for a year, where months and days would ask ~43)."""
-    lo, hi = period
-    if hi.year > lo.year and hi.year - lo.year + 1 <= 12:
-        return [
-            (max(lo, date(y, 1, 1)), min(hi, date(y, 12, 31))) for y in range(lo.year, hi.year + 1)
-        ]
-    mid = lo + (hi - lo) // 2
-    return [(lo, mid), (mid + timedelta(days=1), hi)]
-
-
-def _label(period: Period) -> str:
-    lo, hi = period
-    if period == ALL_TIME:
-        return "all time"
-    if lo == hi:
-        return lo.isoformat()
-    return f"{lo.isoformat()}..{hi.isoformat()}"
+_label = period_label
 
 
 def _money(value: Any) -> Decimal | None:
@@ -205,15 +194,11 @@ class AdeskTransactionsPlan(ReconcilePlan):
             return
         from finance_pipeline.config import reverify_days
 
-        window = ctx.since.date()
-        old = {d: t for d, t in self.stale_by_day.items() if d < window}
-        if not old:
-            return
         n = reverify_days()
-        first = min(old)
-        length = -(-((window - first).days) // n)
-        start = min(old, key=lambda d: (old[d], d))
-        lo, hi = start, min(window - timedelta(days=1), start + timedelta(days=length - 1))
+        period = rolling_slice(self.stale_by_day, ctx.since.date(), n)
+        if period is None:
+            return
+        lo, hi = period
         verification.compared.append(f"rolling re-read {_label((lo, hi))} (1/{n} of the history)")
         yield from self._reread(ctx, (lo, hi))
 

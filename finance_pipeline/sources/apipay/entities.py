@@ -379,6 +379,17 @@ def fetch_units(ctx: ExtractContext) -> Iterator[list[dict[str, Any]]]:
 
 # --- specs ------------------------------------------------------------------------------------
 
+
+def _plan(name: str) -> Callable[[], Any]:
+    """Counts per status and creation period vs ours after every run (apipay/reconcile.py)."""
+
+    def make() -> Any:
+        from finance_pipeline.sources.apipay import reconcile
+
+        return getattr(reconcile, f"{name}_plan")()
+
+    return make
+
 ENTITIES: list[EntitySpec] = [
     EntitySpec(
         source=SOURCE,
@@ -390,6 +401,7 @@ ENTITIES: list[EntitySpec] = [
         fetch=fetch_invoices,
         cursor_of=lambda row: row.get("created_at"),
         lookback=INVOICE_LOOKBACK,
+        reconcile=_plan("invoices"),
     ),
     EntitySpec(
         source=SOURCE,
@@ -403,6 +415,7 @@ ENTITIES: list[EntitySpec] = [
         lookback=REFUND_LOOKBACK,
         # Read to mark the refunds of invoices deleted upstream deleted between full refreshes.
         reads=("invoices",),
+        reconcile=_plan("refunds"),
     ),
     EntitySpec(
         source=SOURCE,

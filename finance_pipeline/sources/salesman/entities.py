@@ -169,9 +169,19 @@ def list_invoices(
 
 
 def _count(ctx: ExtractContext, filters: dict[str, Any]) -> int | None:
-    """The `count` of a filtered list: one request (its first page)."""
+    """The `count` of a filtered list: one request (its first page). Kept in `ctx.shared` for
+    the reconciliation plan (salesman/reconcile.py), which then need not ask it again."""
     ctx.report.recounts += 1
-    return _list_page(ctx, filters, 1).total
+    total = _list_page(ctx, filters, 1).total
+    ctx.shared.setdefault(COUNTS, {})[count_key(filters)] = total
+    return total
+
+
+COUNTS, READINGS = "salesman invoice counts", "salesman server readings"
+
+
+def count_key(filters: dict[str, Any]) -> tuple[tuple[str, str], ...]:
+    return tuple(sorted((k, str(v).lower()) for k, v in filters.items()))
 
 
 def _users(ctx: ExtractContext) -> list[int] | None:
@@ -273,6 +283,7 @@ def read_everything(
 def fetch_invoices(ctx: ExtractContext) -> Iterator[Rows]:
     seen = _Seen()
     readings = server_readings(ctx)
+    ctx.shared[READINGS] = readings
     if ctx.full_refresh or ctx.since is None:
         yield from read_everything(ctx, readings, {}, "all", seen)
         return
@@ -450,6 +461,13 @@ def fetch_invoice_details(ctx: ExtractContext) -> Iterator[Rows]:
     ctx.report_deleted(gone)
 
 
+def _invoices_plan() -> Any:
+    """Counts per creation period vs ours after every run (salesman/reconcile.py)."""
+    from finance_pipeline.sources.salesman.reconcile import SalesmanInvoicesPlan
+
+    return SalesmanInvoicesPlan()
+
+
 INVOICES = EntitySpec(
     source=SOURCE,
     entity="invoices",
@@ -463,6 +481,7 @@ INVOICES = EntitySpec(
     id_paths=("$.id", "$.crid"),  # invoice_key: the same rule
     cursor_of=invoice_cursor,
     lookback=LOOKBACK,
+    reconcile=_invoices_plan,
 )
 
 DETAILS = EntitySpec(
