@@ -1,10 +1,11 @@
 """Issue 12 item 4: every incremental run ends exact. The sandbox's world changes its old history
 too (`World.history_churn`: movements dated months back deleted, re-amounted, re-categorised,
-late entries dated months back, old Bitrix24 invoices deleted with their product rows), and
+late entries dated months back, old Bitrix24 invoices deleted with their product rows, old
+SalesMan paid invoices deleted and corrected, old ApiPay invoices' statuses corrected), and
 after EVERY incremental run the warehouse equals the sandbox's truth: raw live rows, the
 movements' amounts and dates, account balances to the cent, marts.invoices/invoice_lines.
-What no count or balance reveals (a re-categorised movement) is right within
-FINANCE_REVERIFY_DAYS runs (the rolling re-read).
+What no count or balance reveals (a re-categorised movement, a corrected contract number or
+status) is right within FINANCE_REVERIFY_DAYS runs (the rolling re-read).
 """
 
 from __future__ import annotations

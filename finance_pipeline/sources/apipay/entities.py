@@ -48,9 +48,11 @@ Invoices
          (our doc) or leaves it `paid` with `is_fully_refunded` (the vendor).
     `paid` invoices that were partly refunded show up in (2) whatever their age.
 
-    Missed until the next full refresh: invoices deleted upstream (the API has no deletion
-    feed) and edits of fields other than status/refund totals on invoices older than the
-    lookback.
+    After the read, ApiPay's counts (every invoice, `paid` ones) are compared with ours and
+    differing creation periods re-read whole (apipay/reconcile.py): an invoice that vanished
+    is marked deleted the same run. Edits of fields other than status/refund totals on invoices
+    older than the lookback, and status corrections no count shows, are found by the rolling
+    re-read within FINANCE_REVERIFY_DAYS runs.
 
 Refunds
     `GET /refunds` lists every refund of the organisation (all invoices), paged with `page` and
@@ -88,10 +90,12 @@ Refunds
          full refresh saw them vanish) are reported deleted, unless this run read them.
     A re-run with nothing changed upstream makes two requests.
 
-    Missed until the next full refresh: refunds deleted upstream while their invoice lives on
-    (the API has no deletion feed); a refund that ApiPay registers more than the lookback after
-    its `created_at` already `completed`/`failed` (an open one is caught by 2); edits of a
-    closed refund older than the window (e.g. `reason`); and the embedded `invoice` summary
+    Repaired the same run by the reconciliation after the read (apipay/reconcile.py: counts of
+    every refund and of `completed` ones, differing periods re-read whole): refunds deleted
+    upstream while their invoice lives on, and a refund that ApiPay registers more than the
+    lookback after its `created_at` already `completed`/`failed`. Left to the rolling re-read
+    (within FINANCE_REVERIFY_DAYS runs): edits of a closed refund older than the window (e.g.
+    `reason`), and the embedded `invoice` summary
     (status, `total_refunded`) of refunds older than the window, which goes stale when a later
     refund or status change moves its invoice (raw.apipay_invoices holds the current invoice).
     A refund deleted upstream during a full sync shifts the newest-first pages and can make

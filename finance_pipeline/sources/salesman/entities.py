@@ -30,7 +30,11 @@ invoices (raw.salesman_invoices)
     that do are re-read through `invoice/list?did=`. The cursor is the newest `date_create`
     seen. Date filters are always sent as a Start/End pair: SalesMan 2024.1 ignores a lone
     `dateCreateStart` (it reads the wrong parameter) but handles the pair (BETWEEN) correctly.
-    A full refresh reads everything and marks what vanished as deleted.
+    After the read, SalesMan's count is compared with ours and differing creation periods are
+    re-read whole (salesman/reconcile.py): old paid invoices deleted upstream are marked the
+    same run, and a rolling re-read finds other edits of old paid invoices within
+    FINANCE_REVERIFY_DAYS runs. A full refresh reads everything and marks what vanished as
+    deleted.
 
 invoice_details (raw.salesman_invoice_details)
     `invoice/info?id=&dealinfo=true` per invoice (VAT `nds`, `tip`, payment status "on"/"no",
