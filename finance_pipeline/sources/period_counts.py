@@ -19,7 +19,9 @@ edits). If no part of a differing period differs (the readings of a day disagree
 the period itself is re-read, so every round makes progress.
 
 Our count of a period is taken under each reading of the source's day the plan declares
-(`Ours.days`): a period agrees when the source's count equals ours under one of them.
+(`Ours.days`, e.g. UTC and Asia/Almaty): periods are split on days no record of ours straddles
+(a record on one side under one reading and on the other under another), so our count of each
+part is the same under every reading and compares exactly with the source's.
 
 The rolling re-read (incremental runs) re-reads the days before the incremental window read
 longest ago, 1/FINANCE_REVERIFY_DAYS of them a run, the same way: edits no count shows (an
@@ -77,13 +79,14 @@ class PeriodCountPlan(ReconcilePlan):
     """Counts per creation period vs ours, bisected; differing periods re-read whole."""
 
     label: str = ""
-    figures: tuple[Figure, ...] = (Figure("records"),)
+    figures: tuple[Figure, ...] = (Figure("count"),)
     counts: dict[tuple[Figure, date | None], int] = field(default_factory=dict)
     # Counts handed over by the entity's own read (asked before it landed): trusted once, asked
     # again when they differ.
     seeded: set[tuple[Figure, date | None]] = field(default_factory=set)
     ours: list[Ours] = field(default_factory=list)
     verification: Verification = field(default_factory=Verification)
+    _straddled: set[date] | None = None  # days some record of ours straddles (see below)
 
     # --- what a source provides ---------------------------------------------------------------
 
@@ -139,7 +142,7 @@ class PeriodCountPlan(ReconcilePlan):
 
     def differences(self, ctx: Any, verification: Verification) -> list[Difference]:
         self.verification = verification
-        self.ours = self.our_records(ctx)
+        self.ours, self._straddled = self.our_records(ctx), None
         found: list[Difference] = []
         for figure in self.figures:
             source = self._before(ctx, figure, None)
@@ -149,11 +152,11 @@ class PeriodCountPlan(ReconcilePlan):
                 self.seeded.discard((figure, None))
                 del self.counts[(figure, None)]
                 source = self._before(ctx, figure, None)
-            described = f"{self.label} {figure.name} all time ({source})"
+            described = f"{self.label}: {figure.name} all time ({source})"
             if described not in verification.compared:
                 verification.compared.append(described)
             if source != ours:
-                found.append(Difference(f"{self.label} {figure.name} all time",
+                found.append(Difference(f"{self.label}: {figure.name} all time",
                                         (figure, ALL_TIME), source, ours))
         return found
 
@@ -182,7 +185,7 @@ class PeriodCountPlan(ReconcilePlan):
         if period is None:
             return
         verification.compared.append(
-            f"{self.label} rolling re-read {period_label(period)} (1/{runs} of the history)"
+            f"{self.label}: rolling re-read {period_label(period)} (1/{runs} of the history)"
         )
         yield from self._reread(ctx, period)
 
@@ -203,16 +206,40 @@ class PeriodCountPlan(ReconcilePlan):
         yield from leaves or [period]
 
     def _children(self, period: Period) -> list[Period]:
-        """All time splits into the years we hold (plus before and after them)."""
+        """All time splits into the years we hold (plus before and after them), other periods
+        by `split`; each boundary moved to the nearest day no record of ours straddles."""
         days = [r.days[0] for r in self.ours if r.days]
         if period != ALL_TIME or not days:
-            return split(period)
-        first, last = min(days).year, max(max(days).year, date.today().year)
+            children = split(period)
+        else:
+            first, last = min(days).year, max(max(days).year, date.today().year)
+            children = [
+                (ALL_TIME[0], date(first - 1, 12, 31)),
+                *((date(y, 1, 1), date(y, 12, 31)) for y in range(first, last + 1)),
+                (date(last + 1, 1, 1), ALL_TIME[1]),
+            ]
+        lo, hi = period
+        starts = sorted({
+            start for child in children[1:]
+            if (start := self._clean_boundary(child[0], lo, hi)) is not None
+        })
+        edges = [lo, *starts]
         return [
-            (ALL_TIME[0], date(first - 1, 12, 31)),
-            *((date(y, 1, 1), date(y, 12, 31)) for y in range(first, last + 1)),
-            (date(last + 1, 1, 1), ALL_TIME[1]),
-        ]
+            (start, (edges[i + 1] - timedelta(days=1)) if i + 1 < len(edges) else hi)
+            for i, start in enumerate(edges)
+        ] if starts else []
+
+    def _clean_boundary(self, day: date, lo: date, hi: date) -> date | None:
+        """The day nearest `day` in (lo, hi] that no record of ours straddles (its creation
+        day before it under one reading and on or after it under another): our count on
+        either side of it is then the same under every reading, and compares exactly."""
+        if self._straddled is None:
+            self._straddled = {max(r.days) for r in self.ours if len(set(r.days)) > 1}
+        for offset in range((hi - lo).days + 1):
+            for candidate in (day + timedelta(days=offset), day - timedelta(days=offset)):
+                if lo < candidate <= hi and candidate not in self._straddled:
+                    return candidate
+        return None
 
     def _reread(self, ctx: Any, period: Period) -> Iterator[Rows]:
         """Every record of the period, with a day's margin on each side (see the module doc);

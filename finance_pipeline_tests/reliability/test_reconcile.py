@@ -32,7 +32,7 @@ from reliability_kit import (
     with_overrides,
 )
 
-from finance_pipeline.sources.reconcile import UnrepairedDifferenceError
+from finance_pipeline.sources.reconcile import UnrepairedDifferenceError, Verification
 from finance_pipeline.warehouse.resource import WarehouseResource
 from finance_sandbox.core import Sandbox, ServerVariant
 
@@ -346,8 +346,9 @@ def test_apipay_incremental_runs_equal_the_truth_after_every_run(tmp_path: Path)
                     assert invoices[str(aid)]["status"] == "cancelled", f"day {day}: invoice {aid}"
             if vanished:
                 differed = meta["apipay_invoices"]["verification_differed"]
-                assert "invoices all time" in differed, differed
-                assert "refunds all time" in meta["apipay_refunds"]["verification_differed"]
+                assert "apipay invoices: count all time" in differed, differed
+                differed = meta["apipay_refunds"]["verification_differed"]
+                assert "apipay refunds: count all time" in differed, differed
         assert corrected, "the world corrected no old invoice's status"
 
 
@@ -364,3 +365,60 @@ def vanish_old_apipay_records(world: Any) -> list[str]:
     del world.apipay_refunds[refund.id]
     world.steps += 1
     return [f"invoice {invoice.id}", f"refund {refund.id}"]
+
+
+class _Ctx:
+    """What PeriodCountPlan asks of an ExtractContext."""
+
+    def __init__(self) -> None:
+        self.deleted: list[str] = []
+
+    def progress(self, _message: str) -> None:
+        pass
+
+    def report_deleted(self, ids: Any) -> None:
+        self.deleted.extend(ids)
+
+
+@pytest.mark.parametrize("zone", [0, 1])  # the source counts days in UTC, or in Asia/Almaty
+def test_period_counts_find_the_deleted_record_under_either_reading_of_the_day(zone: int) -> None:
+    """A source that counts its days in either of two zones: the bisection narrows to the
+    period holding the record deleted upstream, re-reads it, and reports exactly that record
+    deleted, asking a few dozen counts, not one per day."""
+    from datetime import date
+
+    from finance_pipeline.sources.period_counts import Figure, Ours, PeriodCountPlan
+
+    start = date(2024, 1, 1)
+    # id -> (UTC day, Almaty day): every 7th record is created after 19:00 UTC (the next
+    # Almaty day), so the two readings disagree at many period boundaries.
+    source = {
+        str(i): (start + timedelta(days=i // 3), start + timedelta(days=i // 3 + (i % 7 == 0)))
+        for i in range(1500)
+    }
+
+    class Plan(PeriodCountPlan):
+        asked = 0
+
+        def count_before(self, ctx: Any, figure: Figure, day: Any) -> int:
+            self.asked += 1
+            return sum(1 for d in source.values() if day is None or d[zone] < day)
+
+        def our_records(self, ctx: Any) -> list[Ours]:
+            return ours
+
+        def read_period(self, ctx: Any, first: Any, last: Any, label: str) -> Any:
+            yield [{"id": i} for i, d in source.items() if first <= d[zone] <= last]
+
+        def record_id(self, row: dict[str, Any]) -> str | None:
+            return str(row["id"])
+
+    deleted = "700"
+    ours = [Ours(i, d, None, None) for i, d in source.items()]
+    del source[deleted]
+    plan, ctx = Plan(label="test", figures=(Figure("count"),)), _Ctx()
+    differences = plan.differences(ctx, Verification())
+    assert [d.figure for d in differences] == ["test: count all time"]
+    rows = [row for rows in plan.repair(ctx, differences, 0) for row in rows]
+    assert ctx.deleted == [deleted]
+    assert 0 < len(rows) <= 2 * 100 and plan.asked <= 30

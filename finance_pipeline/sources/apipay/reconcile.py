@@ -108,12 +108,12 @@ class ApipayListPlan(PeriodCountPlan):
 
 def invoices_plan() -> ApipayListPlan:
     return ApipayListPlan(
-        "invoices", "apipay_invoices", (Figure("invoices"), Figure("paid invoices", "paid")),
+        "invoices", "apipay_invoices", (Figure("count"), Figure("paid count", "paid")),
         order=list(ORDER),
     )
 
 
 def refunds_plan() -> ApipayListPlan:
     return ApipayListPlan(
-        "refunds", "apipay_refunds", (Figure("refunds"), Figure("completed refunds", "completed")),
+        "refunds", "apipay_refunds", (Figure("count"), Figure("completed count", "completed")),
     )

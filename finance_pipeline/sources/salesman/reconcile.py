@@ -48,7 +48,7 @@ from finance_pipeline.sources.salesman.entities import (
 
 class SalesmanInvoicesPlan(PeriodCountPlan):
     def __init__(self) -> None:
-        super().__init__(label="salesman invoices", figures=(Figure("invoices"),))
+        super().__init__(label="salesman invoices", figures=(Figure("count"),))
         self.readings: ServerReadings | None = None
 
     def _readings(self, ctx: Any) -> ServerReadings:
