@@ -11,6 +11,9 @@ RECONCILED = {
     "bitrix24_companies": "staging.bitrix24_companies",
     "bitrix24_requisites": "staging.bitrix24_requisites",
     "bitrix24_products": "staging.bitrix24_products",
+    "salesman_invoices": "staging.salesman_invoices",
+    "apipay_invoices": "staging.apipay_invoices",
+    "apipay_refunds": "staging.apipay_refunds",
 }
 
 CHECKS = [

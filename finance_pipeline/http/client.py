@@ -30,7 +30,7 @@ from finance_pipeline.http.errors import (
     ServerError,
     ThrottledError,
 )
-from finance_pipeline.http.masking import mask
+from finance_pipeline.http.masking import install_log_masking, mask
 from finance_pipeline.http.ratelimit import (
     AdaptiveLimiter,
     LimitSignals,
@@ -120,6 +120,9 @@ class ApiClient:
         stats: RequestStats | None = None,
         max_connections: int = 16,
     ) -> None:
+        # httpx logs every request's URL (a Bitrix24 webhook key is in it): whoever makes a client,
+        # with or without the Dagster definitions, gets the masking filters (idempotent).
+        install_log_masking()
         self.source = source
         self.base_url = base_url.rstrip("/")
         self.limiter = limiter

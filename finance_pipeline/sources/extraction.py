@@ -75,6 +75,9 @@ class ExtractContext:
     # A fetch may set the cursor itself when its rows do not carry it (e.g. a watermark read
     # from a parent raw table); the later of this and the rows' cursors is stored.
     new_cursor: str | None = None
+    # Figures the entity's read already asked of the source in this run (e.g. SalesMan's
+    # counts), kept for its reconciliation plan so that it does not ask them again.
+    shared: dict[str, Any] = field(default_factory=dict)
     _stager: PageStager | None = None
 
     def declare_complete_for(self, parent_ids: Iterable[Any]) -> None:
@@ -212,7 +215,7 @@ def run_extraction(
         if spec.reconcile is not None:
             verification = _reconcile(
                 spec, resource=resource, warehouse=warehouse, run_id=run_id, log=log,
-                full=full, since=since, cursor=new_cursor,
+                full=full, since=since, cursor=new_cursor, shared=ctx.shared,
             )
     metadata: dict[str, Any] = {
         "sync_mode": mode,
@@ -239,6 +242,7 @@ def _reconcile(
     full: bool,
     since: datetime | None,
     cursor: str | None,
+    shared: dict[str, Any],
 ) -> Any:
     """Compare the landed table with the source's figures and repair it (sources/reconcile.py)."""
     from finance_pipeline.sources.reconcile import reconcile
@@ -250,7 +254,7 @@ def _reconcile(
     def make_context(client: ApiClient, stager: PageStager) -> ExtractContext:
         return ExtractContext(
             client=client, resource=resource, full_refresh=full, since=since, state=state,
-            warehouse=warehouse, progress=log, _stager=stager,
+            warehouse=warehouse, progress=log, shared=shared, _stager=stager,
         )
 
     verification = reconcile(

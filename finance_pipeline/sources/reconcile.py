@@ -26,6 +26,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import date, timedelta
 from typing import TYPE_CHECKING, Any
 
 from finance_pipeline.http.errors import BadResponseError
@@ -39,6 +40,45 @@ if TYPE_CHECKING:
     from finance_pipeline.warehouse.resource import WarehouseResource
 
 MAX_ROUNDS = 3
+
+# Periods of days (inclusive) that the plans counting per period bisect (adesk/reconcile.py,
+# sources/period_counts.py).
+Period = tuple[date, date]
+ALL_TIME: Period = (date(1970, 1, 1), date(2099, 12, 31))
+
+
+def split(period: Period) -> list[Period]:
+    """Children of a period: calendar years while it spans several, then halves (a change is
+    found in about 2·log2(days) counts, ~18 for a year, where months and days would ask ~43)."""
+    lo, hi = period
+    if hi.year > lo.year and hi.year - lo.year + 1 <= 12:
+        return [
+            (max(lo, date(y, 1, 1)), min(hi, date(y, 12, 31))) for y in range(lo.year, hi.year + 1)
+        ]
+    mid = lo + (hi - lo) // 2
+    return [(lo, mid), (mid + timedelta(days=1), hi)]
+
+
+def period_label(period: Period) -> str:
+    lo, hi = period
+    if period == ALL_TIME:
+        return "all time"
+    if lo == hi:
+        return lo.isoformat()
+    return f"{lo.isoformat()}..{hi.isoformat()}"
+
+
+def rolling_slice(verified_by_day: dict[date, Any], window: date, runs: int) -> Period | None:
+    """The days before `window` that this run re-reads so that every day is re-read within
+    `runs` runs: ceil(days / runs) days from the day whose records were read longest ago
+    (`verified_by_day`: the oldest `extracted_at` per day; landing refreshes it for every row
+    read, changed or not, so the slice rotates by itself)."""
+    old = {d: t for d, t in verified_by_day.items() if d < window}
+    if not old:
+        return None
+    length = -(-((window - min(old)).days) // runs)
+    start = min(old, key=lambda d: (old[d], d))
+    return start, min(window - timedelta(days=1), start + timedelta(days=length - 1))
 
 
 @dataclass(frozen=True)

@@ -84,7 +84,7 @@ def test_two_refresh_all_runs_at_once(canaries, tmp_path: Path) -> None:
             "WHERE table_schema = 'raw' AND table_name NOT LIKE '%__history'"
         ).fetchall():
             rows, distinct = conn.execute(
-                f"SELECT count(*), count(DISTINCT {'entity' if 'sync_state' in table else 'id'}) "
+                f"SELECT count(*), count(DISTINCT {'entity' if '._' in table else 'id'}) "
                 f"FROM {table}"
             ).fetchone()  # type: ignore[misc]
             assert rows == distinct, table

@@ -1,16 +1,19 @@
 """Issue 12 item 4: every incremental run ends exact. The sandbox's world changes its old history
 too (`World.history_churn`: movements dated months back deleted, re-amounted, re-categorised,
-late entries dated months back, old Bitrix24 invoices deleted with their product rows), and
+late entries dated months back, old Bitrix24 invoices deleted with their product rows, old
+SalesMan paid invoices deleted and corrected, old ApiPay invoices' statuses corrected), and
 after EVERY incremental run the warehouse equals the sandbox's truth: raw live rows, the
 movements' amounts and dates, account balances to the cent, marts.invoices/invoice_lines.
-What no count or balance reveals (a re-categorised movement) is right within
-FINANCE_REVERIFY_DAYS runs (the rolling re-read).
+What no count or balance reveals (a re-categorised movement, a corrected contract number or
+status) is right within FINANCE_REVERIFY_DAYS runs (the rolling re-read).
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 from collections.abc import Iterator
+from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -29,9 +32,9 @@ from reliability_kit import (
     with_overrides,
 )
 
-from finance_pipeline.sources.reconcile import UnrepairedDifferenceError
+from finance_pipeline.sources.reconcile import UnrepairedDifferenceError, Verification
 from finance_pipeline.warehouse.resource import WarehouseResource
-from finance_sandbox.core import Sandbox
+from finance_sandbox.core import Sandbox, ServerVariant
 from finance_sandbox.world.bitrix24_portal import legacy_invoices
 
 pytestmark = pytest.mark.timeout(300)
@@ -258,3 +261,170 @@ def test_periods_narrow_from_years_to_single_days() -> None:
         assert all(a[1] + timedelta(days=1) == b[0] for a, b in pairwise(children))
         period, steps = children[-1], steps + 1
     assert steps <= 9  # a leap year's 366 days in at most 9 halvings
+
+
+# --- SalesMan and ApiPay: counts per creation period (sources/period_counts.py) ---------------
+
+
+def live_payloads(path: Path, table: str) -> dict[str, dict[str, Any]]:
+    with duckdb.connect(str(path), read_only=True) as conn:
+        rows = conn.execute(f"SELECT id, payload FROM raw.{table} WHERE deleted_at IS NULL").fetchall()
+    return {str(r[0]): json.loads(r[1]) for r in rows}
+
+
+def verification_cost(meta: dict[str, dict[str, Any]]) -> int:
+    """Verification requests of one source's run, the rolling re-read apart."""
+    return sum(
+        m.get("verification_requests", 0) - m.get("verification_rolling_requests", 0)
+        for m in meta.values()
+    )
+
+
+@pytest.mark.parametrize("active", ["ignored", "default_unpaid"])  # the vendor's code; the doc
+def test_salesman_incremental_runs_equal_the_truth_after_every_run(
+    tmp_path: Path, active: str
+) -> None:
+    """Old paid invoices deleted upstream are gone (with their details) after the run that
+    follows; an old paid invoice's contract corrected is right within FINANCE_REVERIFY_DAYS
+    runs; a run with nothing changed asks SalesMan nothing more than before."""
+    with rig_for("salesman", tmp_path) as rig:
+        rig.sandbox.set_variant("salesman", ServerVariant(salesman_active=active))
+        world = rig.sandbox.world
+        rig.sync("salesman", full=True, run="full")
+        meta = rig.sync("salesman", run="no-change")
+        assert verification_cost(meta) <= 5, meta
+        assert meta["salesman_invoices"].get("verification_differed", "nothing") == "nothing"
+        edited: dict[int, int] = {}  # invoice id -> the day its contract was corrected
+        old_paid_deleted = 0
+        for day in range(1, REVERIFY_DAYS + 1):
+            contracts = {i: inv.contract for i, inv in world.salesman_invoices.items()}
+            horizon = world.today() - timedelta(days=world.OLD_AFTER_DAYS)
+            change = world.advance(1)
+            for sid in change.deleted.get(("salesman", "invoices"), []):
+                gone = world.deleted[("salesman", "invoices")][sid].record
+                old_paid_deleted += gone.paid and gone.date_create.date() < horizon
+            for sid in change.updated.get(("salesman", "invoices"), []):
+                if sid in contracts and contracts[sid] != world.salesman_invoices[sid].contract:
+                    edited[sid] = day
+
+            rig.sync("salesman", run=f"day-{day}")
+
+            assert_raw_matches_truth(rig.path, world, tables("salesman"))
+            invoices = live_payloads(rig.path, "salesman_invoices")
+            details = live_payloads(rig.path, "salesman_invoice_details")
+            for sid, run in edited.items():
+                if day - run >= REVERIFY_DAYS - 1:
+                    contract = world.salesman_invoices[sid].contract
+                    assert invoices[str(sid)]["contract"] == contract, f"day {day}: invoice {sid}"
+                    assert details[str(sid)]["contractnum"] == contract, f"day {day}: details {sid}"
+        assert old_paid_deleted, "the world deleted no old paid invoice"
+        assert edited, "the world corrected no old paid invoice"
+
+
+def test_apipay_incremental_runs_equal_the_truth_after_every_run(tmp_path: Path) -> None:
+    """Old ApiPay invoices whose status a status check corrected are right within
+    FINANCE_REVERIFY_DAYS runs; an old invoice and an old refund that vanish from ApiPay's lists
+    are marked deleted by the very next run; a run with nothing changed costs at most 5
+    verification requests."""
+    with rig_for("apipay", tmp_path) as rig:
+        world = rig.sandbox.world
+        rig.sync("apipay", full=True, run="full")
+        meta = rig.sync("apipay", run="no-change")
+        assert verification_cost(meta) <= 5, meta
+        assert all(m.get("verification_differed", "nothing") == "nothing" for m in meta.values())
+        corrected: dict[int, int] = {}  # invoice id -> the day its status was corrected
+        for day in range(1, REVERIFY_DAYS + 1):
+            statuses = {i: inv.status for i, inv in world.apipay_invoices.items()}
+            change = world.advance(1)
+            for aid in change.updated.get(("apipay", "invoices"), []):
+                if statuses.get(aid) == "expired" and world.apipay_invoices[aid].status == "cancelled":
+                    corrected[aid] = day
+            vanished: list[str] = []
+            if day == 2:  # records that leave the lists with no change marker
+                vanished = vanish_old_apipay_records(world)
+
+            meta = rig.sync("apipay", run=f"day-{day}")
+
+            assert_raw_matches_truth(rig.path, world, tables("apipay"))
+            invoices = live_payloads(rig.path, "apipay_invoices")
+            for aid, run in corrected.items():
+                if day - run >= REVERIFY_DAYS - 1:
+                    assert invoices[str(aid)]["status"] == "cancelled", f"day {day}: invoice {aid}"
+            if vanished:
+                differed = meta["apipay_invoices"]["verification_differed"]
+                assert "apipay invoices: count all time" in differed, differed
+                differed = meta["apipay_refunds"]["verification_differed"]
+                assert "apipay refunds: count all time" in differed, differed
+        assert corrected, "the world corrected no old invoice's status"
+
+
+def vanish_old_apipay_records(world: Any) -> list[str]:
+    """An old invoice without refunds and an old refund leave ApiPay's lists."""
+    horizon = world.now - timedelta(days=world.OLD_AFTER_DAYS)
+    refunded = {r.invoice_id for r in world.apipay_refunds.values()}
+    invoice = next(
+        inv for inv in sorted(world.apipay_invoices.values(), key=lambda i: i.id)
+        if inv.created_at < horizon and inv.id not in refunded
+    )
+    del world.apipay_invoices[invoice.id]
+    refund = min(world.apipay_refunds.values(), key=lambda r: r.created_at)
+    del world.apipay_refunds[refund.id]
+    world.steps += 1
+    return [f"invoice {invoice.id}", f"refund {refund.id}"]
+
+
+class _Ctx:
+    """What PeriodCountPlan asks of an ExtractContext."""
+
+    def __init__(self) -> None:
+        self.deleted: list[str] = []
+
+    def progress(self, _message: str) -> None:
+        pass
+
+    def report_deleted(self, ids: Any) -> None:
+        self.deleted.extend(ids)
+
+
+@pytest.mark.parametrize("zone", [0, 1])  # the source counts days in UTC, or in Asia/Almaty
+def test_period_counts_find_the_deleted_record_under_either_reading_of_the_day(zone: int) -> None:
+    """A source that counts its days in either of two zones: the bisection narrows to the
+    period holding the record deleted upstream, re-reads it, and reports exactly that record
+    deleted, asking a few dozen counts, not one per day."""
+    from datetime import date
+
+    from finance_pipeline.sources.period_counts import Figure, Ours, PeriodCountPlan
+
+    start = date(2024, 1, 1)
+    # id -> (UTC day, Almaty day): every 7th record is created after 19:00 UTC (the next
+    # Almaty day), so the two readings disagree at many period boundaries.
+    source = {
+        str(i): (start + timedelta(days=i // 3), start + timedelta(days=i // 3 + (i % 7 == 0)))
+        for i in range(1500)
+    }
+
+    class Plan(PeriodCountPlan):
+        asked = 0
+
+        def count_before(self, ctx: Any, figure: Figure, day: Any) -> int:
+            self.asked += 1
+            return sum(1 for d in source.values() if day is None or d[zone] < day)
+
+        def our_records(self, ctx: Any) -> list[Ours]:
+            return ours
+
+        def read_period(self, ctx: Any, first: Any, last: Any, label: str) -> Any:
+            yield [{"id": i} for i, d in source.items() if first <= d[zone] <= last]
+
+        def record_id(self, row: dict[str, Any]) -> str | None:
+            return str(row["id"])
+
+    deleted = "700"
+    ours = [Ours(i, d, None, None) for i, d in source.items()]
+    del source[deleted]
+    plan, ctx = Plan(label="test", figures=(Figure("count"),)), _Ctx()
+    differences = plan.differences(ctx, Verification())
+    assert [d.figure for d in differences] == ["test: count all time"]
+    rows = [row for rows in plan.repair(ctx, differences, 0) for row in rows]
+    assert ctx.deleted == [deleted]
+    assert 0 < len(rows) <= 2 * 100 and plan.asked <= 30

@@ -49,7 +49,10 @@ class Harness:
             run_id=f"run-{self.runs}",
             log=lambda message: None,
         )
-        metadata["requests"] = self.sandbox.counters["apipay"]["requests"] - before
+        # The entity's own read; the reconciliation after it (apipay/reconcile.py) is counted
+        # apart, in `verification_requests`, and tested in reliability/test_reconcile.py.
+        asked = self.sandbox.counters["apipay"]["requests"] - before
+        metadata["requests"] = asked - metadata.get("verification_requests", 0)
         return metadata
 
     def sync_all(self, full: bool = False) -> dict[str, dict]:
@@ -232,9 +235,11 @@ def test_open_refunds_are_followed_until_they_close(harness):
     assert quiet["rows_inserted"] == quiet["rows_updated"] == 0 and quiet["requests"] == 2
 
 
-def test_what_an_incremental_sync_misses_a_full_refresh_catches(harness):
-    """Documented gaps: a refund that turns up already completed with a creation date before
-    the lookback, and a refund deleted from a live invoice."""
+def test_what_the_incremental_reads_miss_the_same_run_repairs(harness):
+    """The incremental reads' gaps (a refund that turns up already completed with a creation
+    date before the lookback; a refund deleted from a live invoice) change ApiPay's count of
+    refunds: the reconciliation after the read (apipay/reconcile.py) re-reads the period and
+    repairs both in the same run, so a full refresh finds nothing left to do."""
     world = harness.world
     harness.sync_all()
     paid = next(i for i in world.apipay_invoices.values() if i.status == "paid")
@@ -243,16 +248,17 @@ def test_what_an_incremental_sync_misses_a_full_refresh_catches(harness):
     removed = next(iter(world.apipay_refunds.values()))
     del world.apipay_refunds[removed.id]
     incremental = harness.sync("refunds")
-    assert incremental["rows_inserted"] == incremental["rows_deleted"] == 0
-    assert str(too_late.id) not in harness.raw("refunds")
-    assert str(removed.id) in harness.raw("refunds")
-    full = harness.sync("refunds", full=True)
-    assert full["rows_inserted"] == 1 and full["rows_deleted"] == 1
+    assert incremental["rows_inserted"] == incremental["rows_deleted"] == 0  # the reads' own
+    assert incremental["verification_repaired_rows"] >= 1
+    assert incremental["verification_marked_deleted"] == 1
+    assert str(too_late.id) in harness.raw("refunds")
     assert str(removed.id) in harness.raw("refunds", live=False)
+    full = harness.sync("refunds", full=True)
+    assert full["rows_inserted"] == full["rows_deleted"] == 0
     harness.assert_matches_world()
 
 
-def test_deletions_are_marked_by_a_full_refresh(harness):
+def test_deletions_are_marked_by_the_next_incremental_run(harness):
     world = harness.world
     harness.sync_all()
     victim = next(
@@ -266,22 +272,23 @@ def test_deletions_are_marked_by_a_full_refresh(harness):
         del world.apipay_refunds[rid]
     del world.apipay_refunds[other_refund.id]  # a refund removed from a live invoice
 
-    # An incremental run cannot see deletions (documented); a full refresh marks them.
-    assert harness.sync("invoices")["rows_deleted"] == 0
-    full = harness.sync("invoices", full=True)
-    assert full["sync_mode"] == "full"
-    assert full["rows_deleted"] == 1
+    # The incremental reads cannot see deletions; the count of invoices can: the
+    # reconciliation re-reads the period and marks the vanished invoice deleted.
+    invoices = harness.sync("invoices")
+    assert invoices["rows_deleted"] == 0 and invoices["verification_marked_deleted"] == 1
     assert str(victim.id) in harness.raw("invoices", live=False)
-    # Incrementally, the refunds of the invoice marked deleted go with it (no request needed);
-    # the refund removed from a live invoice waits for the full refresh of the refunds.
+    # The refunds of the invoice marked deleted go with it (no request needed); the refund
+    # removed from a live invoice changes the count of refunds and is marked by the repair.
     refunds = harness.sync("refunds")
     assert refunds["sync_mode"] == "incremental"
     assert refunds["rows_deleted"] == len(victim_refunds)
     assert refunds["requests"] == 2
-    assert str(other_refund.id) in harness.raw("refunds")
-    full_refunds = harness.sync("refunds", full=True)
-    assert full_refunds["rows_deleted"] == 1 and full_refunds["requests"] == 1
+    assert refunds["verification_marked_deleted"] == 1
     assert set(harness.raw("refunds", live=False)) == {str(r) for r in [*victim_refunds, other_refund.id]}
+    # Nothing is left for a full refresh.
+    assert harness.sync("invoices", full=True)["rows_deleted"] == 0
+    full_refunds = harness.sync("refunds", full=True)
+    assert full_refunds["rows_deleted"] == 0 and full_refunds["requests"] == 1
     harness.assert_matches_world()
 
 

@@ -67,7 +67,8 @@ class Evolution:
 
     # Old history changes too (issue 12): movements dated months back deleted, re-categorised
     # and re-amounted, late entries dated months back, old Bitrix24 invoices deleted with their
-    # product rows. Off by default so worlds other tests pin keep their sequence; on, it draws
+    # product rows, old SalesMan paid invoices deleted and edited, old ApiPay invoices'
+    # statuses corrected. Off by default so worlds other tests pin keep their sequence; on, it draws
     # from its own generator (seed, step), so the rest of a step is the same either way.
     history_churn: bool = False
     # How far back "old" starts: beyond the 62-day window incremental Adesk reads re-read.
@@ -413,3 +414,40 @@ class Evolution:
         ]
         if stale:
             self._delete("bitrix24", "invoices", rng.choice(sorted(stale)), when, log)
+        # Drawn last, so the changes above stay what they were before these were added.
+        self._churn_old_invoices(horizon, when, log)
+
+    def _churn_old_invoices(self, horizon: date, when: datetime, log: ChangeLog) -> None:
+        """Old SalesMan paid invoices and ApiPay invoices changed, which their lists' change
+        filters (creation and payment dates, open statuses) never show."""
+        rng = self._rng
+        parts: dict[tuple[str, int], int] = {}
+        for inv in self.salesman_invoices.values():
+            parts[(inv.invoice, inv.did)] = parts.get((inv.invoice, inv.did), 0) + 1
+        paid = sorted(
+            i for i, inv in self.salesman_invoices.items()
+            if inv.paid and inv.date_create.date() < horizon and parts[(inv.invoice, inv.did)] == 1
+        )
+        rng.shuffle(paid)
+        # A paid invoice issued twice, found at the audit and deleted (the SalesMan doc: the
+        # "invoice" method adds, updates and deletes).
+        if paid:
+            self._delete("salesman", "invoices", paid.pop(), when, log)
+        # A paid invoice's paperwork corrected: its contract number (no count moves).
+        if paid:
+            sinv = self.salesman_invoices[paid.pop()]
+            sinv.contract = f"Д-{rng.randint(401, 800)}/{sinv.date_create.year}"
+            sinv.date_update = max(sinv.date_update, when.astimezone(MSK).replace(tzinfo=None))
+            log.add("updated", "salesman", "invoices", sinv.id)
+        # ApiPay publishes no way to delete an invoice (apipay-docs invoices.md: cancel, refund
+        # and a status check only): an old `expired` invoice is corrected to `cancelled` by a
+        # status check (POST /invoices/status/check, "useful when webhooks are delayed").
+        expired = sorted(
+            i for i, inv in self.apipay_invoices.items()
+            if inv.status == "expired" and inv.created_at.date() < horizon
+        )
+        if expired:
+            ainv = self.apipay_invoices[rng.choice(expired)]
+            ainv.status = "cancelled"
+            ainv.updated_at = max(ainv.updated_at, when)
+            log.add("updated", "apipay", "invoices", ainv.id)

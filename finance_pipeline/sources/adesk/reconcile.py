@@ -28,7 +28,16 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from finance_pipeline.sources.adesk.resource import MAX_PAGE_LENGTH
-from finance_pipeline.sources.reconcile import Difference, ReconcilePlan, Verification
+from finance_pipeline.sources.reconcile import (
+    ALL_TIME,
+    Difference,
+    Period,
+    ReconcilePlan,
+    Verification,
+    period_label,
+    rolling_slice,
+    split,
+)
 
 PATH, KEY = "v1/transactions", "transactions"
 EVERY_MOVEMENT = {
@@ -38,9 +47,7 @@ EVERY_MOVEMENT = {
     "owner_transfer": "all",
     "taxes": "all",
 }
-ALL_TIME = (date(1970, 1, 1), date(2099, 12, 31))
-
-Period = tuple[date, date]
+__all__ = ["ALL_TIME", "AdeskTransactionsPlan", "split"]
 
 
 def _dmy(d: date) -> str:
@@ -54,25 +61,7 @@ def _days(period: Period) -> Iterator[date]:
         d += timedelta(days=1)
 
 
-def split(period: Period) -> list[Period]:
-    """Children of a period: calendar years while it spans several, then halves (a change is
-    found in about 2·log2(days) counts, ~18 for a year, where months and days would ask ~43)."""
-    lo, hi = period
-    if hi.year > lo.year and hi.year - lo.year + 1 <= 12:
-        return [
-            (max(lo, date(y, 1, 1)), min(hi, date(y, 12, 31))) for y in range(lo.year, hi.year + 1)
-        ]
-    mid = lo + (hi - lo) // 2
-    return [(lo, mid), (mid + timedelta(days=1), hi)]
-
-
-def _label(period: Period) -> str:
-    lo, hi = period
-    if period == ALL_TIME:
-        return "all time"
-    if lo == hi:
-        return lo.isoformat()
-    return f"{lo.isoformat()}..{hi.isoformat()}"
+_label = period_label
 
 
 def _money(value: Any) -> Decimal | None:
@@ -141,21 +130,31 @@ class AdeskTransactionsPlan(ReconcilePlan):
         lo, hi = period
         return sum(n for d, n in self.ours_by_day.items() if lo <= d <= hi)
 
-    def _our_balances(self, ctx: Any) -> dict[str, Decimal]:
+    def _our_balances(self, ctx: Any) -> tuple[dict[str, Decimal], dict[str, int]]:
+        """Per account: the sum of our completed movements, and how many of them carry an
+        amount or a type that cannot be parsed (their account's sum is then unknowable here)."""
         rows = ctx.query(
             """
-            SELECT json_extract_string(payload, '$.bankAccount.id'),
-                   sum(CASE json_extract_string(payload, '$.type')
-                         WHEN '1' THEN TRY_CAST(json_extract_string(payload, '$.amount') AS DECIMAL(18, 2))
-                         WHEN '2' THEN -TRY_CAST(json_extract_string(payload, '$.amount') AS DECIMAL(18, 2))
-                       END)
-            FROM raw.adesk_transactions
-            WHERE deleted_at IS NULL
-              AND coalesce(json_extract_string(payload, '$.isPlanned'), 'false') <> 'true'
+            WITH movements AS (
+                SELECT json_extract_string(payload, '$.bankAccount.id') AS account,
+                       json_extract_string(payload, '$.type') AS type,
+                       json_extract_string(payload, '$.amount') AS raw_amount,
+                       TRY_CAST(trim(json_extract_string(payload, '$.amount')) AS DECIMAL(18, 2))
+                           AS amount
+                FROM raw.adesk_transactions
+                WHERE deleted_at IS NULL
+                  AND coalesce(json_extract_string(payload, '$.isPlanned'), 'false') <> 'true'
+            )
+            SELECT account,
+                   sum(CASE type WHEN '1' THEN amount WHEN '2' THEN -amount END),
+                   count(*) FILTER (WHERE amount IS NULL OR type NOT IN ('1', '2'))
+            FROM movements
             GROUP BY 1
             """
         )
-        return {str(r[0]): Decimal(r[1] or 0).quantize(Decimal("0.01")) for r in rows}
+        sums = {str(r[0]): Decimal(r[1] or 0).quantize(Decimal("0.01")) for r in rows}
+        unparsable = {str(r[0]): int(r[2]) for r in rows if r[2]}
+        return sums, unparsable
 
     # --- plan ---------------------------------------------------------------------------------
 
@@ -168,10 +167,20 @@ class AdeskTransactionsPlan(ReconcilePlan):
             verification.compared.append(f"movements all time ({source})")
         if source != ours:
             found.append(Difference("movements all time", ALL_TIME, source, ours))
-        balances, our_balances = self._source_balances(ctx), self._our_balances(ctx)
+        balances = self._source_balances(ctx)
+        our_balances, unparsable = self._our_balances(ctx)
         if len(verification.compared) == 1:
             verification.compared.append(f"balances of {len(balances)} accounts")
         for account, movement_sum in sorted(balances.items()):
+            if account in unparsable:
+                # A movement whose amount Adesk sent unparsable ("1 234,50") makes our sum
+                # unknowable, and re-reading returns the same value: the balance is not compared
+                # (said here; the parse_errors check on staging names each such movement).
+                note = (f"balance of account {account} not compared: {unparsable[account]} "
+                        "movements with an unparsable amount or type")
+                if note not in verification.compared:
+                    verification.compared.append(note)
+                continue
             mine = our_balances.get(account, Decimal("0.00"))
             if mine != movement_sum:
                 found.append(
@@ -205,15 +214,11 @@ class AdeskTransactionsPlan(ReconcilePlan):
             return
         from finance_pipeline.config import reverify_days
 
-        window = ctx.since.date()
-        old = {d: t for d, t in self.stale_by_day.items() if d < window}
-        if not old:
-            return
         n = reverify_days()
-        first = min(old)
-        length = -(-((window - first).days) // n)
-        start = min(old, key=lambda d: (old[d], d))
-        lo, hi = start, min(window - timedelta(days=1), start + timedelta(days=length - 1))
+        period = rolling_slice(self.stale_by_day, ctx.since.date(), n)
+        if period is None:
+            return
+        lo, hi = period
         verification.compared.append(f"rolling re-read {_label((lo, hi))} (1/{n} of the history)")
         yield from self._reread(ctx, (lo, hi))
 

@@ -48,9 +48,11 @@ Invoices
          (our doc) or leaves it `paid` with `is_fully_refunded` (the vendor).
     `paid` invoices that were partly refunded show up in (2) whatever their age.
 
-    Missed until the next full refresh: invoices deleted upstream (the API has no deletion
-    feed) and edits of fields other than status/refund totals on invoices older than the
-    lookback.
+    After the read, ApiPay's counts (every invoice, `paid` ones) are compared with ours and
+    differing creation periods re-read whole (apipay/reconcile.py): an invoice that vanished
+    is marked deleted the same run. Edits of fields other than status/refund totals on invoices
+    older than the lookback, and status corrections no count shows, are found by the rolling
+    re-read within FINANCE_REVERIFY_DAYS runs.
 
 Refunds
     `GET /refunds` lists every refund of the organisation (all invoices), paged with `page` and
@@ -88,10 +90,12 @@ Refunds
          full refresh saw them vanish) are reported deleted, unless this run read them.
     A re-run with nothing changed upstream makes two requests.
 
-    Missed until the next full refresh: refunds deleted upstream while their invoice lives on
-    (the API has no deletion feed); a refund that ApiPay registers more than the lookback after
-    its `created_at` already `completed`/`failed` (an open one is caught by 2); edits of a
-    closed refund older than the window (e.g. `reason`); and the embedded `invoice` summary
+    Repaired the same run by the reconciliation after the read (apipay/reconcile.py: counts of
+    every refund and of `completed` ones, differing periods re-read whole): refunds deleted
+    upstream while their invoice lives on, and a refund that ApiPay registers more than the
+    lookback after its `created_at` already `completed`/`failed`. Left to the rolling re-read
+    (within FINANCE_REVERIFY_DAYS runs): edits of a closed refund older than the window (e.g.
+    `reason`), and the embedded `invoice` summary
     (status, `total_refunded`) of refunds older than the window, which goes stale when a later
     refund or status change moves its invoice (raw.apipay_invoices holds the current invoice).
     A refund deleted upstream during a full sync shifts the newest-first pages and can make
@@ -132,7 +136,7 @@ OPEN_REFUND_STATUSES = ("pending", "processing")
 # --- invoices ---------------------------------------------------------------------------------
 
 
-def _rows_and_meta(body: Any, endpoint: str) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+def rows_and_meta(body: Any, endpoint: str) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """The records and the paging figures: `total`/`last_page` flat at the top (the vendor's
     OpenAPI 2.1.0 for /invoices and /refunds) or inside `meta` (our doc; /catalog)."""
     if not isinstance(body, dict) or not isinstance(body.get("data"), list):
@@ -178,7 +182,7 @@ class _Union:
             _merge(self.ctx.report, part)
 
 
-def _read_pages(
+def read_list_pages(
     ctx: ExtractContext, path: str, params: list[tuple[str, str]], label: str,
     report: PagingReport, *, per_page: int = PER_PAGE,
 ) -> Iterator[list[dict[str, Any]]]:
@@ -190,7 +194,7 @@ def _read_pages(
             "GET", path, endpoint=endpoint,
             params=[*params, *((name, str(value)) for name, value in paging.items())],
         )
-        rows, figures = _rows_and_meta(body, endpoint)
+        rows, figures = rows_and_meta(body, endpoint)
         total = as_int(figures.get("total"))
         # Only the server's own page count: one computed from our page size proves nothing.
         return Page(rows, total=total, pages_total=as_int(figures.get("last_page")))
@@ -205,7 +209,7 @@ def _read_invoices(
     ctx: ExtractContext, params: list[tuple[str, str]], label: str, report: PagingReport
 ) -> Iterator[list[dict[str, Any]]]:
     """Page through one `GET /invoices` query (per_page=100, by id ascending)."""
-    yield from _read_pages(ctx, "invoices", params, label, report)
+    yield from read_list_pages(ctx, "invoices", params, label, report)
 
 
 def _day(moment: datetime) -> date:
@@ -275,7 +279,7 @@ def _read_refunds(
 ) -> Iterator[list[dict[str, Any]]]:
     """Page through one `GET /refunds` query (per_page=100; no documented order, so only the
     count and distinct ids prove the read)."""
-    yield from _read_pages(ctx, "refunds", params, label, report)
+    yield from read_list_pages(ctx, "refunds", params, label, report)
 
 
 def _refund_window_day(ctx: ExtractContext) -> date:
@@ -351,14 +355,14 @@ def fetch_catalog_items(ctx: ExtractContext) -> Iterator[list[dict[str, Any]]]:
     params = [("statuses[]", status) for status in CATALOG_STATUSES]
     ctx.progress("apipay catalog: reading every item (all statuses)")
 
-    yield from _read_pages(ctx, endpoint, params, "all statuses", ctx.report,
+    yield from read_list_pages(ctx, endpoint, params, "all statuses", ctx.report,
                            per_page=CATALOG_PER_PAGE)
 
 
 def fetch_units(ctx: ExtractContext) -> Iterator[list[dict[str, Any]]]:
     """ApiPay's units of measure: one unpaged list."""
     body = ctx.client.request("GET", "catalog/units", endpoint="catalog/units")
-    rows, _ = _rows_and_meta(body, "catalog/units")
+    rows, _ = rows_and_meta(body, "catalog/units")
     ctx.report.pages += 1
     ctx.report.rows += len(rows)
     if rows:
@@ -366,6 +370,17 @@ def fetch_units(ctx: ExtractContext) -> Iterator[list[dict[str, Any]]]:
 
 
 # --- specs ------------------------------------------------------------------------------------
+
+
+def _plan(name: str) -> Callable[[], Any]:
+    """Counts per status and creation period vs ours after every run (apipay/reconcile.py)."""
+
+    def make() -> Any:
+        from finance_pipeline.sources.apipay import reconcile
+
+        return getattr(reconcile, f"{name}_plan")()
+
+    return make
 
 ENTITIES: list[EntitySpec] = [
     EntitySpec(
@@ -378,6 +393,7 @@ ENTITIES: list[EntitySpec] = [
         fetch=fetch_invoices,
         cursor_of=lambda row: row.get("created_at"),
         lookback=INVOICE_LOOKBACK,
+        reconcile=_plan("invoices"),
     ),
     EntitySpec(
         source=SOURCE,
@@ -391,6 +407,7 @@ ENTITIES: list[EntitySpec] = [
         lookback=REFUND_LOOKBACK,
         # Read to mark the refunds of invoices deleted upstream deleted between full refreshes.
         reads=("invoices",),
+        reconcile=_plan("refunds"),
     ),
     EntitySpec(
         source=SOURCE,

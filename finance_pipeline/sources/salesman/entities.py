@@ -30,7 +30,11 @@ invoices (raw.salesman_invoices)
     that do are re-read through `invoice/list?did=`. The cursor is the newest `date_create`
     seen. Date filters are always sent as a Start/End pair: SalesMan 2024.1 ignores a lone
     `dateCreateStart` (it reads the wrong parameter) but handles the pair (BETWEEN) correctly.
-    A full refresh reads everything and marks what vanished as deleted.
+    After the read, SalesMan's count is compared with ours and differing creation periods are
+    re-read whole (salesman/reconcile.py): old paid invoices deleted upstream are marked the
+    same run, and a rolling re-read finds other edits of old paid invoices within
+    FINANCE_REVERIFY_DAYS runs. A full refresh reads everything and marks what vanished as
+    deleted.
 
 invoice_details (raw.salesman_invoice_details)
     `invoice/info?id=&dealinfo=true` per invoice (VAT `nds`, `tip`, payment status "on"/"no",
@@ -126,7 +130,7 @@ def _list_answer(answer: Any) -> tuple[Rows, dict[str, Any], int | None]:
     return rows, params, total
 
 
-def _list_page(ctx: ExtractContext, filters: dict[str, Any], offset: int,
+def list_page(ctx: ExtractContext, filters: dict[str, Any], offset: int,
                first: str = "old") -> Page:
     body = {"order": "dateCreate", "first": first, **filters, "offset": offset}
     answer = ctx.client.request("GET", LIST_PATH, endpoint="invoice/list", json_body=body)
@@ -151,7 +155,7 @@ def list_invoices(
     try:
         yield from read_pages(
             paginator,
-            lambda paging: _list_page(ctx, filters, paging["offset"], first),
+            lambda paging: list_page(ctx, filters, paging["offset"], first),
             source=SOURCE,
             endpoint=f"invoice/list ({label})",
             row_key=invoice_key,
@@ -163,9 +167,19 @@ def list_invoices(
 
 
 def _count(ctx: ExtractContext, filters: dict[str, Any]) -> int | None:
-    """The `count` of a filtered list: one request (its first page)."""
+    """The `count` of a filtered list: one request (its first page). Kept in `ctx.shared` for
+    the reconciliation plan (salesman/reconcile.py), which then need not ask it again."""
     ctx.report.recounts += 1
-    return _list_page(ctx, filters, 1).total
+    total = list_page(ctx, filters, 1).total
+    ctx.shared.setdefault(COUNTS, {})[count_key(filters)] = total
+    return total
+
+
+COUNTS, READINGS = "salesman invoice counts", "salesman server readings"
+
+
+def count_key(filters: dict[str, Any]) -> tuple[tuple[str, str], ...]:
+    return tuple(sorted((k, str(v).lower()) for k, v in filters.items()))
 
 
 def _users(ctx: ExtractContext) -> list[int] | None:
@@ -231,7 +245,7 @@ def server_readings(ctx: ExtractContext) -> ServerReadings:
     return readings
 
 
-class _Seen:
+class SeenInvoices:
     """Union by id of several reads: each record is staged once per run."""
 
     def __init__(self) -> None:
@@ -254,7 +268,7 @@ def _label(filters: dict[str, Any], what: str) -> str:
 
 def read_everything(
     ctx: ExtractContext, readings: ServerReadings, filters: dict[str, Any], what: str,
-    seen: _Seen,
+    seen: SeenInvoices,
 ) -> Iterator[Rows]:
     """Every invoice `filters` select on this server, each read proven, united by id."""
     for query in readings.reads(filters):
@@ -265,8 +279,9 @@ def read_everything(
 
 
 def fetch_invoices(ctx: ExtractContext) -> Iterator[Rows]:
-    seen = _Seen()
+    seen = SeenInvoices()
     readings = server_readings(ctx)
+    ctx.shared[READINGS] = readings
     if ctx.full_refresh or ctx.since is None:
         yield from read_everything(ctx, readings, {}, "all", seen)
         return
@@ -282,7 +297,7 @@ def fetch_invoices(ctx: ExtractContext) -> Iterator[Rows]:
 
 
 def _recheck_vanished(
-    ctx: ExtractContext, start: str, seen: _Seen, readings: ServerReadings
+    ctx: ExtractContext, start: str, seen: SeenInvoices, readings: ServerReadings
 ) -> Iterator[Rows]:
     """Invoices known unpaid or recent that no read returned: deleted, or moved out of reach."""
     known = ctx.query(
@@ -444,6 +459,13 @@ def fetch_invoice_details(ctx: ExtractContext) -> Iterator[Rows]:
     ctx.report_deleted(gone)
 
 
+def _invoices_plan() -> Any:
+    """Counts per creation period vs ours after every run (salesman/reconcile.py)."""
+    from finance_pipeline.sources.salesman.reconcile import SalesmanInvoicesPlan
+
+    return SalesmanInvoicesPlan()
+
+
 INVOICES = EntitySpec(
     source=SOURCE,
     entity="invoices",
@@ -457,6 +479,7 @@ INVOICES = EntitySpec(
     id_paths=("$.id", "$.crid"),  # invoice_key: the same rule
     cursor_of=invoice_cursor,
     lookback=LOOKBACK,
+    reconcile=_invoices_plan,
 )
 
 DETAILS = EntitySpec(
