@@ -206,6 +206,28 @@ def test_ids_follow_the_same_rule_as_the_python_id_functions(tmp_path: Path) -> 
     assert landed == {"10", "11", "12", "x-13", "12345678901234567"}
 
 
+def test_a_first_load_lands_the_same_rows_with_or_without_duplicate_lines(tmp_path: Path) -> None:
+    """Lines that are all new records are inserted straight from the staged file; lines with a
+    repeated id go through the keys table (last version wins). Both give the same rows."""
+    rows = [
+        {"id": 10, "crid": 99, "v": "a"},
+        {"crid": "x-11", "v": "Жук\tb"},
+        {"id": "12", "v": None, "n": {"m": [1, 2.5]}},
+    ]
+    stored = "SELECT id, payload::VARCHAR, content_hash, first_seen_at = changed_at FROM raw.t_items ORDER BY id"
+    straight = duckdb.connect(str(tmp_path / "straight.duckdb"))
+    first = _land_with(straight, [rows], ("$.id", "$.crid"))
+    keyed = duckdb.connect(str(tmp_path / "keyed.duckdb"))
+    stale = {**rows[1], "v": "stale"}
+    second = _land_with(keyed, [[stale], rows], ("$.id", "$.crid"))
+    assert (first.inserted, second.inserted, second.fetched) == (3, 3, 3)
+    assert straight.execute(stored).fetchall() == keyed.execute(stored).fetchall()
+    assert [r[0] for r in straight.execute(stored).fetchall()] == ["10", "12", "x-11"]
+    assert {r[2] for r in straight.execute(stored).fetchall()} == {
+        content_hash(payload_text(row)) for row in rows
+    }
+
+
 @pytest.mark.parametrize(
     "bad",
     [{"v": "no id at all"}, {"id": None, "crid": 5}, {"id": ""}, {"id": {"n": 1}}, {"id": [1]}],
