@@ -109,7 +109,7 @@ def learned_rates(resource: SourceResource) -> str:
     rates = set()
     for path in limiter.directory.glob(f"{resource.source}-*.learned.json"):
         state = json.loads(path.read_text())
-        if state.get("ceiling") or state.get("proven"):
+        if state.get("ceiling") or state.get("proven") or state.get("announced_rate"):
             rates.add(round(min(state["rate"], limiter.cap.rate), 2))
     return ", ".join(str(r) for r in sorted(rates)) or "-"
 
