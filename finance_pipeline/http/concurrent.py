@@ -82,8 +82,7 @@ def _pooled(
             return fn(item)
         except BaseException as error:
             with changed:
-                if not isinstance(error, _NotStarted):
-                    errors.append(error)
+                errors.append(error)
                 failed.set()
             raise
 
