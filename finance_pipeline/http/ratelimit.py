@@ -278,6 +278,17 @@ class LimiterPolicy(BaseModel):
     spacing_margin: float = Field(
         default=0.002, ge=0, description="Seconds added to each interval for network jitter."
     )
+    announced_margin: float = Field(
+        default=0.08,
+        ge=0,
+        lt=1,
+        description=(
+            "Share kept below the rate an announced window allows (X-RateLimit-Limit/Remaining): "
+            "requests sent evenly arrive unevenly, and at the exact rate one late arrival "
+            "beside an early one puts the window one over (4% still did on a loaded machine: "
+            "40 ms in a 1 s window)."
+        ),
+    )
     operating_budget: float | None = Field(
         default=None,
         gt=0,
@@ -291,6 +302,7 @@ class LimiterPolicy(BaseModel):
 _OPERATING_WINDOW = 600.0  # Bitrix24: the operating budget is counted over 10 minutes
 _OPERATING = "operating:"  # scope prefix of a method's server-time pause (never rate-shaped)
 _LOG_SIZE = 64  # send times kept per scope (enough for the window and the observed rate)
+_ESTIMATES = 4  # announced-window estimates of which the least is taken
 
 
 @dataclass
@@ -308,6 +320,11 @@ class _ScopeState:
     credit_since: float = 0.0  # ... counted from this time
     decreased_at: float = 0.0
     sent: list[float] = field(default_factory=list)
+    # X-RateLimit-Limit minus -Remaining of the previous answer (requests the server counted in
+    # its window), and the rate that window allows as last worked out from our send times.
+    announced_used: int | None = None
+    announced_rate: float | None = None
+    announced_recent: list[float] = field(default_factory=list)  # the last few estimates
     operating: list[list[float]] = field(default_factory=list)  # [time, seconds] (per request)
 
     @classmethod
@@ -333,6 +350,7 @@ class Reservation:
     scopes: list[str]
     waited: float
     rate_bound: bool
+    at: float = 0.0  # when the request was admitted (its place in the scopes' send log)
 
 
 class AdaptiveLimiter:
@@ -413,13 +431,14 @@ class AdaptiveLimiter:
         while True:
             delay, held_by_rate = self._try_reserve(scopes)
             if delay <= 0:
-                return Reservation(scopes, waited, rate_bound)
+                return Reservation(scopes, waited, rate_bound, at=-delay)
             rate_bound = rate_bound or held_by_rate
             time.sleep(delay)
             waited += delay
 
     def _try_reserve(self, scopes: list[str]) -> tuple[float, bool]:
-        """0 when reserved in every scope, else (seconds to wait, whether the rate caused it).
+        """(-time reserved at, False) when reserved in every scope, else (seconds to wait,
+        whether the rate caused it).
 
         All the scopes' files stay locked from the check to the reservation (taken in one
         order, so two requests never wait on each other's locks): two threads or processes
@@ -437,7 +456,7 @@ class AdaptiveLimiter:
                         return wait, True
             for _, state in states:
                 state.sent = [*state.sent[-(_LOG_SIZE - 1):], now]
-        return 0.0, False
+        return -now, False
 
     def _interval(self, rate: float) -> float:
         """Seconds between two requests at `rate` (evenly spaced: no burst beyond one)."""
@@ -459,8 +478,11 @@ class AdaptiveLimiter:
             with self._state(scope) as state:
                 self._forget_old(state, now)
                 if throttled:
+                    state.announced_used = None  # a refused request's count says nothing
                     scope_pause = self._on_throttle(state, signals, now)
                 else:
+                    if not scope.startswith(_OPERATING):
+                        self._take_announced_limit(state, signals, reservation.at, now)
                     scope_pause = self._on_answer(state, signals, reservation.rate_bound, now)
                 if scope_pause is not None:
                     pause = max(pause or 0.0, scope_pause)
@@ -508,18 +530,69 @@ class AdaptiveLimiter:
         state.paused_until = max(state.paused_until, now + pause)
         return pause
 
+    def _take_announced_limit(
+        self, state: _ScopeState, signals: LimitSignals, sent_at: float, now: float
+    ) -> None:
+        """Work out the rate an announced window allows (X-RateLimit-Limit L, -Remaining R)
+        from our own send times, and go at it at once rather than probing up to it.
+
+        The server counts U = L - R requests in a window of a length it does not say. If only
+        we use the account, those are our last U sends and the one before them has left the
+        window, so the window is at most W = (this send) - (the send U places before it), and
+        L evenly spaced requests per W never put more than L into any window of length <= W:
+        L / W is a rate the server allows. Another client on the account only adds to U, which
+        makes W longer and the rate lower. A count that grew since the previous answer is a
+        window still filling, or a fixed window (Laravel's) part-way through: both would make W
+        too short, so only answers whose count stayed or fell by one are used (a fixed window's
+        reset drops it by more). Run at the limit, U = L and L / W is the rate we send at: the
+        estimate never pushes past what the window holds. It only ever raises the rate (throttles
+        lower it), and keeps `announced_margin` below it for arrival jitter."""
+        if not self.policy.adaptive or signals.limit is None or signals.remaining is None:
+            return
+        used = max(1, signals.limit - signals.remaining)
+        previous, state.announced_used = state.announced_used, used
+        if previous is None or not 0 <= previous - used <= 1:
+            return
+        earlier = [stamp for stamp in state.sent if stamp < sent_at]
+        if len(earlier) < used:
+            return
+        window = sent_at - earlier[-used]
+        if window <= 0:
+            return
+        # One late request reads as a window that lost one more of our sends than it did,
+        # i.e. as a faster limit; the least of the last few estimates is what holds.
+        estimate = signals.limit / window * (1 - self.policy.announced_margin)
+        state.announced_recent = [*state.announced_recent[-(_ESTIMATES - 1):], estimate]
+        allowed = min(state.announced_recent)
+        # After a throttle the server's count was off by jitter at least once: keep below it.
+        if state.ceiling is not None:
+            allowed = min(allowed, state.ceiling * self.policy.edge_decrease)
+        state.announced_rate = allowed
+        if allowed > state.rate:
+            state.rate = min(self.cap.rate, allowed)
+            state.credit = 0.0
+        # What the window allows is known: probing past it would only find the same limit by
+        # being refused.
+        state.plateau = state.rate
+        state.plateau_at = now
+
     def _on_answer(
         self, state: _ScopeState, signals: LimitSignals, rate_bound: bool, now: float
     ) -> float | None:
         pause = None
         if signals.remaining is not None and signals.remaining <= 0:
             # The server says the next request would be refused: wait for its reset, and take
-            # the rate we run at as the most it allows (no probing past it).
+            # the rate we run at (or the one its announced window allows, above) as the most it
+            # allows (no probing past it). Run evenly at exactly the limit every answer says 0
+            # remaining, so 0 alone says nothing about being over it.
             if signals.reset_at is not None and signals.reset_at > now:
                 pause = min(signals.reset_at - now, self.max_pause)
                 state.paused_until = max(state.paused_until, now + pause)
             if self.policy.adaptive:
-                state.plateau = min(state.plateau or state.rate, state.rate)
+                if state.announced_rate is not None:
+                    state.plateau = max(state.rate, state.announced_rate)
+                else:
+                    state.plateau = min(state.plateau or state.rate, state.rate)
                 state.plateau_at = now
             return pause
         if not self.policy.adaptive or not rate_bound:

@@ -85,6 +85,12 @@ class ExtractContext:
         assert self._stager is not None
         self._stager.add_scope(parent_ids)
 
+    @property
+    def concurrent_requests(self) -> int:
+        """How many independent requests of this read may be in flight at once
+        (`http/concurrent.py`); 1 for a resource without the setting."""
+        return int(getattr(self.resource, "concurrent_requests", 1))
+
     def report_deleted(self, ids: Iterable[Any]) -> None:
         self.deleted_ids.extend(str(i) for i in ids)
 

@@ -24,6 +24,7 @@ from finance_pipeline.http.client import (
     MethodLoads,
     RetryPolicy,
 )
+from finance_pipeline.http.concurrent import DEFAULT_WORKERS
 from finance_pipeline.http.ratelimit import AdaptiveLimiter, LimiterPolicy, RateLimit
 from finance_pipeline.http.stats import RequestStats
 
@@ -52,6 +53,15 @@ class SourceResource(dg.ConfigurableResource):
         description=(
             "Requests per second of a first run, before the account's rate is learned (unset: "
             "the source's declared start)."
+        ),
+    )
+    concurrent_requests: int = Field(
+        default=DEFAULT_WORKERS,
+        ge=1,
+        le=16,
+        description=(
+            "Independent requests of one read in flight at once (one per contractor, per "
+            "invoice): they overlap waiting for answers; the rate limiter still paces them."
         ),
     )
     timeout_seconds: float = Field(default=60.0, gt=0, description="Per-request timeout.")

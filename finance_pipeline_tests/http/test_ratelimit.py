@@ -6,6 +6,7 @@ from __future__ import annotations
 import multiprocessing
 import threading
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from pathlib import Path
@@ -287,3 +288,44 @@ def test_throttles_unrelated_to_our_rate_do_not_stall_a_run(tmp_path: Path) -> N
         with limiter._state("") as state:
             state.decreased_at = 0.0  # as if a second had passed since the last decrease
     assert limiter.learned_rate() == pytest.approx(20.0 * 0.1)
+
+
+def _announcing_server(limit: int, window: float) -> Callable[[float], LimitSignals]:
+    """A server counting a sliding window of `limit` requests per `window` seconds and saying
+    X-RateLimit-Limit/Remaining on each answer (as the sandbox's `announce` does)."""
+    arrivals: list[float] = []
+
+    def answer(at: float) -> LimitSignals:
+        arrivals.append(at)
+        used = sum(1 for stamp in arrivals if stamp > at - window)
+        assert used <= limit, f"{used} requests in one {window} s window"
+        return LimitSignals(limit=limit, remaining=limit - used)
+
+    return answer
+
+
+def test_an_announced_window_sets_the_rate_from_our_send_times(tmp_path: Path) -> None:
+    # 10 requests per 0.5 s (20/s), announced as Limit 10 with no window length; we start at
+    # 2/s. Two answers whose count did not grow are enough to work the window out.
+    limiter = _limiter(tmp_path, start_rate=2.0)
+    server = _announcing_server(limit=10, window=0.5)
+    for _ in range(3):
+        reservation = limiter.acquire()
+        limiter.observe(reservation, server(reservation.at), throttled=False)
+    assert 20.0 * 0.9 <= limiter.learned_rate() < 20.0
+    started = time.monotonic()
+    for _ in range(40):  # at that rate the window never holds more than 10 (asserted inside)
+        reservation = limiter.acquire()
+        limiter.observe(reservation, server(reservation.at), throttled=False)
+    assert time.monotonic() - started < 40 / 20.0 * 1.3
+
+
+def test_a_fixed_window_part_way_through_is_not_taken_for_a_short_one(tmp_path: Path) -> None:
+    # Laravel counts fixed windows: 100 per minute, the count growing with every request and
+    # starting over when the minute is up. Our sends since then span a second or two, which
+    # must not be read as "100 per 0.2 s".
+    limiter = _limiter(tmp_path, start_rate=10.0)
+    for used in [*range(91, 101), *range(1, 16)]:
+        reservation = limiter.acquire()
+        limiter.observe(reservation, LimitSignals(limit=100, remaining=100 - used), throttled=False)
+    assert limiter.learned_rate() == 10.0

@@ -59,6 +59,7 @@ from collections.abc import Callable, Iterator, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
+from finance_pipeline.http.concurrent import map_concurrently
 from finance_pipeline.http.errors import BadResponseError, NotFoundError
 from finance_pipeline.http.paging import (
     OffsetPaginator,
@@ -329,6 +330,38 @@ def _requisite_targets(ctx: ExtractContext) -> tuple[str | None, list[tuple[int,
     return stamp, targets
 
 
+REQUISITES_ENDPOINT = "/v1/contractor/<id>/requisites"
+
+
+def _read_requisites(
+    ctx: ExtractContext, contractor_id: int
+) -> tuple[list[list[dict[str, Any]]] | None, PagingReport]:
+    """One contractor's requisites, proven complete (pages, report); None for pages when the
+    contractor answers 404 (deleted since it was listed). Runs in a worker thread: it touches
+    only the client (thread-safe) and its own report, never the context's."""
+
+    def fetch(_: dict[str, Any]) -> Page:
+        body = ctx.client.request(
+            "GET", f"v1/contractor/{contractor_id}/requisites", endpoint=REQUISITES_ENDPOINT
+        )
+        rows, total = listed_rows(body, "requisites", REQUISITES_ENDPOINT)
+        for row in rows:
+            row[CONTRACTOR_ID_FIELD] = contractor_id  # the answer does not name its parent
+        return Page(rows, total=total)
+
+    report = PagingReport()
+    try:
+        pages = list(
+            read_pages(
+                SinglePagePaginator(), fetch, source=SOURCE,
+                endpoint=f"{REQUISITES_ENDPOINT} (contractor {contractor_id})", report=report,
+            )
+        )
+    except NotFoundError:
+        return None, report
+    return pages, report
+
+
 def fetch_contractor_requisites(ctx: ExtractContext) -> Iterator[list[dict[str, Any]]]:
     watermark, targets = _requisite_targets(ctx)
     if targets is None:
@@ -353,36 +386,29 @@ def fetch_contractor_requisites(ctx: ExtractContext) -> Iterator[list[dict[str, 
             "deleted since the last sync"
         )
     ctx.declare_complete_for(gone)  # deleted contractors have no requisites left
-    endpoint = "/v1/contractor/<id>/requisites"
     vanished: list[int] = []
     reporter = ProgressReporter(ctx.progress, "adesk contractor_requisites")
-    for n, contractor_id in enumerate(to_read, start=1):
-
-        def fetch(_: dict[str, Any], contractor_id: int = contractor_id) -> Page:
-            body = ctx.client.request(
-                "GET", f"v1/contractor/{contractor_id}/requisites", endpoint=endpoint
-            )
-            rows, total = listed_rows(body, "requisites", endpoint)
-            for row in rows:
-                row[CONTRACTOR_ID_FIELD] = contractor_id  # the answer does not name its parent
-            return Page(rows, total=total)
-
-        report = PagingReport()
-        try:
-            yield from read_pages(
-                SinglePagePaginator(), fetch, source=SOURCE,
-                endpoint=f"{endpoint} (contractor {contractor_id})", report=report,
-            )
-        except NotFoundError:
+    # One request per contractor, independent of each other: sent concurrently, handed over in
+    # the contractors' order (http/concurrent.py); the first failure fails the entity unlanded.
+    read = map_concurrently(
+        lambda contractor_id: _read_requisites(ctx, contractor_id),
+        to_read,
+        workers=ctx.concurrent_requests,
+        progress=reporter,
+        unit="contractors read",
+    )
+    for contractor_id, (pages, report) in read:
+        if pages is None:
             vanished.append(contractor_id)  # deleted since it was listed: no requisites left
+        else:
+            yield from pages
         _merge(report, ctx.report)
         ctx.declare_complete_for([contractor_id])
-        reporter.step(f"{n} of {len(to_read)} contractors read", n, len(to_read))
     if vanished:
         if len(vanished) == len(to_read):
             raise NotFoundError(
                 SOURCE,
-                endpoint,
+                REQUISITES_ENDPOINT,
                 f"every one of the {len(vanished)} contractors answered 404",
                 hint="Check ADESK_BASE_URL (the host only, e.g. https://api.adesk.ru)",
             )

@@ -55,6 +55,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from finance_pipeline.http.concurrent import map_concurrently
 from finance_pipeline.http.errors import (
     BadResponseError,
     NotFoundError,
@@ -430,8 +431,16 @@ def fetch_invoice_details(ctx: ExtractContext) -> Iterator[Rows]:
     reporter = ProgressReporter(ctx.progress, "salesman invoice/info")
     batch: Rows = []
     gone: list[str] = []
-    for done, key in enumerate(ids, start=1):
-        data = _invoice_info(ctx, key, with_deal=True)
+    # One request per invoice, independent of each other: sent concurrently, handed over in the
+    # invoices' order (http/concurrent.py); the first failure fails the entity unlanded.
+    read = map_concurrently(
+        lambda key: _invoice_info(ctx, key, with_deal=True),
+        ids,
+        workers=ctx.concurrent_requests,
+        progress=reporter,
+        unit="invoices read",
+    )
+    for key, data in read:
         ctx.report.pages += 1
         if data is None:
             gone.append(key)
@@ -441,7 +450,6 @@ def fetch_invoice_details(ctx: ExtractContext) -> Iterator[Rows]:
         if len(batch) >= DETAILS_BATCH:
             yield batch
             batch = []
-        reporter.step(f"{done} of {len(ids)} invoices read", done, len(ids))
     if batch:
         yield batch
     if len(gone) > GONE_TOLERANCE and len(gone) * 10 > len(ids):
