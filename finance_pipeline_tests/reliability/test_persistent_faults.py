@@ -61,7 +61,7 @@ GONE_ENTITY = {
 ENDPOINT = {
     ("bitrix24", "auth"): "batch",
     ("bitrix24", "down"): "batch",
-    ("bitrix24", "gone"): "crm.product.list",
+    ("bitrix24", "gone"): "catalog.product.list",
     ("salesman", "auth"): "invoice/list",
     ("salesman", "down"): "invoice/list",
     ("salesman", "gone"): "invoice/info",
@@ -89,9 +89,11 @@ def apply_fault(sandbox: Sandbox, source: str, kind: str | None) -> None:
     elif kind == "payment":
         plan = FaultPlan(always={"/": 21})
     elif kind == "gone" and source == "bitrix24":
-        # Bitrix24 reads through `batch`: the method is gone from the portal, so its commands
-        # answer ERROR_METHOD_NOT_FOUND inside the batch, as Bitrix24 does.
-        del bitrix.methods["crm.product.list"]  # type: ignore[attr-defined]
+        # Bitrix24 reads through `batch`: the methods are gone from the portal, so their
+        # commands answer ERROR_METHOD_NOT_FOUND inside the batch, as Bitrix24 does. Products are
+        # read with catalog.product.list and, on portals without it, crm.product.list: both go.
+        for method in ("catalog.product.list", "crm.product.list"):
+            del bitrix.methods[method]  # type: ignore[attr-defined]
     elif kind == "gone":
         path = {"salesman": "invoice/info", "adesk": "/v1/warehouse/units", "apipay": "/refunds"}
         plan = FaultPlan(always={path[source]: 404})
