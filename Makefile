@@ -36,8 +36,9 @@ demo: install $(DAGSTER_HOME)/dagster.yaml
 lint: install
 	$(BIN)/ruff check .
 
-# Three workers (pytest-xdist; most tests wait on servers and subprocesses, not the CPU), one test file per worker at a time: a file's module fixtures (a
-# sandbox and a synced warehouse) are built once.
+# Three workers (pytest-xdist: most tests wait on servers and subprocesses, not the CPU), one
+# test file per worker at a time, so a file's module fixtures (a sandbox and a synced warehouse)
+# are built once.
 test: install lint
 	$(BIN)/pytest -q -n 3 --dist loadfile
 
