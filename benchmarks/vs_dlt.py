@@ -321,7 +321,8 @@ def last_error(log: Path) -> str:
 
 
 def run_row(run: PathRun, ours_wall: float | None) -> list[Any]:
-    ratio = ours_wall / run.wall if ours_wall and run.path != "ours" else None
+    compared = ours_wall and run.path != "ours" and not run.problems
+    ratio = ours_wall / run.wall if compared else None
     return [
         f"{run.repeat} {run.path}",
         run.rows.get("apipay", (None,))[0],
