@@ -73,7 +73,7 @@ def _thread_lock(path: Path) -> threading.Lock:
 @contextmanager
 def _locked(path: Path) -> Iterator[Any]:
     # Read-write without O_APPEND, so that a state is rewritten in place (`_overwrite`).
-    with _thread_lock(path), os.fdopen(os.open(path, os.O_RDWR | os.O_CREAT, 0o600), "r+b") as handle:
+    with _thread_lock(path), os.fdopen(os.open(path, os.O_RDWR | os.O_CREAT, 0o666), "r+b") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
         try:
             yield handle
