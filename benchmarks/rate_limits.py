@@ -22,6 +22,11 @@ waits), and the rate the limiter learned.
 
     .venv/bin/python benchmarks/rate_limits.py
     FINANCE_SANDBOX_SCALE=0.5 .venv/bin/python benchmarks/rate_limits.py --limit 5
+    .venv/bin/python benchmarks/rate_limits.py --sources apipay --per-entity
+
+`--per-entity` also prints each entity's requests, wall time, time in requests and time its
+requests waited for the limiter (summed over concurrent requests): where a run's time beyond
+the floor goes (an entity of one request costs its landing, whatever the pacing).
 """
 
 from __future__ import annotations
@@ -116,7 +121,7 @@ def learned_rates(resource: SourceResource) -> str:
 
 def run_source(
     source: str, run: int, base_urls: dict[str, str], limit: float, workdir: Path,
-    unlimited: bool = False,
+    unlimited: bool = False, per_entity: bool = False,
 ) -> RunFigures:
     resource = make_resource(source, base_urls, unlimited)
     warehouse = WarehouseResource(path=str(workdir / f"{source}-run{run}.duckdb"))
@@ -124,6 +129,7 @@ def run_source(
     http_seconds = 0.0
     started = time.monotonic()
     for spec in in_dependency_order(list(ENTITIES[source])):
+        entity_started = time.monotonic()
         metadata = run_extraction(
             spec,
             resource=resource,
@@ -135,6 +141,11 @@ def run_source(
         requests += int(metadata["http_requests"])
         throttled += int(metadata["http_throttled"])
         http_seconds += float(metadata["http_seconds"])
+        if per_entity:
+            say(f"    {spec.entity}: {metadata['http_requests']} requests, "
+                f"{time.monotonic() - entity_started:.2f} s, in requests "
+                f"{float(metadata['http_seconds']):.2f} s, waited for the limiter "
+                f"{float(metadata['http_waited_for_rate_limit']):.2f} s")
     wall = time.monotonic() - started
     return RunFigures(
         source=source,
@@ -154,6 +165,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sources", default=",".join(SOURCES))
     parser.add_argument("--apipay-invoices", type=int, help="size of ApiPay's world alone")
     parser.add_argument("--bitrix-invoices", type=int, help="size of Bitrix24's world alone")
+    parser.add_argument("--per-entity", action="store_true", help="print each entity's figures")
     args = parser.parse_args(argv)
 
     workdir = Path(tempfile.mkdtemp(prefix="bench-rate-limits-"))
@@ -186,7 +198,9 @@ def main(argv: list[str] | None = None) -> int:
             f"({BITRIX24_BURST}, {BITRIX24_RATE:g}/s)")
         for source in sources:
             for run in (1, 2):
-                figures = run_source(source, run, server.base_urls, args.limit, workdir)
+                figures = run_source(
+                    source, run, server.base_urls, args.limit, workdir, per_entity=args.per_entity
+                )
                 figures.own_work = own_work[source]
                 rows.append(figures)
                 say(f"  {source} run {run}: {figures.requests} requests, "
