@@ -195,12 +195,13 @@ class PageStager:
 
     def staged_sql(self) -> str:
         """The staged records as a relation (seq, payload), read by DuckDB from the file:
-        `seq` is the record's position in the run (0-based), `payload` its text verbatim."""
+        `seq` is the record's position in the run (0-based), `payload` its text verbatim,
+        typed JSON already (the reader parsed it: casting it again would parse it twice)."""
         if not self.rows:
-            return "(SELECT NULL::BIGINT AS seq, NULL::VARCHAR AS payload WHERE false)"
+            return "(SELECT NULL::BIGINT AS seq, NULL::JSON AS payload WHERE false)"
         quoted = str(self.path).replace("'", "''")
         return (
-            f"(SELECT ordinality - 1 AS seq, json::VARCHAR AS payload FROM read_json_objects("
+            f"(SELECT ordinality - 1 AS seq, json AS payload FROM read_json_objects("
             f"'{quoted}', format = 'array', maximum_object_size = {MAX_RECORD_BYTES}) "
             "WITH ORDINALITY)"
         )
@@ -368,7 +369,7 @@ def _insert_into_empty_table(
             INSERT INTO {t}
             SELECT CASE WHEN id_json IS NULL OR {_BAD_ID} OR coalesce(id_json->>'$', '') = ''
                         THEN error('record without an id') ELSE id_json->>'$' END,
-                   payload::JSON, md5(payload), getvariable('landing_now'), ?,
+                   payload, md5(payload::VARCHAR), getvariable('landing_now'), ?,
                    getvariable('landing_now'), getvariable('landing_now'), NULL
             FROM (SELECT {stager.id_sql} AS id_json, payload FROM {staged_source})
             """,
@@ -415,7 +416,7 @@ def _merge_staged(
         f"""
         CREATE OR REPLACE TEMP TABLE _staged AS
         WITH keyed AS (
-            SELECT seq, {stager.id_sql} AS id_json, md5(payload) AS content_hash
+            SELECT seq, {stager.id_sql} AS id_json, md5(payload::VARCHAR) AS content_hash
             FROM {staged_source}
         ), latest AS (
             SELECT id_json->>'$' AS id, max(seq) AS seq, arg_max(content_hash, seq) AS content_hash,
@@ -475,7 +476,7 @@ def _merge_staged(
         conn.execute(
             f"""
             UPDATE {t} AS r SET
-                payload = c.payload::JSON, content_hash = c.content_hash,
+                payload = c.payload, content_hash = c.content_hash,
                 extracted_at = getvariable('landing_now'), run_id = ?,
                 changed_at = getvariable('landing_now'), deleted_at = NULL
             FROM _changed c
@@ -487,7 +488,7 @@ def _merge_staged(
         conn.execute(
             f"""
             UPDATE {t} AS r SET
-                payload = c.payload::JSON, content_hash = c.content_hash,
+                payload = c.payload, content_hash = c.content_hash,
                 extracted_at = getvariable('landing_now'), run_id = ?
             FROM _changed c
             WHERE r.id = c.id AND c.id IN (SELECT id FROM _staged WHERE action = 'f')
@@ -513,7 +514,7 @@ def _merge_staged(
             conn.execute(
                 f"""
                 INSERT INTO {t}
-                SELECT c.id, c.payload::JSON, c.content_hash, getvariable('landing_now'), ?,
+                SELECT c.id, c.payload, c.content_hash, getvariable('landing_now'), ?,
                        getvariable('landing_now'), getvariable('landing_now'), NULL
                 FROM ({_all_lines_sql(stager, staged_source) if every_line_new
                        else _payloads_sql(staged_source, "'i'")}) c
@@ -584,7 +585,7 @@ def _mark_deleted(
 def _all_lines_sql(stager: PageStager, staged_source: str) -> str:
     """(id, content_hash, payload) of every staged line, computed as `_staged` computes them."""
     return f"""
-        SELECT ({stager.id_sql})->>'$' AS id, md5(payload) AS content_hash, payload
+        SELECT ({stager.id_sql})->>'$' AS id, md5(payload::VARCHAR) AS content_hash, payload
         FROM {staged_source}
     """
 
