@@ -483,3 +483,31 @@ def test_a_killed_first_load_leaves_nothing_written(tmp_path: Path) -> None:
     conn = duckdb.connect(str(db))
     assert conn.execute("SELECT count(*) FROM raw.t_items").fetchone()[0] == 0
     assert read_state(conn, "t_items").cursor is None
+
+
+def test_the_last_version_wins_across_a_large_staging_file(tmp_path: Path, monkeypatch) -> None:
+    """Arrival order comes from the records' positions in the file (WITH ORDINALITY): it
+    holds over many read buffers and several DuckDB threads, for verbatim pages as for
+    encoded ones. Every record of the first 100 pages arrives again, changed, later on."""
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    filler = "ж" * 500
+
+    def body(n: int, version: str) -> str:
+        records = ",".join(
+            f'{{"id": {n * 100 + i}, "v": "{version}", "text": "{filler}"}}' for i in range(100)
+        )
+        return '{"data": [' + records + "]}"
+
+    pages: list[list] = [_verbatim_page(body(n, "first")) for n in range(200)]
+    pages += [_verbatim_page(body(n, "again")) for n in range(0, 100, 2)]
+    pages += [[{"id": n * 100 + i, "v": "again"} for i in range(100)] for n in range(1, 100, 2)]
+    conn = duckdb.connect(str(tmp_path / "w.duckdb"))
+    conn.execute("SET threads = 4")
+    result = _land_with(conn, pages, ("$.id",))
+    assert (result.inserted, result.fetched) == (20_000, 20_000)
+    versions = dict(conn.execute(
+        "SELECT payload->>'$.v', count(*) FROM raw.t_items GROUP BY 1").fetchall())
+    assert versions == {"again": 10_000, "first": 10_000}
+    assert conn.execute(
+        "SELECT count(*) FROM raw.t_items WHERE (payload->>'$.v' = 'again') <> (id::INT < 10000)"
+    ).fetchone()[0] == 0
