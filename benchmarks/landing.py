@@ -4,15 +4,20 @@ The rows of the issue's measurement (18,462 ApiPay invoices and 300,764 Adesk mo
 default), generated in the shapes the sandbox renders (`sandbox/apipay.py` `_render_invoice`,
 `sandbox/adesk.py` `_TransactionRenderer.render`: nested bank account, category, contractor,
 project, tags; money as strings), are written to one NDJSON file per entity, one record per
-line, as an API's pages would arrive. HTTP is out of the way. Then, in this one process, each
-path lands both files into a fresh DuckDB warehouse (connections from `warehouse.connect`, so
-the same `memory_limit`), `--repeat` times, alternating:
+line. HTTP is out of the way. Then, in this one process, each path lands both files into a
+fresh DuckDB warehouse (connections from `warehouse.connect`, so the same `memory_limit`),
+`--repeat` times, alternating:
 
-- ours: page by page (`--page-size`, 100 like both APIs' pages), the page's lines parsed the way
-  the HTTP client hands them to a fetch (`json.loads`; timed apart and NOT counted as landing),
-  then exactly what `run_extraction` does with a page: `PageStager.add`, the page's cursor
-  (`cursor_of` of the entity's spec), and at the end one `land()` with the cursor, as a full
-  refresh (complete snapshot: deletion marking runs too).
+- ours: page by page (`--page-size`, 100 like both APIs' pages). Each page becomes the body an
+  API answers (`{"success":true,"transactions":[...],"recordsFiltered":n}` for Adesk,
+  `{"data":[...],"meta":{...}}` for ApiPay; the records compact, as the sandbox writes them;
+  building it is the server's work and is not timed), which the HTTP client parses
+  (`http/answer.py` `parse_answer`, what `ApiClient` does with every body: timed apart as
+  `(parse)`, NOT counted as landing; the paginators need the parsed records either way), then
+  exactly what the fetch and `run_extraction` do with it: `verbatim_records(body, key)` (the
+  fetch's page), the page's cursor (`cursor_of` of the entity's spec), `PageStager.add`, and at
+  the end one `land()` with the cursor, as a full refresh (complete snapshot: deletion marking
+  runs too).
 - DuckDB: `INSERT INTO raw.<table> SELECT json->>'$.id', json, md5(json), ... FROM
   read_ndjson_objects(file)` into the same raw table (same DDL, primary key on id).
 
@@ -42,6 +47,7 @@ from typing import Any
 
 from _common import peak_rss_mb, reset_peak_rss, rss_mb
 
+from finance_pipeline.http.answer import parse_answer, verbatim_records
 from finance_pipeline.sources import adesk, apipay
 from finance_pipeline.sources.extraction import EntitySpec, later_cursor, page_cursor
 from finance_pipeline.warehouse.connection import connect
@@ -163,33 +169,59 @@ def write_ndjson(path: Path, count: int, make: Callable[[int, random.Random], di
 # --- the two paths ----------------------------------------------------------------------------
 
 
-def pages_of(path: Path, page_size: int, parse_seconds: list[float]) -> Iterator[list[dict[str, Any]]]:
-    """The file's records in pages, read and parsed as the HTTP client hands an answer to a
-    fetch; the time this takes is added to parse_seconds[0], not to the landing."""
+# Where each entity's records are in its API's answer, and the rest of the answer around them.
+RECORDS_KEY = {"apipay_invoices": "data", "adesk_transactions": "transactions"}
+
+
+def answer_body(table: str, lines: list[bytes], total: int, page: int, page_size: int) -> bytes:
+    """One page as the API answers it: the records as sent, inside the answer's envelope."""
+    records = b"[" + b",".join(line.rstrip(b"\n") for line in lines) + b"]"
+    if table == "adesk_transactions":
+        return b'{"success":true,"transactions":' + records + b',"recordsFiltered":%d}' % total
+    last = -(-total // page_size)
+    return (b'{"data":' + records + b',"meta":{"current_page":%d,"per_page":%d,"total":%d,'
+            b'"last_page":%d}}' % (page, page_size, total, last))
+
+
+def answers_of(path: Path, table: str, page_size: int, seconds: list[float]) -> Iterator[Any]:
+    """The file's records as the HTTP client hands them to a fetch: one parsed answer per page.
+    Adds the time spent parsing to seconds[0] and building the bodies (the server's work) to
+    seconds[1]: the caller counts neither as landing."""
+    started = time.perf_counter()
     with path.open("rb") as handle:
-        while True:
-            started = time.perf_counter()
+        total = sum(1 for _ in handle)
+        handle.seek(0)
+        for page in range(1, total // page_size + 2):
             lines = [line for _, line in zip(range(page_size), handle, strict=False)]
-            page = json.loads(b"[" + b",".join(lines) + b"]") if lines else []
-            parse_seconds[0] += time.perf_counter() - started
-            if not page:
-                return
-            yield page
+            if not lines:
+                break
+            body = answer_body(table, lines, total, page, page_size)
+            parsing = time.perf_counter()
+            seconds[1] += parsing - started
+            answer = parse_answer(body)
+            started = time.perf_counter()
+            seconds[0] += started - parsing
+            yield answer
+            started = time.perf_counter()
+    seconds[1] += time.perf_counter() - started
 
 
 def land_ours(db: Path, spec: EntitySpec, path: Path, page_size: int) -> tuple[float, float, float, Any]:
     """(staging seconds, landing seconds, parsing seconds, LandingResult): staging is the
-    Python side (`PageStager.add` and the cursor, per page, parsing excluded), landing the
-    DuckDB side (`land`: read, id, hash, merge, commit)."""
-    parse = [0.0]
+    Python side (the fetch's page, the cursor and `PageStager.add`, per page, parsing
+    excluded), landing the DuckDB side (`land`: read, id, hash, merge, commit)."""
+    parse = [0.0, 0.0]  # parsing (the client's), building the bodies (the server's)
+    key = RECORDS_KEY[spec.table]
     started = time.perf_counter()
     cursor: str | None = None
     with PageStager(spec.id_paths) as stager:
-        for page in pages_of(path, page_size, parse):
-            stager.add(page)
+        for answer in answers_of(path, spec.table, page_size, parse):
+            page = verbatim_records(answer, key)
             if spec.cursor_of is not None:
                 cursor = later_cursor(cursor, page_cursor(spec.cursor_of, page))
+            stager.add(page)
         stager.finish()
+        assert stager.verbatim_rows == stager.rows, "a page was not staged as the server's text"
         staged = time.perf_counter()
         with connect(db) as conn:
             result = land(
@@ -197,7 +229,7 @@ def land_ours(db: Path, spec: EntitySpec, path: Path, page_size: int) -> tuple[f
                 new_cursor=cursor, complete_snapshot=True, scope_json_path=spec.scope_json_path,
             )
         landed = time.perf_counter()
-    return staged - started - parse[0], landed - staged, parse[0], result
+    return staged - started - parse[0] - parse[1], landed - staged, parse[0], result
 
 
 def land_duckdb(db: Path, table: str, path: Path) -> float:

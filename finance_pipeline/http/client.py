@@ -19,6 +19,7 @@ from typing import Any
 import httpx
 from pydantic import BaseModel, Field
 
+from finance_pipeline.http.answer import parse_answer
 from finance_pipeline.http.errors import (
     ApiError,
     AuthenticationError,
@@ -296,7 +297,9 @@ class ApiClient:
         if not response.content:
             return _UNPARSABLE
         try:
-            return response.json()
+            # json.loads' values, keeping the text of each member (http/answer.py): a page of
+            # records can then be landed as the server wrote it.
+            return parse_answer(response.content)
         except (json.JSONDecodeError, UnicodeDecodeError):
             return _UNPARSABLE
 

@@ -5,6 +5,10 @@ An `EntitySpec` says how to fetch an entity's pages (`fetch`), where a record's 
 cursor (`cursor_of`). The asset built here does the rest the same way for all four sources:
 choose full or incremental, stream pages to the stager, land them in one transaction together
 with the new cursor, and report metadata.
+
+A page a fetch yields untouched from an answer should be `verbatim_records(body, key)`
+(`http/answer.py`): the stager then writes the server's own bytes and DuckDB does the per-record
+work. Any list a fetch builds, filters or changes is landed too, encoded in Python.
 """
 
 # No `from __future__ import annotations` here: Dagster 1.13 reads the asset function's annotations

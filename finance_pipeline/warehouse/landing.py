@@ -1,24 +1,32 @@
 """Landing raw API records in DuckDB: pages staged as text as they arrive, then one atomic merge.
 
-Each page is appended to a staging file as it arrives, one line per record: a sequence number,
-a tab, and the record as compact JSON from the `json` module's C encoder (the text
-`json.dumps(row, ensure_ascii=False, separators=(",", ":"))` gives, as the earlier Parquet
-stager hashed it, so the hashes of rows already landed stay valid). Nothing else is done per
-record in Python: DuckDB reads the file (`read_csv`, tab-separated, no quoting), takes
-each record's id from its JSON (`id_paths`, see `id_sql`), hashes it (`md5(payload)`, the same
-value the Python `content_hash` gives) and merges it, in C++ and in parallel. Memory stays at
-about one page in Python; DuckDB is capped by the connection's `memory_limit` and spills to its
-`temp_directory` (see connection.py).
+Each page is appended to a staging file as it arrives, and the file is one JSON array of every
+record of the run, in arrival order. A page the server answered as a list of records, handed on
+untouched (`http/answer.py` `VerbatimRecords`), is appended as the server wrote it: its
+array's text, one string, no per-record work in Python. A page a fetch built or changed (a
+parent id added, records merged) is encoded by the `json` module's C encoder (compact, keys in
+arrival order: `payload_text`). DuckDB reads the file (`read_json_objects`, format array, each
+record's text verbatim, its position by `WITH ORDINALITY`), takes each record's id from its JSON
+(`id_paths`, see `id_sql`), hashes it (`md5(payload)`, the same value the Python `content_hash`
+gives) and merges it, in C++. Memory stays at about one page in Python; DuckDB is capped by the
+connection's `memory_limit` and spills to its `temp_directory` (see connection.py).
 
-Why this line format and not plain NDJSON: the merge keeps the LAST version of a record that
-appears twice in one run (it moved between pages while we paged), which needs the arrival order,
-and DuckDB's readers promise no row order. JSON text from the encoder never holds a raw tab or
-newline (both are escaped inside strings, and compact separators add no whitespace), so the
-first tab of a line always ends the sequence number and the rest is the payload, byte for byte.
+A record's payload is its text as staged, so money keeps every digit the server sent
+(12345678901234567.89 is not rounded to a float) and its md5 is that of the server's text. The
+same record can therefore arrive as different text (staged by an older version that encoded
+every record in Python; a server that changes its spacing or escapes): a hash that differs
+while the JSON values are the same (DuckDB's `json()` of both texts is equal) is not a change.
+Such a row takes the new text quietly: no history row, counted as unchanged. (The one change
+this cannot see is a number that differs only beyond a double's 17 significant digits; its new
+text is still stored, without a history row.)
+
+The merge keeps the LAST version of a record that appears twice in one run (it moved between
+pages while we paged), by its position in the file.
 
 The warehouse is touched only once, in a single transaction that merges the staged rows, marks
 what vanished upstream, appends replaced versions to a history table and moves the cursor.
-Either all of it commits or none of it does.
+Either all of it commits or none of it does. Into an empty table (a first load) the file is
+inserted in one pass; a run that staged one id twice falls back to the merge.
 """
 
 from __future__ import annotations
@@ -33,21 +41,21 @@ import tempfile
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, BinaryIO
 
 import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from finance_pipeline.http.answer import VerbatimRecords
 from finance_pipeline.warehouse.state import STATE_DDL
 
 _SCOPE_SCHEMA = pa.schema([("scope_id", pa.string())])
 # The payload text of every staged record; `content_hash` below and DuckDB's md5() of the
 # stored payload must keep agreeing, or every record would look changed once.
 _ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
-_LINE = "{}\t{}\n".format
-# A record larger than this fails the landing with DuckDB's "maximum line size" error.
-MAX_RECORD_BYTES = 16 * 1024 * 1024  # as DuckDB's own JSON readers (maximum_object_size)
+# A record larger than this fails the landing with DuckDB's "maximum_object_size" error.
+MAX_RECORD_BYTES = 16 * 1024 * 1024  # DuckDB's own default for its JSON readers
 # `$.field` or `$.a.b`: inlined into SQL, so only plain names are accepted.
 _ID_PATH = re.compile(r"^\$(\.[A-Za-z_][A-Za-z0-9_]*)+$")
 
@@ -139,6 +147,7 @@ class PageStager:
     """Appends pages to a temporary staging file as they arrive; `close()` removes it.
 
     id_paths: where a record's id is (see `id_sql`), read by DuckDB when the rows are landed.
+    The file is one JSON array: "[" first, the pages' records comma-separated, "]" at finish().
     """
 
     def __init__(self, id_paths: Sequence[str] = ("$.id",)) -> None:
@@ -147,35 +156,54 @@ class PageStager:
         parent = Path(tempfile.gettempdir())
         sweep_orphaned_stages(parent)
         self._dir = Path(tempfile.mkdtemp(prefix=f"{STAGE_PREFIX}{os.getpid()}_", dir=parent))
-        self.path = self._dir / "rows.tsv"
+        self.path = self._dir / "records.json"
         self.scope_path = self._dir / "scope.parquet"
-        self._file: TextIO | None = None
+        self._file: BinaryIO | None = None
         self._scope_writer: pq.ParquetWriter | None = None
         self.rows = 0
+        self.verbatim_rows = 0  # of `rows`, those staged as the server's own text
         self.scope_ids = 0
 
     def add(self, rows: list[dict[str, Any]]) -> None:
-        """Stage one page: one `<seq>\\t<compact JSON>` line per record, written at once."""
+        """Stage one page: its records' JSON text, comma-separated, appended at once."""
         if not rows:
             return
-        if self._file is None:
-            # Appended (a page after finish() is not lost), closed by finish()/close().
-            self._file = open(self.path, "a", encoding="utf-8", newline="\n")  # noqa: SIM115
-        start = self.rows
-        # map() keeps the per-record work in C: the JSON encoder and str.format.
-        self._file.write("".join(map(_LINE, range(start, start + len(rows)), map(payload_text, rows))))
+        file = self._open()
+        if self.rows:
+            file.write(b",")
+        if isinstance(rows, VerbatimRecords):
+            # "[...]" exactly as the server wrote it (a slice of the body's bytes): its inside
+            # is the records, comma-separated, whitespace and all.
+            file.write(rows.utf8[1:-1])
+            self.verbatim_rows += len(rows)
+        else:
+            # map() keeps the per-record work in C: the JSON encoder and str.join.
+            file.write(",".join(map(payload_text, rows)).encode("utf-8", "surrogatepass"))
         self.rows += len(rows)
 
+    def _open(self) -> BinaryIO:
+        if self._file is None:
+            if self.path.exists():
+                # A page after finish(): reopen and take the closing "]" off again.
+                self._file = open(self.path, "r+b")  # noqa: SIM115 - closed by finish()/close()
+                self._file.seek(-1, os.SEEK_END)
+                self._file.truncate()
+            else:
+                self._file = open(self.path, "wb")  # noqa: SIM115 - closed by finish()/close()
+                self._file.write(b"[")
+        return self._file
+
     def staged_sql(self) -> str:
-        """The staged records as a relation (seq, payload), read by DuckDB from the file."""
+        """The staged records as a relation (seq, payload), read by DuckDB from the file:
+        `seq` is the record's position in the run (0-based), `payload` its text verbatim,
+        typed JSON already (the reader parsed it: casting it again would parse it twice)."""
         if not self.rows:
-            return "(SELECT NULL::BIGINT AS seq, NULL::VARCHAR AS payload WHERE false)"
+            return "(SELECT NULL::BIGINT AS seq, NULL::JSON AS payload WHERE false)"
         quoted = str(self.path).replace("'", "''")
         return (
-            f"read_csv('{quoted}', delim = '\\t', quote = '', escape = '', header = false, "
-            "auto_detect = false, new_line = '\\n', "
-            f"max_line_size = {MAX_RECORD_BYTES}, buffer_size = {2 * MAX_RECORD_BYTES}, "
-            "columns = {'seq': 'BIGINT', 'payload': 'VARCHAR'})"
+            f"(SELECT ordinality - 1 AS seq, json AS payload FROM read_json_objects("
+            f"'{quoted}', format = 'array', maximum_object_size = {MAX_RECORD_BYTES}) "
+            "WITH ORDINALITY)"
         )
 
     def add_scope(self, parent_ids: Iterable[Any]) -> None:
@@ -190,6 +218,7 @@ class PageStager:
 
     def finish(self) -> None:
         if self._file is not None:
+            self._file.write(b"]")
             self._file.close()
             self._file = None
         if self._scope_writer is not None:
@@ -266,136 +295,19 @@ def land(
     conn.execute("BEGIN TRANSACTION")
     try:
         conn.execute("SET VARIABLE landing_now = now()")
-        conn.execute("SET preserve_insertion_order = false")
-        # One row per staged id (the last version wins: a record can move between pages while
-        # we page) with what the merge will do to it, decided on (id, hash) alone:
-        # i = insert, u = update, r = reappeared (deleted before), = = unchanged.
-        # DuckDB reads the file once here: the id out of the JSON, md5 of the text as staged.
-        conn.execute(
-            f"""
-            CREATE OR REPLACE TEMP TABLE _staged AS
-            WITH keyed AS (
-                SELECT seq, {stager.id_sql} AS id_json, md5(payload) AS content_hash
-                FROM {staged_source}
-            ), latest AS (
-                SELECT id_json->>'$' AS id, max(seq) AS seq, arg_max(content_hash, seq) AS content_hash,
-                       min(seq) FILTER (
-                           WHERE json_type(id_json) IN ('OBJECT', 'ARRAY', 'BOOLEAN')
-                       ) AS bad_seq
-                FROM keyed
-                GROUP BY 1
+        merged = _insert_into_empty_table(conn, t, stager, staged_source, run_id)
+        if merged is None:
+            # Not a first load, or one id staged twice: the merge, from a clean transaction.
+            conn.execute("ROLLBACK")
+            conn.execute("BEGIN TRANSACTION")
+            conn.execute("SET VARIABLE landing_now = now()")
+            merged = _merge_staged(
+                conn, t, stager, staged_source, run_id,
+                complete_snapshot=complete_snapshot, scope_json_path=scope_json_path,
+                deleted=deleted,
             )
-            SELECT s.id, s.seq, s.content_hash, s.bad_seq,
-                   CASE WHEN r.id IS NULL THEN 'i'
-                        WHEN r.deleted_at IS NOT NULL THEN 'r'
-                        WHEN r.content_hash <> s.content_hash THEN 'u'
-                        ELSE '=' END AS action
-            FROM latest s LEFT JOIN {t} r ON r.id = s.id
-            """
-        )
-        # Writes into raw.<table> keep the order: without it DuckDB writes a big insert's rows
-        # twice inside the transaction (a file ~1.5x larger, a checkpoint of seconds at close).
-        conn.execute("SET preserve_insertion_order = true")
-        _refuse_records_without_an_id(conn, stager, staged_source)
-        counts = dict(
-            conn.execute("SELECT action, count(*) FROM _staged GROUP BY action").fetchall()
-        )
-        inserted, updated = counts.get("i", 0), counts.get("u", 0)
-        undeleted, same = counts.get("r", 0), counts.get("=", 0)
+        inserted, updated, same, undeleted, deleted_count = merged
         fetched = inserted + updated + undeleted + same
-        if updated or undeleted:
-            # Keep the version being replaced, so edits upstream stay auditable.
-            conn.execute(
-                f"""
-                INSERT INTO {t}__history
-                SELECT r.id, r.payload, r.content_hash, r.extracted_at, r.run_id,
-                       getvariable('landing_now'),
-                       CASE WHEN r.deleted_at IS NOT NULL THEN 'reappeared' ELSE 'changed' END
-                FROM {t} r
-                WHERE r.id IN (SELECT id FROM _staged WHERE action IN ('u', 'r'))
-                """
-            )
-            # Changed rows are few: their payloads go to a temp table first, so the UPDATE
-            # joins two tables whose sizes DuckDB knows.
-            with _joins_as_written(conn):
-                conn.execute(
-                    "CREATE OR REPLACE TEMP TABLE _changed AS "
-                    + _payloads_sql(staged_source, "'u', 'r'")
-                )
-            conn.execute(
-                f"""
-                UPDATE {t} AS r SET
-                    payload = c.payload::JSON, content_hash = c.content_hash,
-                    extracted_at = getvariable('landing_now'), run_id = ?,
-                    changed_at = getvariable('landing_now'), deleted_at = NULL
-                FROM _changed c
-                WHERE r.id = c.id
-                """,
-                [run_id],
-            )
-        if same:
-            conn.execute(
-                f"""
-                UPDATE {t} SET extracted_at = getvariable('landing_now'), run_id = ?
-                WHERE id IN (SELECT id FROM _staged WHERE action = '=')
-                """,
-                [run_id],
-            )
-        if inserted:
-            # Every staged line is a new record (a first load, a new table): the file is
-            # inserted as it stands, its id and md5 computed again (cheaper than a join). The
-            # join on seq below keeps only the lines to insert, but inside the transaction it
-            # can make DuckDB write the rows twice (measured: a 224 MiB file instead of 144 MiB
-            # for 300k movements, seconds of checkpoint at close; benchmarks/README.md).
-            every_line_new = inserted == stager.rows
-            with _joins_as_written(conn):
-                conn.execute(
-                    f"""
-                    INSERT INTO {t}
-                    SELECT c.id, c.payload::JSON, c.content_hash, getvariable('landing_now'), ?,
-                           getvariable('landing_now'), getvariable('landing_now'), NULL
-                    FROM ({_all_lines_sql(stager, staged_source) if every_line_new
-                           else _payloads_sql(staged_source, "'i'")}) c
-                    """,
-                    [run_id],
-                )
-        vanished_filter = None
-        if complete_snapshot:
-            vanished_filter = "TRUE"
-        elif scope_json_path and stager.scope_ids:
-            conn.execute(
-                "CREATE OR REPLACE TEMP TABLE _scope AS SELECT DISTINCT scope_id "
-                f"FROM read_parquet('{stager.scope_path}')"
-            )
-            vanished_filter = (
-                f"json_extract_string(payload, '{scope_json_path}') IN (SELECT scope_id FROM _scope)"
-            )
-        deleted_count = 0
-        if vanished_filter is not None:
-            deleted_count += _count(
-                conn,
-                f"""SELECT count(*) FROM {t} r WHERE r.deleted_at IS NULL AND {vanished_filter}
-                    AND r.id NOT IN (SELECT id FROM _staged)""",
-            )
-            if deleted_count:
-                conn.execute(
-                    f"""UPDATE {t} SET deleted_at = getvariable('landing_now'),
-                            changed_at = getvariable('landing_now')
-                        WHERE deleted_at IS NULL AND {vanished_filter}
-                          AND id NOT IN (SELECT id FROM _staged)"""
-                )
-        if deleted:
-            conn.execute("CREATE OR REPLACE TEMP TABLE _reported_deleted (id VARCHAR)")
-            conn.executemany("INSERT INTO _reported_deleted VALUES (?)", [[i] for i in deleted])
-            reported = "id IN (SELECT id FROM _reported_deleted)"
-            deleted_count += _count(
-                conn, f"SELECT count(*) FROM {t} WHERE deleted_at IS NULL AND {reported}"
-            )
-            conn.execute(
-                f"""UPDATE {t} SET deleted_at = getvariable('landing_now'),
-                        changed_at = getvariable('landing_now')
-                    WHERE deleted_at IS NULL AND {reported}"""
-            )
         live = _count(conn, f"SELECT count(*) FROM {t} WHERE deleted_at IS NULL")
         conn.execute(
             """
@@ -435,10 +347,245 @@ def land(
     )
 
 
+_BAD_ID = "json_type(id_json) IN ('OBJECT', 'ARRAY', 'BOOLEAN')"
+
+
+def _insert_into_empty_table(
+    conn: duckdb.DuckDBPyConnection, t: str, stager: PageStager, staged_source: str, run_id: str,
+) -> tuple[int, int, int, int, int] | None:
+    """A first load: every staged record is new, so the file is inserted in one pass (id, md5
+    and the insert in one read, as DuckDB's own `INSERT ... FROM read_ndjson_objects`).
+
+    Returns the merge's counts (all inserted), or None when the table holds rows (the merge
+    decides) or the insert failed (an id staged twice breaks the primary key; a record without
+    a usable id stops it): the caller rolls back and merges, which keeps the last version of a
+    repeated record and names a record without an id.
+    """
+    if conn.execute(f"SELECT 1 FROM {t} LIMIT 1").fetchone() is not None:
+        return None
+    try:
+        row = conn.execute(
+            f"""
+            INSERT INTO {t}
+            SELECT CASE WHEN id_json IS NULL OR {_BAD_ID} OR coalesce(id_json->>'$', '') = ''
+                        THEN error('record without an id') ELSE id_json->>'$' END,
+                   payload, md5(payload::VARCHAR), getvariable('landing_now'), ?,
+                   getvariable('landing_now'), getvariable('landing_now'), NULL
+            FROM (SELECT {stager.id_sql} AS id_json, payload FROM {staged_source})
+            """,
+            [run_id],
+        ).fetchone()
+    except duckdb.Error:
+        return None
+    inserted = int(row[0]) if row else 0
+    _check_staged_count(stager, inserted)
+    return inserted, 0, 0, 0, 0
+
+
+def _check_staged_count(stager: PageStager, read: int) -> None:
+    """DuckDB must read as many records from the file as the pages held: a fetch that changed
+    a `VerbatimRecords` list after it was parsed would otherwise land the server's text for
+    records it meant to change."""
+    if read != stager.rows:
+        raise ValueError(
+            f"the staging file holds {read} records but {stager.rows} were staged "
+            f"({stager.verbatim_rows} as the server's text): a page's records were changed "
+            "after they were parsed; yield a copy (a plain list) for such pages"
+        )
+
+
+def _merge_staged(
+    conn: duckdb.DuckDBPyConnection,
+    t: str,
+    stager: PageStager,
+    staged_source: str,
+    run_id: str,
+    *,
+    complete_snapshot: bool,
+    scope_json_path: str | None,
+    deleted: list[str],
+) -> tuple[int, int, int, int, int]:
+    """Merge the staged records into a table that holds rows; returns (inserted, updated,
+    unchanged, undeleted, marked deleted)."""
+    conn.execute("SET preserve_insertion_order = false")
+    # One row per staged id (the last version wins: a record can move between pages while
+    # we page) with what the merge will do to it, decided on (id, hash) alone:
+    # i = insert, u = update, r = reappeared (deleted before), = = unchanged.
+    # DuckDB reads the file once here: the id out of the JSON, md5 of the text as staged.
+    conn.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE _staged AS
+        WITH keyed AS (
+            SELECT seq, {stager.id_sql} AS id_json, md5(payload::VARCHAR) AS content_hash
+            FROM {staged_source}
+        ), latest AS (
+            SELECT id_json->>'$' AS id, max(seq) AS seq, arg_max(content_hash, seq) AS content_hash,
+                   min(seq) FILTER (WHERE {_BAD_ID}) AS bad_seq, count(*) AS records
+            FROM keyed
+            GROUP BY 1
+        )
+        SELECT s.id, s.seq, s.content_hash, s.bad_seq, s.records,
+               CASE WHEN r.id IS NULL THEN 'i'
+                    WHEN r.deleted_at IS NOT NULL THEN 'r'
+                    WHEN r.content_hash <> s.content_hash THEN 'u'
+                    ELSE '=' END AS action
+        FROM latest s LEFT JOIN {t} r ON r.id = s.id
+        """
+    )
+    # Writes into raw.<table> keep the order: without it DuckDB writes a big insert's rows
+    # twice inside the transaction (a file ~1.5x larger, a checkpoint of seconds at close).
+    conn.execute("SET preserve_insertion_order = true")
+    _refuse_records_without_an_id(conn, stager, staged_source)
+    _check_staged_count(stager, _count(conn, "SELECT coalesce(sum(records), 0) FROM _staged"))
+    counts = _actions(conn)
+    if counts.get("u", 0) or counts.get("r", 0):
+        # Changed rows are few: their payloads go to a temp table first, so the UPDATE
+        # joins two tables whose sizes DuckDB knows.
+        with _joins_as_written(conn):
+            conn.execute(
+                "CREATE OR REPLACE TEMP TABLE _changed AS "
+                + _payloads_sql(staged_source, "'u', 'r'")
+            )
+        if counts.get("u", 0):
+            # Same values in other text (see the module doc): f = reformatted, not a change.
+            conn.execute(
+                f"""
+                UPDATE _staged SET action = 'f'
+                WHERE action = 'u' AND id IN (
+                    SELECT c.id FROM _changed c JOIN {t} r ON r.id = c.id
+                    WHERE json(c.payload) = json(r.payload)
+                )
+                """
+            )
+            counts = _actions(conn)
+    inserted, updated = counts.get("i", 0), counts.get("u", 0)
+    undeleted, reformatted = counts.get("r", 0), counts.get("f", 0)
+    same = counts.get("=", 0) + reformatted
+    if updated or undeleted:
+        # Keep the version being replaced, so edits upstream stay auditable.
+        conn.execute(
+            f"""
+            INSERT INTO {t}__history
+            SELECT r.id, r.payload, r.content_hash, r.extracted_at, r.run_id,
+                   getvariable('landing_now'),
+                   CASE WHEN r.deleted_at IS NOT NULL THEN 'reappeared' ELSE 'changed' END
+            FROM {t} r
+            WHERE r.id IN (SELECT id FROM _staged WHERE action IN ('u', 'r'))
+            """
+        )
+        conn.execute(
+            f"""
+            UPDATE {t} AS r SET
+                payload = c.payload, content_hash = c.content_hash,
+                extracted_at = getvariable('landing_now'), run_id = ?,
+                changed_at = getvariable('landing_now'), deleted_at = NULL
+            FROM _changed c
+            WHERE r.id = c.id AND c.id IN (SELECT id FROM _staged WHERE action IN ('u', 'r'))
+            """,
+            [run_id],
+        )
+    if reformatted:
+        conn.execute(
+            f"""
+            UPDATE {t} AS r SET
+                payload = c.payload, content_hash = c.content_hash,
+                extracted_at = getvariable('landing_now'), run_id = ?
+            FROM _changed c
+            WHERE r.id = c.id AND c.id IN (SELECT id FROM _staged WHERE action = 'f')
+            """,
+            [run_id],
+        )
+    if counts.get("=", 0):
+        conn.execute(
+            f"""
+            UPDATE {t} SET extracted_at = getvariable('landing_now'), run_id = ?
+            WHERE id IN (SELECT id FROM _staged WHERE action = '=')
+            """,
+            [run_id],
+        )
+    if inserted:
+        # Every staged record is new (a new id for each): the file is inserted as it stands,
+        # its id and md5 computed again (cheaper than a join). The join on seq below keeps
+        # only the records to insert, but inside the transaction it can make DuckDB write the
+        # rows twice (measured: a 224 MiB file instead of 144 MiB for 300k movements, seconds
+        # of checkpoint at close; benchmarks/README.md).
+        every_line_new = inserted == stager.rows
+        with _joins_as_written(conn):
+            conn.execute(
+                f"""
+                INSERT INTO {t}
+                SELECT c.id, c.payload, c.content_hash, getvariable('landing_now'), ?,
+                       getvariable('landing_now'), getvariable('landing_now'), NULL
+                FROM ({_all_lines_sql(stager, staged_source) if every_line_new
+                       else _payloads_sql(staged_source, "'i'")}) c
+                """,
+                [run_id],
+            )
+    return inserted, updated, same, undeleted, _mark_deleted(
+        conn, t, stager, complete_snapshot=complete_snapshot,
+        scope_json_path=scope_json_path, deleted=deleted,
+    )
+
+
+def _actions(conn: duckdb.DuckDBPyConnection) -> dict[str, int]:
+    return dict(conn.execute("SELECT action, count(*) FROM _staged GROUP BY action").fetchall())
+
+
+def _mark_deleted(
+    conn: duckdb.DuckDBPyConnection,
+    t: str,
+    stager: PageStager,
+    *,
+    complete_snapshot: bool,
+    scope_json_path: str | None,
+    deleted: list[str],
+) -> int:
+    """Mark what vanished upstream (a complete snapshot; the children of completely read
+    parents) and what the API reported deleted; returns how many rows were marked."""
+    vanished_filter = None
+    if complete_snapshot:
+        vanished_filter = "TRUE"
+    elif scope_json_path and stager.scope_ids:
+        conn.execute(
+            "CREATE OR REPLACE TEMP TABLE _scope AS SELECT DISTINCT scope_id "
+            f"FROM read_parquet('{stager.scope_path}')"
+        )
+        vanished_filter = (
+            f"json_extract_string(payload, '{scope_json_path}') IN (SELECT scope_id FROM _scope)"
+        )
+    deleted_count = 0
+    if vanished_filter is not None:
+        deleted_count += _count(
+            conn,
+            f"""SELECT count(*) FROM {t} r WHERE r.deleted_at IS NULL AND {vanished_filter}
+                AND r.id NOT IN (SELECT id FROM _staged)""",
+        )
+        if deleted_count:
+            conn.execute(
+                f"""UPDATE {t} SET deleted_at = getvariable('landing_now'),
+                        changed_at = getvariable('landing_now')
+                    WHERE deleted_at IS NULL AND {vanished_filter}
+                      AND id NOT IN (SELECT id FROM _staged)"""
+            )
+    if deleted:
+        conn.execute("CREATE OR REPLACE TEMP TABLE _reported_deleted (id VARCHAR)")
+        conn.executemany("INSERT INTO _reported_deleted VALUES (?)", [[i] for i in deleted])
+        reported = "id IN (SELECT id FROM _reported_deleted)"
+        deleted_count += _count(
+            conn, f"SELECT count(*) FROM {t} WHERE deleted_at IS NULL AND {reported}"
+        )
+        conn.execute(
+            f"""UPDATE {t} SET deleted_at = getvariable('landing_now'),
+                    changed_at = getvariable('landing_now')
+                WHERE deleted_at IS NULL AND {reported}"""
+        )
+    return deleted_count
+
+
 def _all_lines_sql(stager: PageStager, staged_source: str) -> str:
     """(id, content_hash, payload) of every staged line, computed as `_staged` computes them."""
     return f"""
-        SELECT ({stager.id_sql})->>'$' AS id, md5(payload) AS content_hash, payload
+        SELECT ({stager.id_sql})->>'$' AS id, md5(payload::VARCHAR) AS content_hash, payload
         FROM {staged_source}
     """
 

@@ -14,6 +14,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from finance_pipeline.http.answer import VerbatimRecords, parse_answer, verbatim_records
 from finance_pipeline.sources.salesman.entities import invoice_key
 from finance_pipeline.warehouse.landing import PageStager, content_hash, land, payload_text
 from finance_pipeline.warehouse.state import read_state
@@ -350,3 +351,163 @@ def test_the_session_settings_the_landing_changes_are_restored(tmp_path: Path) -
     with pytest.raises(ValueError):
         _land(conn, [[{"id": 3}, {"v": "no id"}]])
     assert conn.execute(settings).fetchone() == before
+
+
+# --- pages staged as the server wrote them (http/answer.py VerbatimRecords) ------------------
+
+
+def _verbatim_page(body: str, key: str = "data") -> list:
+    """The records of an answer as a fetch hands them on: parsed by the client, text kept."""
+    page = verbatim_records(parse_answer(body.encode()), key)
+    assert isinstance(page, VerbatimRecords)
+    return page
+
+
+def test_a_verbatim_page_keeps_every_digit_of_money(tmp_path: Path) -> None:
+    """Number literals land exactly as sent (a float would make 12345678901234567.89 into
+    12345678901234568 and 0.10 into 0.1), and the hash is the md5 of the server's text."""
+    record = '{"id": 7, "amount": 12345678901234567.89, "fee": 0.10, "n": "Жук \\u0416"}'
+    page = _verbatim_page('{"data": [ ' + record + ' ], "total": 1}')
+    conn = duckdb.connect(str(tmp_path / "w.duckdb"))
+    result = _land_with(conn, [page], ("$.id",))
+    assert result.inserted == 1
+    payload, digest, amount, fee = conn.execute(
+        "SELECT payload::VARCHAR, content_hash, m.amount, m.fee FROM (SELECT *, from_json("
+        "payload, '{\"amount\": \"DECIMAL(38, 2)\", \"fee\": \"DECIMAL(10, 2)\"}') AS m "
+        "FROM raw.t_items)"
+    ).fetchone()
+    assert payload == record and digest == content_hash(record)
+    assert "12345678901234567.89" in payload and '"fee": 0.10' in payload
+    assert (str(amount), str(fee)) == ("12345678901234567.89", "0.10")
+
+
+def test_rows_landed_by_the_python_encoder_are_unchanged_when_landed_verbatim(tmp_path: Path) -> None:
+    """A warehouse landed before pages were staged verbatim (each record re-encoded by the
+    `json` module) and re-landed from the same answers: other text, same values, so no row
+    is changed and no history is written; a real edit in the same run still is one."""
+    body = (
+        '{"data": [\n  {"id": 1, "amount": 1500.50, "name": "\\u0416\\u0443\\u043a", "tags": [ ]},\n'
+        '  {"id": 2, "amount": "99.90", "big": 12345678901234567.89, "ok": true},\n'
+        '  {"id": 3, "v": "a"}\n], "total": 3}'
+    )
+    conn = duckdb.connect(str(tmp_path / "w.duckdb"))
+    parsed = [dict(row) for row in parse_answer(body.encode())["data"]]
+    old = _land_with(conn, [parsed], ("$.id",))  # a plain list: the encoder's text, as before
+    assert old.inserted == 3
+    edited = body.replace('"v": "a"', '"v": "A"')
+    again = _land_with(conn, [_verbatim_page(edited)], ("$.id",))
+    assert (again.inserted, again.updated, again.unchanged, again.deleted) == (0, 1, 2, 0)
+    history = conn.execute("SELECT id, replaced_because FROM raw.t_items__history").fetchall()
+    assert history == [("3", "changed")]
+    # The rows now hold the server's text; a third run of the same answer changes nothing.
+    stored = conn.execute("SELECT payload::VARCHAR FROM raw.t_items WHERE id = '2'").fetchone()[0]
+    assert "12345678901234567.89" in stored
+    third = _land_with(conn, [_verbatim_page(edited)], ("$.id",))
+    assert (third.updated, third.unchanged) == (0, 3)
+    assert conn.execute("SELECT count(*) FROM raw.t_items__history").fetchone()[0] == 1
+
+
+def test_verbatim_and_encoded_pages_mix_and_the_last_version_wins(tmp_path: Path) -> None:
+    """A run may stage both kinds of page; order across them is the arrival order, also on a
+    first load where one id arrives twice (the one-pass insert gives way to the merge)."""
+    conn = duckdb.connect(str(tmp_path / "w.duckdb"))
+    pages = [
+        _verbatim_page('{"data": [{"id": 1, "v": "old"}, {"id": 2, "v": "x"}]}'),
+        [{"id": 3, "v": "built"}],
+        _verbatim_page('{"data": [{"id": 1, "v": "new"}]}'),
+    ]
+    result = _land_with(conn, pages, ("$.id",))
+    assert (result.inserted, result.fetched) == (3, 3)
+    assert _live(conn) == {"1": "new", "2": "x", "3": "built"}
+
+
+def test_a_verbatim_page_changed_after_parsing_fails_the_landing(tmp_path: Path) -> None:
+    """Records appended to a VerbatimRecords list are not in its text: the counts disagree
+    and nothing is written (on a first load and on a merge alike)."""
+    conn = duckdb.connect(str(tmp_path / "w.duckdb"))
+    for _ in range(2):
+        page = _verbatim_page('{"data": [{"id": 1, "v": "a"}]}')
+        page.append({"id": 2, "v": "added in Python"})
+        with pytest.raises(ValueError, match="1 records but 2 were staged"):
+            _land_with(conn, [page], ("$.id",), cursor="c2")
+        assert conn.execute("SELECT count(*) FROM raw.t_items").fetchone()[0] in (0, 1)
+        _land_with(conn, [[{"id": 9, "v": "z"}]], ("$.id",), cursor="c1")
+    assert _live(conn) == {"9": "z"} and read_state(conn, "t_items").cursor == "c1"
+
+
+@pytest.mark.parametrize("bad", ['{"v": 1}', '{"id": null}', '{"id": ""}', '{"id": {"n": 1}}'])
+def test_a_first_load_refuses_a_record_without_an_id(tmp_path: Path, bad: str) -> None:
+    conn = duckdb.connect(str(tmp_path / "w.duckdb"))
+    page = _verbatim_page('{"data": [{"id": 1}, ' + bad + ']}')
+    with pytest.raises(ValueError, match="record without an id"):
+        _land_with(conn, [page], ("$.id",), cursor="c1")
+    assert conn.execute("SELECT count(*) FROM raw.t_items").fetchone()[0] == 0
+    assert read_state(conn, "t_items").cursor is None
+
+
+def test_a_page_added_after_finish_is_still_landed(tmp_path: Path) -> None:
+    conn = duckdb.connect(str(tmp_path / "w.duckdb"))
+    with PageStager(("$.id",)) as stager:
+        stager.add(_verbatim_page('{"data": [{"id": 1, "v": "a"}]}'))
+        stager.finish()
+        stager.add([{"id": 2, "v": "b"}])
+        land(conn, table="t_items", stager=stager, run_id="r", entity="t_items",
+             new_cursor=None, complete_snapshot=True)
+    assert _live(conn) == {"1": "a", "2": "b"}
+
+
+_KILLED_FIRST_LOAD = """
+import os, signal, sys
+import duckdb
+import finance_pipeline.warehouse.landing as landing
+from finance_pipeline.warehouse.landing import PageStager, land
+
+conn = duckdb.connect(sys.argv[1])
+
+def killed(stager, read):  # SIGKILL after the one-pass insert ran, before COMMIT
+    os.kill(os.getpid(), signal.SIGKILL)
+
+landing._check_staged_count = killed
+stager = PageStager()
+stager.add([{"id": 1, "v": "a"}, {"id": 2, "v": "b"}])
+land(conn, table="t_items", stager=stager, run_id="killed", entity="t_items",
+     new_cursor="c1", complete_snapshot=True)
+"""
+
+
+def test_a_killed_first_load_leaves_nothing_written(tmp_path: Path) -> None:
+    db = tmp_path / "w.duckdb"
+    env = {**os.environ, "TMPDIR": str(tmp_path)}
+    killed = subprocess.run([sys.executable, "-c", _KILLED_FIRST_LOAD, str(db)], env=env, check=False)
+    assert killed.returncode == -9
+    conn = duckdb.connect(str(db))
+    assert conn.execute("SELECT count(*) FROM raw.t_items").fetchone()[0] == 0
+    assert read_state(conn, "t_items").cursor is None
+
+
+def test_the_last_version_wins_across_a_large_staging_file(tmp_path: Path, monkeypatch) -> None:
+    """Arrival order comes from the records' positions in the file (WITH ORDINALITY): it
+    holds over many read buffers and several DuckDB threads, for verbatim pages as for
+    encoded ones. Every record of the first 100 pages arrives again, changed, later on."""
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    filler = "ж" * 500
+
+    def body(n: int, version: str) -> str:
+        records = ",".join(
+            f'{{"id": {n * 100 + i}, "v": "{version}", "text": "{filler}"}}' for i in range(100)
+        )
+        return '{"data": [' + records + "]}"
+
+    pages: list[list] = [_verbatim_page(body(n, "first")) for n in range(200)]
+    pages += [_verbatim_page(body(n, "again")) for n in range(0, 100, 2)]
+    pages += [[{"id": n * 100 + i, "v": "again"} for i in range(100)] for n in range(1, 100, 2)]
+    conn = duckdb.connect(str(tmp_path / "w.duckdb"))
+    conn.execute("SET threads = 4")
+    result = _land_with(conn, pages, ("$.id",))
+    assert (result.inserted, result.fetched) == (20_000, 20_000)
+    versions = dict(conn.execute(
+        "SELECT payload->>'$.v', count(*) FROM raw.t_items GROUP BY 1").fetchall())
+    assert versions == {"again": 10_000, "first": 10_000}
+    assert conn.execute(
+        "SELECT count(*) FROM raw.t_items WHERE (payload->>'$.v' = 'again') <> (id::INT < 10000)"
+    ).fetchone()[0] == 0

@@ -59,6 +59,7 @@ from collections.abc import Callable, Iterator, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
+from finance_pipeline.http.answer import verbatim_records
 from finance_pipeline.http.concurrent import map_concurrently
 from finance_pipeline.http.errors import BadResponseError, NotFoundError
 from finance_pipeline.http.paging import (
@@ -117,8 +118,8 @@ def _whole_list(
 
     def fetch(_: dict[str, Any]) -> Page:
         body = ctx.client.request(method, path, endpoint=endpoint, params=params, form=form)
-        rows, total = listed_rows(body, key, endpoint)
-        return Page(rows, total=total)
+        _, total = listed_rows(body, key, endpoint)
+        return Page(verbatim_records(body, key), total=total)  # landed as the server wrote them
 
     # A count that differs from the records of the only page fails the read (IncompleteReadError)
     # rather than mark the rest deleted: this list is documented without paging.
@@ -147,8 +148,8 @@ def paged_list(
 
     def fetch(paging: dict[str, Any]) -> Page:
         body = ctx.client.request("GET", path, endpoint="/" + path, params={**params, **paging})
-        rows, total = listed_rows(body, key, "/" + path)
-        return Page(rows, total=total)
+        _, total = listed_rows(body, key, "/" + path)
+        return Page(verbatim_records(body, key), total=total)  # landed as the server wrote them
 
     yield from read_pages(
         OffsetPaginator(length),
@@ -186,7 +187,7 @@ def _paged(
                 fresh = [row for row in rows if str(row["id"]) not in seen]
                 seen.update(str(row["id"]) for row in fresh)
                 if fresh:
-                    yield fresh
+                    yield rows if len(fresh) == len(rows) else fresh  # whole: still verbatim
 
     return fetch
 

@@ -109,6 +109,7 @@ from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+from finance_pipeline.http.answer import verbatim_records
 from finance_pipeline.http.errors import BadResponseError, NotFoundError, RequestRejectedError
 from finance_pipeline.http.paging import (
     Page,
@@ -177,7 +178,7 @@ class _Union:
                 new = [row for row in rows if str(row["id"]) not in self.seen]
                 self.seen.update(str(row["id"]) for row in new)
                 if new:
-                    yield new
+                    yield rows if len(new) == len(rows) else new  # whole: still verbatim
         finally:
             _merge(self.ctx.report, part)
 
@@ -194,10 +195,11 @@ def read_list_pages(
             "GET", path, endpoint=endpoint,
             params=[*params, *((name, str(value)) for name, value in paging.items())],
         )
-        rows, figures = rows_and_meta(body, endpoint)
+        _, figures = rows_and_meta(body, endpoint)
         total = as_int(figures.get("total"))
         # Only the server's own page count: one computed from our page size proves nothing.
-        return Page(rows, total=total, pages_total=as_int(figures.get("last_page")))
+        return Page(verbatim_records(body, "data"), total=total,  # landed as the server wrote them
+                    pages_total=as_int(figures.get("last_page")))
 
     yield from read_pages(
         PageNumberPaginator(per_page), fetch, source=SOURCE, endpoint=endpoint, report=report,
