@@ -37,9 +37,9 @@ from finance_pipeline.http.ratelimit import (
     LimitSignals,
     MethodLoad,
     Reservation,
+    parse_retry_after,
     signals_from_headers,
 )
-from finance_pipeline.http.ratelimit import parse_retry_after as _parse_retry_after_value
 from finance_pipeline.http.stats import RequestStats
 from finance_pipeline.http.transports import transport_for
 
@@ -90,10 +90,6 @@ def classify_status(response: httpx.Response) -> Classification:
     if status >= 500:
         return ServerError, f"the service answered {status} {reason}"
     return RequestRejectedError, f"the service answered {status} {reason}"
-
-
-def parse_retry_after(response: httpx.Response) -> float | None:
-    return _parse_retry_after_value(response.headers.get("retry-after"))
 
 
 def _excerpt(text: str, limit: int = 160) -> str:
@@ -269,7 +265,8 @@ class ApiClient:
         if verdict is not None:
             error_cls, message = verdict
             error = error_cls(self.source, name, message, status=response.status_code)
-            error.retry_after = parse_retry_after(response)  # type: ignore[attr-defined]
+            retry_after = parse_retry_after(response.headers.get("retry-after"))
+            error.retry_after = retry_after  # type: ignore[attr-defined]
             error.pause = pause  # type: ignore[attr-defined]
             raise error
         return body
