@@ -10,23 +10,26 @@ The sandbox serves the four APIs over real HTTP on 127.0.0.1, in a process of it
     X-RateLimit-Reset on a 429), as its Laravel front end does;
   - Bitrix24: its documented leaky bucket (50, drained at 2/s), which the client knows.
 
-Per source, two full runs of every entity (`run_extraction` in dependency order, the code the
-assets run) with the sources' default limiter settings, each on a fresh warehouse, sharing one
-learned-state directory (the second run starts at what the first learned). Printed per run:
-requests and throttled answers (the client's request stats of every entity; the sandbox's own
-counters of both runs are printed as a cross-check), the wall time of the run, the floor
-(requests / true limit; Bitrix24: requests beyond its burst of 50 at 2 per second), wall /
-floor, the pipeline's own work for context (the same run against an unlimited sandbox, minus
-the time its requests took: parsing, staging, landing; part of it overlaps the limiter's
-waits), and the rate the limiter learned.
+Per source, two full runs of every entity (`SourceExtraction`, the code the assets run: in
+dependency order, each landing overlapped with the next entity's fetch) with the sources'
+default limiter settings, each on a fresh warehouse, sharing one learned-state directory (the
+second run starts at what the first learned). Printed per run: requests (the reads' and the
+reconciliations', which share the limiter) and throttled answers (the client's request stats
+of every entity's read; the sandbox's own counters of both runs, reconciliations and retries
+included, are printed as a cross-check), the wall time of the run, the floor (requests / true
+limit; Bitrix24: requests beyond its burst of 50 at 2 per second), wall / floor, the
+pipeline's own work for context (the same run against an unlimited sandbox, minus the time its
+requests took: parsing, staging, landing; part of it overlaps the limiter's waits), and the
+rate the limiter learned.
 
     .venv/bin/python benchmarks/rate_limits.py
     FINANCE_SANDBOX_SCALE=0.5 .venv/bin/python benchmarks/rate_limits.py --limit 5
     .venv/bin/python benchmarks/rate_limits.py --sources apipay --per-entity
 
-`--per-entity` also prints each entity's requests, wall time, time in requests and time its
-requests waited for the limiter (summed over concurrent requests): where a run's time beyond
-the floor goes (an entity of one request costs its landing, whatever the pacing).
+`--per-entity` also prints each entity's requests, time from its first request to the end of
+its landing (landings overlap the next entity's fetch, so these add up to more than the run),
+time in requests and time its requests waited for the limiter (summed over concurrent
+requests): where a run's time beyond the floor goes.
 """
 
 from __future__ import annotations
@@ -44,7 +47,7 @@ from typing import Any
 from _common import sandbox_process, say, table
 
 from finance_pipeline.sources import adesk, apipay, bitrix24, salesman
-from finance_pipeline.sources.extraction import ExtractConfig, in_dependency_order, run_extraction
+from finance_pipeline.sources.extraction import ExtractConfig, SourceExtraction
 from finance_pipeline.sources.resource_base import SourceResource
 from finance_pipeline.warehouse.resource import WarehouseResource
 from finance_sandbox.core import SANDBOX_CREDENTIALS
@@ -88,7 +91,8 @@ def make_resource(
 class RunFigures:
     source: str
     run: int
-    requests: int
+    requests: int  # the reads' and the reconciliations'
+    verification_requests: int
     throttled: int
     wall: float
     floor: float
@@ -125,32 +129,34 @@ def run_source(
 ) -> RunFigures:
     resource = make_resource(source, base_urls, unlimited)
     warehouse = WarehouseResource(path=str(workdir / f"{source}-run{run}.duckdb"))
-    requests = throttled = 0
+    requests = throttled = verification_requests = 0
     http_seconds = 0.0
     started = time.monotonic()
-    for spec in in_dependency_order(list(ENTITIES[source])):
-        entity_started = time.monotonic()
-        metadata = run_extraction(
-            spec,
-            resource=resource,
-            warehouse=warehouse,
-            config=ExtractConfig(),
-            run_id=f"bench-{run}",
-            log=lambda message: None,
-        )
-        requests += int(metadata["http_requests"])
+    extraction = SourceExtraction(
+        source, list(ENTITIES[source]), resource=resource, warehouse=warehouse,
+        config=ExtractConfig(), run_id=f"bench-{run}", log=lambda message: None, log_error=say,
+    )
+    for spec, metadata in extraction.run():
+        # The reconciliation's requests (sources/reconcile.py) go through the same limiter:
+        # they count towards the floor like the read's.
+        verification_requests += int(metadata.get("verification_requests", 0))
+        requests += int(metadata["http_requests"]) + int(metadata.get("verification_requests", 0))
         throttled += int(metadata["http_throttled"])
         http_seconds += float(metadata["http_seconds"])
         if per_entity:
-            say(f"    {spec.entity}: {metadata['http_requests']} requests, "
-                f"{time.monotonic() - entity_started:.2f} s, in requests "
+            say(f"    {spec.entity}: {metadata['http_requests']} requests "
+                f"(+{metadata.get('verification_requests', 0)} reconciling), "
+                f"{float(metadata['seconds']):.2f} s fetched and landed, in requests "
                 f"{float(metadata['http_seconds']):.2f} s, waited for the limiter "
                 f"{float(metadata['http_waited_for_rate_limit']):.2f} s")
+    if extraction.failed:
+        raise SystemExit(f"{source} run {run} failed: {extraction.failed}")
     wall = time.monotonic() - started
     return RunFigures(
         source=source,
         run=run,
         requests=requests,
+        verification_requests=verification_requests,
         throttled=throttled,
         wall=wall,
         floor=floor_seconds(source, requests, limit),
@@ -203,7 +209,8 @@ def main(argv: list[str] | None = None) -> int:
                 )
                 figures.own_work = own_work[source]
                 rows.append(figures)
-                say(f"  {source} run {run}: {figures.requests} requests, "
+                say(f"  {source} run {run}: {figures.requests} requests "
+                    f"({figures.verification_requests} of them reconciling), "
                     f"{figures.throttled} throttled, {figures.wall:.1f} s")
     say()
     say(table(

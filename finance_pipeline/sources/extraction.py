@@ -16,6 +16,7 @@ work. Any list a fetch builds, filters or changes is landed too, encoded in Pyth
 
 import time
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -83,6 +84,9 @@ class ExtractContext:
     # counts), kept for its reconciliation plan so that it does not ask them again.
     shared: dict[str, Any] = field(default_factory=dict)
     _stager: PageStager | None = None
+    # Waits until the entities handed to the background lander have landed (`SourceExtraction`):
+    # what this read asks of the warehouse must include them.
+    _wait_for_landings: Callable[[], None] | None = None
 
     def declare_complete_for(self, parent_ids: Iterable[Any]) -> None:
         """The children of these parents were all fetched: missing ones were deleted upstream."""
@@ -100,6 +104,8 @@ class ExtractContext:
 
     def query(self, sql: str, params: list[Any] | None = None) -> list[tuple[Any, ...]]:
         """Read from the warehouse (e.g. which invoices need their product rows)."""
+        if self._wait_for_landings is not None:
+            self._wait_for_landings()
         if not self.warehouse.exists():
             return []
         with self.warehouse.connection() as conn:
@@ -165,6 +171,25 @@ def later_cursor(current: str | None, candidate: str | None) -> str | None:
     return current
 
 
+@dataclass
+class FetchedEntity:
+    """An entity whose pages are all staged, not landed yet: what `land_fetched` needs."""
+
+    spec: EntitySpec
+    mode: str
+    full: bool
+    since: datetime | None
+    started: float
+    stats: RequestStats
+    ctx: ExtractContext
+    new_cursor: str | None
+    stager: PageStager
+
+    def discard(self) -> None:
+        """Drop the staged pages without landing them."""
+        self.stager.close()
+
+
 def run_extraction(
     spec: EntitySpec,
     *,
@@ -175,6 +200,20 @@ def run_extraction(
     log: Callable[[str], None],
 ) -> dict[str, Any]:
     """Fetch and land one entity; return the metadata for its materialization."""
+    fetched = fetch_entity(spec, resource=resource, warehouse=warehouse, config=config, log=log)
+    return land_fetched(fetched, resource=resource, warehouse=warehouse, run_id=run_id, log=log)
+
+
+def fetch_entity(
+    spec: EntitySpec,
+    *,
+    resource: SourceResource,
+    warehouse: WarehouseResource,
+    config: ExtractConfig,
+    log: Callable[[str], None],
+    wait_for_landings: Callable[[], None] | None = None,
+) -> FetchedEntity:
+    """Choose full or incremental and stage every page of one entity (nothing is landed)."""
     started = time.monotonic()
     start_date = config.parsed_start_date()
     with warehouse.connection() as conn:
@@ -193,22 +232,46 @@ def run_extraction(
 
     stats = RequestStats()
     new_cursor = state.cursor
-    with resource.client(stats) as client, PageStager(spec.id_paths) as stager:
-        ctx = ExtractContext(
-            client=client,
-            resource=resource,
-            full_refresh=full,
-            since=since,
-            state=state,
-            warehouse=warehouse,
-            progress=log,
-            _stager=stager,
-        )
-        for rows in spec.fetch(ctx):
-            stager.add(rows)
-            if spec.cursor_of is not None:
-                new_cursor = later_cursor(new_cursor, page_cursor(spec.cursor_of, rows))
-        new_cursor = later_cursor(new_cursor, ctx.new_cursor)
+    stager = PageStager(spec.id_paths)
+    try:
+        with resource.client(stats) as client:
+            ctx = ExtractContext(
+                client=client,
+                resource=resource,
+                full_refresh=full,
+                since=since,
+                state=state,
+                warehouse=warehouse,
+                progress=log,
+                _stager=stager,
+                _wait_for_landings=wait_for_landings,
+            )
+            for rows in spec.fetch(ctx):
+                stager.add(rows)
+                if spec.cursor_of is not None:
+                    new_cursor = later_cursor(new_cursor, page_cursor(spec.cursor_of, rows))
+            new_cursor = later_cursor(new_cursor, ctx.new_cursor)
+    except BaseException:
+        stager.close()
+        raise
+    return FetchedEntity(
+        spec=spec, mode=mode, full=full, since=since, started=started, stats=stats, ctx=ctx,
+        new_cursor=new_cursor, stager=stager,
+    )
+
+
+def land_fetched(
+    fetched: FetchedEntity,
+    *,
+    resource: SourceResource,
+    warehouse: WarehouseResource,
+    run_id: str,
+    log: Callable[[str], None],
+) -> dict[str, Any]:
+    """Land a fetched entity in one transaction with its cursor, reconcile it, and return the
+    metadata for its materialization. The staged pages are removed either way."""
+    spec, ctx = fetched.spec, fetched.ctx
+    with fetched.stager as stager:
         with warehouse.connection() as conn:
             result = land(
                 conn,
@@ -216,8 +279,8 @@ def run_extraction(
                 stager=stager,
                 run_id=run_id,
                 entity=spec.table,
-                new_cursor=new_cursor,
-                complete_snapshot=full,
+                new_cursor=fetched.new_cursor,
+                complete_snapshot=fetched.full,
                 scope_json_path=spec.scope_json_path,
                 deleted_ids=ctx.deleted_ids,
             )
@@ -225,15 +288,16 @@ def run_extraction(
         if spec.reconcile is not None:
             verification = _reconcile(
                 spec, resource=resource, warehouse=warehouse, run_id=run_id, log=log,
-                full=full, since=since, cursor=new_cursor, shared=ctx.shared,
+                full=fetched.full, since=fetched.since, cursor=fetched.new_cursor,
+                shared=ctx.shared,
             )
     metadata: dict[str, Any] = {
-        "sync_mode": mode,
+        "sync_mode": fetched.mode,
         **result.as_metadata(),
-        **{f"http_{k}": v for k, v in stats.snapshot().items()},
+        **{f"http_{k}": v for k, v in fetched.stats.snapshot().items()},
         "pages": ctx.report.pages,
-        "cursor": mask(new_cursor or ""),
-        "seconds": round(time.monotonic() - started, 3),
+        "cursor": mask(fetched.new_cursor or ""),
+        "seconds": round(time.monotonic() - fetched.started, 3),
     }
     if verification is not None:
         metadata.update(verification.as_metadata())
@@ -338,41 +402,140 @@ def source_assets(source: str, specs: list[EntitySpec]) -> dg.AssetsDefinition:
                 if spec.key in selected:
                     yield dg.MaterializeResult(asset_key=spec.key, metadata={"skipped": reason})
             return
-        failed: dict[str, str] = {}
-        refused: str | None = None
-        for spec in ordered:
-            if spec.key not in selected:
-                continue
-            if refused is not None:
-                # The account was refused: every further request would be refused the same way.
-                failed[spec.entity] = "not requested (the credentials were refused)"
-                continue
-            blocked = [name for name in spec.reads if name in failed]
-            if blocked:
-                failed[spec.entity] = f"not synced because {', '.join(blocked)} failed"
-                continue
-            try:
-                metadata = run_extraction(
-                    spec,
-                    resource=resource,
-                    warehouse=context.resources.warehouse,
-                    config=config,
-                    run_id=context.run.run_id,
-                    log=lambda message: context.log.info(mask(message)),
-                )
-            except Exception as exc:
-                failed[spec.entity] = mask(exc)
-                refused = resource.declaration.refusal(exc) if isinstance(exc, ApiError) else None
-                if refused is not None:
-                    context.log.error(f"{source}: {refused}; its other entities are not requested")
-                    continue
-                context.log.error(f"{source} {spec.entity} failed; table left as it was: {mask(exc)}")
-                continue
+        extraction = SourceExtraction(
+            source,
+            [spec for spec in ordered if spec.key in selected],
+            resource=resource,
+            warehouse=context.resources.warehouse,
+            config=config,
+            run_id=context.run.run_id,
+            log=lambda message: context.log.info(mask(message)),
+            log_error=context.log.error,
+        )
+        for spec, metadata in extraction.run():
             yield dg.MaterializeResult(asset_key=spec.key, metadata=metadata)
-        if failed:
-            raise _extraction_failure(source, failed, refused)
+        if extraction.failed:
+            raise _extraction_failure(source, extraction.failed, extraction.refused)
 
     return _extract
+
+
+@dataclass
+class _Landing:
+    spec: EntitySpec
+    future: Future[dict[str, Any]]
+
+
+class SourceExtraction:
+    """A source's entities, fetched one after another in dependency order, each landed (and
+    reconciled) by one background lander thread while the next entity is fetched.
+
+    Landing and reconciling an entity takes a while in which, run in line, no request would be
+    sent; the source's rate limit is the bound of a run, so the next entity's requests go out
+    meanwhile. At most one landing is in flight and landings keep the entities' order, each in
+    its own transaction, so what a crash leaves is what it leaves in line: whole entities, in
+    order. The lander is the only writer; the fetching thread only reads, and every `ctx.query`
+    waits for the landing in flight first, so a read never sees the warehouse without an entity
+    fetched before it. Outcomes are taken in order: `run()` yields each landed entity's
+    metadata, and `failed` / `refused` end up as a run in line would leave them (one entity
+    failing does not stop the others). An entity fetched while the landing of one it `reads`
+    failed, or while the account was refused, is dropped unlanded and reported as in line
+    ("not synced because ... failed", "not requested").
+    """
+
+    def __init__(
+        self,
+        source: str,
+        specs: list[EntitySpec],
+        *,
+        resource: SourceResource,
+        warehouse: WarehouseResource,
+        config: ExtractConfig,
+        run_id: str,
+        log: Callable[[str], None],
+        log_error: Callable[[str], None],
+    ) -> None:
+        self.source = source
+        self.specs = in_dependency_order(specs)
+        self.resource = resource
+        self.warehouse = warehouse
+        self.config = config
+        self.run_id = run_id
+        self.log = log
+        self.log_error = log_error
+        self.failed: dict[str, str] = {}
+        self.refused: str | None = None
+        self._in_flight: _Landing | None = None
+
+    def run(self) -> Iterator[tuple[EntitySpec, dict[str, Any]]]:
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"{self.source}-lander") as lander:
+            for spec in self.specs:
+                if self._skipped(spec):
+                    continue
+                fetched: FetchedEntity | None = None
+                error: Exception | None = None
+                try:
+                    fetched = fetch_entity(
+                        spec, resource=self.resource, warehouse=self.warehouse,
+                        config=self.config, log=self.log, wait_for_landings=self._wait,
+                    )
+                except Exception as exc:
+                    error = exc
+                # The landing in flight is the earlier entity's: its outcome comes first.
+                yield from self._settle()
+                if self._skipped(spec):
+                    # That landing failed (or the account was refused meanwhile): this entity
+                    # is dropped unlanded, as in line it would not have been fetched.
+                    if fetched is not None:
+                        fetched.discard()
+                    continue
+                if error is not None:
+                    self._record_failure(spec, error)
+                    continue
+                assert fetched is not None
+                future = lander.submit(
+                    land_fetched, fetched, resource=self.resource, warehouse=self.warehouse,
+                    run_id=self.run_id, log=self.log,
+                )
+                self._in_flight = _Landing(spec, future)
+            yield from self._settle()
+
+    def _skipped(self, spec: EntitySpec) -> bool:
+        """Whether an earlier outcome rules this entity out; if so it is recorded as failed."""
+        if self.refused is not None:
+            # The account was refused: every further request would be refused the same way.
+            self.failed[spec.entity] = "not requested (the credentials were refused)"
+            return True
+        blocked = [name for name in spec.reads if name in self.failed]
+        if blocked:
+            self.failed[spec.entity] = f"not synced because {', '.join(blocked)} failed"
+            return True
+        return False
+
+    def _wait(self) -> None:
+        if self._in_flight is not None:
+            wait([self._in_flight.future])
+
+    def _settle(self) -> Iterator[tuple[EntitySpec, dict[str, Any]]]:
+        """Wait for the landing in flight and take its outcome."""
+        landing, self._in_flight = self._in_flight, None
+        if landing is None:
+            return
+        try:
+            metadata = landing.future.result()
+        except Exception as exc:
+            self._record_failure(landing.spec, exc)
+            return
+        yield landing.spec, metadata
+
+    def _record_failure(self, spec: EntitySpec, exc: Exception) -> None:
+        self.failed[spec.entity] = mask(exc)
+        refusal = self.resource.declaration.refusal(exc) if isinstance(exc, ApiError) else None
+        if refusal is not None:
+            self.refused = refusal
+            self.log_error(f"{self.source}: {self.refused}; its other entities are not requested")
+        else:
+            self.log_error(f"{self.source} {spec.entity} failed; table left as it was: {mask(exc)}")
 
 
 def _extraction_failure(source: str, failed: dict[str, str], refused: str | None) -> dg.Failure:
