@@ -128,76 +128,58 @@ def run_ours(database: Path) -> dict[str, Any]:
     return {"tables": tables, "seconds": seconds, "requests": requests}
 
 
+def rest_api_config(base_url: str, auth: dict[str, str], name: str, endpoint: dict[str, Any]
+                    ) -> dict[str, Any]:
+    """A dlt rest_api config of one resource, merged on `id` (as ours lands it)."""
+    return {
+        "client": {"base_url": base_url, "auth": {"type": "api_key", **auth}},
+        "resource_defaults": {"write_disposition": "merge", "primary_key": "id"},
+        "resources": [{"name": name, "endpoint": endpoint}],
+    }
+
+
 def apipay_config() -> dict[str, Any]:
     """dlt rest_api config of ApiPay `GET /invoices` (see the module doc for the sources)."""
-    return {
-        "client": {
-            "base_url": os.environ["APIPAY_BASE_URL"].rstrip("/") + "/",
-            "auth": {
-                "type": "api_key",
-                "name": "X-API-Key",
-                "api_key": os.environ["APIPAY_API_KEY"],
-                "location": "header",
+    return rest_api_config(
+        os.environ["APIPAY_BASE_URL"].rstrip("/") + "/",
+        {"name": "X-API-Key", "api_key": os.environ["APIPAY_API_KEY"], "location": "header"},
+        "invoices",
+        {
+            "path": "invoices",
+            "params": {"per_page": APIPAY_PER_PAGE, "sort_by": "id", "sort_order": "asc"},
+            "data_selector": "data",
+            # meta.total counts invoices, dlt's total_path wants pages: stop when empty.
+            "paginator": {
+                "type": "page_number",
+                "base_page": 1,
+                "page_param": "page",
+                "total_path": None,
+                "stop_after_empty_page": True,
             },
         },
-        "resource_defaults": {"write_disposition": "merge", "primary_key": "id"},
-        "resources": [
-            {
-                "name": "invoices",
-                "endpoint": {
-                    "path": "invoices",
-                    "params": {
-                        "per_page": APIPAY_PER_PAGE,
-                        "sort_by": "id",
-                        "sort_order": "asc",
-                    },
-                    "data_selector": "data",
-                    # meta.total counts invoices, dlt's total_path wants pages: stop when empty.
-                    "paginator": {
-                        "type": "page_number",
-                        "base_page": 1,
-                        "page_param": "page",
-                        "total_path": None,
-                        "stop_after_empty_page": True,
-                    },
-                },
-            }
-        ],
-    }
+    )
 
 
 def adesk_config() -> dict[str, Any]:
     """dlt rest_api config of Adesk `GET /v1/transactions` (see the module doc)."""
-    return {
-        "client": {
-            "base_url": os.environ["ADESK_BASE_URL"].rstrip("/") + "/v1/",
-            # adesk-api.md: v1 takes the token as the `api_token` query parameter.
-            "auth": {
-                "type": "api_key",
-                "name": "api_token",
-                "api_key": os.environ["ADESK_API_TOKEN"],
-                "location": "query",
+    return rest_api_config(
+        os.environ["ADESK_BASE_URL"].rstrip("/") + "/v1/",
+        # adesk-api.md: v1 takes the token as the `api_token` query parameter.
+        {"name": "api_token", "api_key": os.environ["ADESK_API_TOKEN"], "location": "query"},
+        "transactions",
+        {
+            "path": "transactions",
+            "params": dict(ADESK_PARAMS),
+            "data_selector": "transactions",
+            "paginator": {
+                "type": "offset",
+                "limit": ADESK_LENGTH,
+                "offset_param": "start",
+                "limit_param": "length",
+                "total_path": "recordsFiltered",
             },
         },
-        "resource_defaults": {"write_disposition": "merge", "primary_key": "id"},
-        "resources": [
-            {
-                "name": "transactions",
-                "endpoint": {
-                    "path": "transactions",
-                    "params": dict(ADESK_PARAMS),
-                    "data_selector": "transactions",
-                    "paginator": {
-                        "type": "offset",
-                        "limit": ADESK_LENGTH,
-                        "offset_param": "start",
-                        "limit_param": "length",
-                        "total_path": "recordsFiltered",
-                    },
-                },
-            }
-        ],
-    }
+    )
 
 
 def run_dlt(database: Path, workdir: Path, file_format: str | None) -> dict[str, Any]:
