@@ -288,14 +288,16 @@ class LimiterPolicy(BaseModel):
         default=0.002, ge=0, description="Seconds added to each interval for network jitter."
     )
     announced_margin: float = Field(
-        default=0.08,
+        default=0.0,
         ge=0,
         lt=1,
         description=(
-            "Share kept below the rate an announced window allows (X-RateLimit-Limit/Remaining): "
-            "requests sent evenly arrive unevenly, and at the exact rate one late arrival "
-            "beside an early one puts the window one over (4% still did on a loaded machine: "
-            "40 ms in a 1 s window)."
+            "Share kept below the rate an announced window allows (X-RateLimit-Limit/Remaining), "
+            "on top of the arrival jitter the answers' own times bound (see "
+            "`_take_announced_limit`), for a jitter larger than any answer showed. 0 by "
+            "default: with the answer times allowed for, a fixed 8% share gave way to none at "
+            "0 throttled answers in 6 runs on 2 cores under 3 busy processes (benchmarks/"
+            "rate_limits.py); the server's refusal still lowers the rate."
         ),
     )
     operating_budget: float | None = Field(
@@ -311,7 +313,7 @@ class LimiterPolicy(BaseModel):
 _OPERATING_WINDOW = 600.0  # Bitrix24: the operating budget is counted over 10 minutes
 _OPERATING = "operating:"  # scope prefix of a method's server-time pause (never rate-shaped)
 _LOG_SIZE = 64  # send times kept per scope (enough for the window and the observed rate)
-_ESTIMATES = 4  # announced-window estimates of which the least is taken
+_DURATIONS = 16  # answer times kept per scope, whose longest bounds the arrival jitter
 
 
 @dataclass
@@ -330,10 +332,15 @@ class _ScopeState:
     decreased_at: float = 0.0
     sent: list[float] = field(default_factory=list)
     # X-RateLimit-Limit minus -Remaining of the previous answer (requests the server counted in
-    # its window), and the rate that window allows as last worked out from our send times.
+    # its window); the limit announced, the longest its window can be (seconds, the least of
+    # what our send times proved), and the rate they allow as last worked out.
     announced_used: int | None = None
+    announced_limit: int | None = None
+    announced_window: float | None = None
     announced_rate: float | None = None
-    announced_recent: list[float] = field(default_factory=list)  # the last few estimates
+    # Seconds from admitting a request to taking in its answer, of the last few requests: a
+    # request reached the server somewhere in between.
+    durations: list[float] = field(default_factory=list)
     operating: list[list[float]] = field(default_factory=list)  # [time, seconds] (per request)
 
     @classmethod
@@ -487,8 +494,12 @@ class AdaptiveLimiter:
         for scope in reservation.scopes:
             with self._state(scope) as state:
                 self._forget_old(state, now)
+                if reservation.at > 0 and not scope.startswith(_OPERATING):
+                    state.durations = [*state.durations[-(_DURATIONS - 1):], now - reservation.at]
                 if throttled:
-                    state.announced_used = None  # a refused request's count says nothing
+                    # A refused request's count says nothing, and a window that took more than
+                    # its bound allowed is not that short: learned again from the next answers.
+                    state.announced_used = state.announced_window = None
                     scope_pause = self._on_throttle(state, signals, now)
                 else:
                     if not scope.startswith(_OPERATING):
@@ -546,39 +557,46 @@ class AdaptiveLimiter:
         """Work out the rate an announced window allows (X-RateLimit-Limit L, -Remaining R)
         from our own send times, and go at it at once rather than probing up to it.
 
-        The server counts U = L - R requests in a window of a length it does not say. If only
-        we use the account, those are our last U sends and the one before them has left the
-        window, so the window is at most W = (this send) - (the send U places before it), and
-        L evenly spaced requests per W never put more than L into any window of length <= W:
-        L / W is a rate the server allows. Another client on the account only adds to U, which
-        makes W longer and the rate lower. A count that grew since the previous answer is a
-        window still filling, or a fixed window (Laravel's) part-way through: both would make W
-        too short, so only answers whose count stayed or fell by one are used (a fixed window's
-        reset drops it by more). Run at the limit, U = L and L / W is the rate we send at: the
-        estimate never pushes past what the window holds. It only ever raises the rate (throttles
-        lower it), and keeps `announced_margin` below it for arrival jitter."""
+        The window. The server counts U = L - R requests in a window of a length it does not
+        say. If only we use the account, those are our last U sends and the one before them has
+        left the window: the window is at most this send minus that one. Another client on the
+        account only adds to U, which makes the bound longer. A count that grew since the
+        previous answer is a window still filling, or a fixed window part-way through: no bound,
+        skipped. A count that stayed, or fell by one, is a sliding window at its level, or a
+        fixed window (Laravel's, which starts at the first request after the last one expired)
+        that just started again: for that one, the request whose window expired is the one the
+        previous count started with, P = U + 1 sends back, so P sends back is what bounds both
+        (a fixed window's reset from a higher count drops it by more and is skipped).
+
+        Send times are not arrival times: a request reaches the server between being admitted
+        and its answer. So the window is at most (send gap) + (this answer's time), kept as the
+        least of all such bounds, also for the next run. Sent evenly at interval T, L + 1
+        requests arrive at least L * T - D apart, D the longest answer time of the last few; at
+        L / (window + D) no window ever holds more than L, however the arrivals fall. The
+        allowance is an absolute time: a few percent of a 1-second window, nothing of a
+        minute's. `announced_margin` keeps a little more below it, for a jitter no answer showed.
+        The rate follows D both ways: a slower network lowers it before the server refuses."""
         if not self.policy.adaptive or signals.limit is None or signals.remaining is None:
             return
         used = max(1, signals.limit - signals.remaining)
         previous, state.announced_used = state.announced_used, used
-        if previous is None or not 0 <= previous - used <= 1:
+        if state.announced_limit != signals.limit:  # a new limit: what bounded the old window goes
+            state.announced_limit, state.announced_window = signals.limit, None
+        if previous is not None and 0 <= previous - used <= 1:
+            earlier = [stamp for stamp in state.sent if stamp < sent_at]
+            if len(earlier) >= previous:
+                bound = sent_at - earlier[-previous] + (now - sent_at)
+                state.announced_window = min(state.announced_window or bound, bound)
+        if state.announced_window is None:
             return
-        earlier = [stamp for stamp in state.sent if stamp < sent_at]
-        if len(earlier) < used:
-            return
-        window = sent_at - earlier[-used]
-        if window <= 0:
-            return
-        # One late request reads as a window that lost one more of our sends than it did,
-        # i.e. as a faster limit; the least of the last few estimates is what holds.
-        estimate = signals.limit / window * (1 - self.policy.announced_margin)
-        state.announced_recent = [*state.announced_recent[-(_ESTIMATES - 1):], estimate]
-        allowed = min(state.announced_recent)
-        # After a throttle the server's count was off by jitter at least once: keep below it.
+        jitter = max(state.durations, default=0.0)
+        allowed = signals.limit / (state.announced_window + jitter)
+        allowed *= 1 - self.policy.announced_margin
+        # After a throttle the server's count was off by more than that at least once.
         if state.ceiling is not None:
             allowed = min(allowed, state.ceiling * self.policy.edge_decrease)
         state.announced_rate = allowed
-        if allowed > state.rate:
+        if state.rate != min(self.cap.rate, allowed):
             state.rate = min(self.cap.rate, allowed)
             state.credit = 0.0
         # What the window allows is known: probing past it would only find the same limit by

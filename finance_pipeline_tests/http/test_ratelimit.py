@@ -298,7 +298,8 @@ def _announcing_server(limit: int, window: float) -> Callable[[float], LimitSign
 
     def answer(at: float) -> LimitSignals:
         arrivals.append(at)
-        used = sum(1 for stamp in arrivals if stamp > at - window)
+        # Arrivals are not in send order once they jitter: one sent earlier may arrive later.
+        used = sum(1 for stamp in arrivals if at - window < stamp <= at)
         assert used <= limit, f"{used} requests in one {window} s window"
         return LimitSignals(limit=limit, remaining=limit - used)
 
@@ -321,6 +322,43 @@ def test_an_announced_window_sets_the_rate_from_our_send_times(tmp_path: Path) -
     assert time.monotonic() - started < 40 / 20.0 * 1.3
 
 
+def test_an_announced_window_holds_whatever_the_arrival_jitter(tmp_path: Path) -> None:
+    # Four threads; each request reaches the server somewhere within its 40 ms answer time.
+    # Read from send times alone, with a fixed 8% below it, the window took 11 requests (early
+    # and late arrivals mixed; asserted inside the server).
+    import random
+    import threading
+
+    limiter = _limiter(tmp_path, start_rate=2.0)
+    server = _announcing_server(limit=10, window=0.5)
+    answer_time = 0.04
+    offsets = random.Random(7)
+    server_lock = threading.Lock()
+    failures: list[BaseException] = []
+
+    def client(requests: int) -> None:
+        try:
+            for _ in range(requests):
+                reservation = limiter.acquire()
+                with server_lock:
+                    signals = server(reservation.at + offsets.choice([0.0, answer_time]))
+                time.sleep(answer_time)
+                limiter.observe(reservation, signals, throttled=False)
+        except BaseException as exc:  # reported below, on the test's thread
+            failures.append(exc)
+
+    threads = [threading.Thread(target=client, args=(20,)) for _ in range(4)]
+    started = time.monotonic()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert failures == []
+    # Still near the limit: 20/s less the jitter (2 x 40 ms on a 0.5 s window) and the margin.
+    assert limiter.learned_rate() >= 20.0 * 0.8
+    assert time.monotonic() - started < 1.0 + 80 / (20.0 * 0.8) * 1.2
+
+
 def test_a_fixed_window_part_way_through_is_not_taken_for_a_short_one(tmp_path: Path) -> None:
     # Laravel counts fixed windows: 100 per minute, the count growing with every request and
     # starting over when the minute is up. Our sends since then span a second or two, which
@@ -330,6 +368,24 @@ def test_a_fixed_window_part_way_through_is_not_taken_for_a_short_one(tmp_path: 
         reservation = limiter.acquire()
         limiter.observe(reservation, LimitSignals(limit=100, remaining=100 - used), throttled=False)
     assert limiter.learned_rate() == 10.0
+
+
+def test_a_fixed_window_that_starts_again_is_not_taken_for_the_last_gap(tmp_path: Path) -> None:
+    # Laravel's window starts at the first request after the last one expired: 10 per second,
+    # sends at 0, 0.9 and 1.05 s count 1, 2, then 1 again (the window of 0 s expired). The gap
+    # that proves the window's length is 0 -> 1.05 s, not 0.9 -> 1.05 s ("10 per 0.15 s").
+    limiter = _limiter(tmp_path, start_rate=10.0)
+    window_started: float | None = None
+    count = 0
+    started = time.time()
+    for offset in (0.0, 0.9, 1.05):
+        time.sleep(max(0.0, started + offset - time.time()))
+        reservation = limiter.acquire()
+        if window_started is None or reservation.at >= window_started + 1.0:
+            window_started, count = reservation.at, 0
+        count += 1
+        limiter.observe(reservation, LimitSignals(limit=10, remaining=10 - count), throttled=False)
+    assert 9.0 <= limiter.learned_rate() <= 10.0
 
 
 class _TruncationSpy:
