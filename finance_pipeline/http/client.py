@@ -242,6 +242,8 @@ class ApiClient:
             ) from None
         finally:
             self.stats.add(seconds=time.monotonic() - started)
+        # Before parsing: the limiter bounds when the request reached the server by this.
+        answered_at = time.time()
         self.stats.add(bytes_received=len(response.content))
         body = self._parse(response)
         verdict = self.classify(response, body) if self.classify else None
@@ -261,7 +263,9 @@ class ApiClient:
                 problem = f"expected JSON, got {ctype}: {_excerpt(response.text)!r}"
             verdict = (BadResponseError, problem)
         throttled = verdict is not None and issubclass(verdict[0], ThrottledError)
-        pause = self._tell_limiter(call, reservation, response, body, throttled=throttled)
+        pause = self._tell_limiter(
+            call, reservation, response, body, throttled=throttled, answered_at=answered_at
+        )
         if verdict is not None:
             error_cls, message = verdict
             error = error_cls(self.source, name, message, status=response.status_code)
@@ -279,12 +283,15 @@ class ApiClient:
         body: Any,
         *,
         throttled: bool,
+        answered_at: float,
     ) -> float | None:
         """Show the limiter what this answer said; returns the pause it imposed (seconds)."""
         signals: LimitSignals = signals_from_headers(response.headers)
         if self.method_loads is not None and body is not _UNPARSABLE:
             signals.methods = self.method_loads(call.path, call.json_body, body)
-        pause = self.limiter.observe(reservation, signals, throttled=throttled)
+        pause = self.limiter.observe(
+            reservation, signals, throttled=throttled, answered_at=answered_at
+        )
         if pause:
             self.stats.add(server_pauses=1)
         return pause

@@ -486,16 +486,24 @@ class AdaptiveLimiter:
 
     # -- learning -----------------------------------------------------------------------------
     def observe(
-        self, reservation: Reservation, signals: LimitSignals, *, throttled: bool
+        self,
+        reservation: Reservation,
+        signals: LimitSignals,
+        *,
+        throttled: bool,
+        answered_at: float | None = None,
     ) -> float | None:
-        """Take in one answer. Returns the pause the server asked for (seconds), if any."""
+        """Take in one answer (received at `answered_at`, epoch seconds; default now, i.e.
+        counting the time it took to parse). Returns the pause the server asked for, if any."""
         now = time.time()
+        answered = min(answered_at or now, now)
         pause: float | None = None
         for scope in reservation.scopes:
             with self._state(scope) as state:
                 self._forget_old(state, now)
                 if reservation.at > 0 and not scope.startswith(_OPERATING):
-                    state.durations = [*state.durations[-(_DURATIONS - 1):], now - reservation.at]
+                    answer_time = max(0.0, answered - reservation.at)
+                    state.durations = [*state.durations[-(_DURATIONS - 1):], answer_time]
                 if throttled:
                     # A refused request's count says nothing, and a window that took more than
                     # its bound allowed is not that short: learned again from the next answers.
@@ -503,7 +511,7 @@ class AdaptiveLimiter:
                     scope_pause = self._on_throttle(state, signals, now)
                 else:
                     if not scope.startswith(_OPERATING):
-                        self._take_announced_limit(state, signals, reservation.at, now)
+                        self._take_announced_limit(state, signals, reservation.at, answered, now)
                     scope_pause = self._on_answer(state, signals, reservation.rate_bound, now)
                 if scope_pause is not None:
                     pause = max(pause or 0.0, scope_pause)
@@ -552,7 +560,12 @@ class AdaptiveLimiter:
         return pause
 
     def _take_announced_limit(
-        self, state: _ScopeState, signals: LimitSignals, sent_at: float, now: float
+        self,
+        state: _ScopeState,
+        signals: LimitSignals,
+        sent_at: float,
+        answered: float,
+        now: float,
     ) -> None:
         """Work out the rate an announced window allows (X-RateLimit-Limit L, -Remaining R)
         from our own send times, and go at it at once rather than probing up to it.
@@ -585,7 +598,7 @@ class AdaptiveLimiter:
         if previous is not None and 0 <= previous - used <= 1:
             earlier = [stamp for stamp in state.sent if stamp < sent_at]
             if len(earlier) >= previous:
-                bound = sent_at - earlier[-previous] + (now - sent_at)
+                bound = answered - earlier[-previous]
                 state.announced_window = min(state.announced_window or bound, bound)
         if state.announced_window is None:
             return

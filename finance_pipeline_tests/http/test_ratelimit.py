@@ -370,6 +370,30 @@ def test_a_fixed_window_part_way_through_is_not_taken_for_a_short_one(tmp_path: 
     assert limiter.learned_rate() == 10.0
 
 
+def test_the_jitter_allowance_is_the_answer_time_not_the_parsing_after_it(
+    tmp_path: Path,
+) -> None:
+    # A request reached the server before its answer came back; parsing a big page afterwards
+    # (here 0.3 s) says nothing about when, and must not slow the announced rate down.
+    limiter = _limiter(tmp_path, start_rate=4.0)
+    for used in (1, 1):
+        reservation = limiter.acquire()
+        answered_at = reservation.at + 0.005
+        time.sleep(0.3)
+        limiter.observe(
+            reservation,
+            LimitSignals(limit=10, remaining=10 - used),
+            throttled=False,
+            answered_at=answered_at,
+        )
+    with limiter._state("") as state:
+        assert max(state.durations) == pytest.approx(0.005, abs=0.001)
+        # The window is at most the send gap (0.3 s: the parse outlasted the 0.25 s interval)
+        # plus this answer's 5 ms.
+        assert state.announced_window == pytest.approx(0.305, abs=0.02)
+    assert limiter.learned_rate() == pytest.approx(10 / (0.305 + 0.005), rel=0.07)
+
+
 def test_a_fixed_window_that_starts_again_is_not_taken_for_the_last_gap(tmp_path: Path) -> None:
     # Laravel's window starts at the first request after the last one expired: 10 per second,
     # sends at 0, 0.9 and 1.05 s count 1, 2, then 1 again (the window of 0 s expired). The gap
