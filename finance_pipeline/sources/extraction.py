@@ -439,8 +439,9 @@ class SourceExtraction:
     fetched before it. Outcomes are taken in order: `run()` yields each landed entity's
     metadata, and `failed` / `refused` end up as a run in line would leave them (one entity
     failing does not stop the others). An entity fetched while the landing of one it `reads`
-    failed, or while the account was refused, is dropped unlanded and reported as in line
-    ("not synced because ... failed", "not requested").
+    failed is dropped unlanded and reported as in line ("not synced because ... failed"); one
+    fetched while the account was refused is dropped and said to be ("fetched but not landed"),
+    the ones after it "not requested".
     """
 
     def __init__(
@@ -483,7 +484,7 @@ class SourceExtraction:
                     error = exc
                 # The landing in flight is the earlier entity's: its outcome comes first.
                 yield from self._settle()
-                if self._skipped(spec):
+                if self._skipped(spec, fetched=True):
                     # That landing failed (or the account was refused meanwhile): this entity
                     # is dropped unlanded, as in line it would not have been fetched.
                     if fetched is not None:
@@ -500,11 +501,16 @@ class SourceExtraction:
                 self._in_flight = _Landing(spec, future)
             yield from self._settle()
 
-    def _skipped(self, spec: EntitySpec) -> bool:
-        """Whether an earlier outcome rules this entity out; if so it is recorded as failed."""
+    def _skipped(self, spec: EntitySpec, *, fetched: bool = False) -> bool:
+        """Whether an earlier outcome rules this entity out; if so it is recorded as failed.
+        `fetched`: its requests were already sent (while the refusal came in the background)."""
         if self.refused is not None:
             # The account was refused: every further request would be refused the same way.
-            self.failed[spec.entity] = "not requested (the credentials were refused)"
+            self.failed[spec.entity] = (
+                "fetched but not landed (the credentials were refused meanwhile)"
+                if fetched
+                else "not requested (the credentials were refused)"
+            )
             return True
         blocked = [name for name in spec.reads if name in self.failed]
         if blocked:

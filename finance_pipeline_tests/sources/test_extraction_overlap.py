@@ -106,3 +106,32 @@ def test_a_failed_landing_fails_its_entity_and_drops_its_dependants_as_in_line(
     assert {"apipay_catalog_items", "apipay_units"} <= tables
     message = extraction._extraction_failure("apipay", run.failed, run.refused).description
     assert message.startswith("apipay: 2 entities failed (their raw tables are unchanged):")
+
+
+def test_a_refusal_while_landing_stops_the_source_and_says_what_was_fetched(
+    sandbox, servers, warehouse_path, monkeypatch
+):
+    # The credentials are revoked while the invoices land (their reconciliation is refused):
+    # the refunds were fetched meanwhile, so "not requested" would be untrue for them.
+    from finance_pipeline.http.errors import AuthenticationError
+
+    real_land = extraction.land
+
+    def land(conn, **kwargs: Any):
+        if kwargs["table"] == "apipay_invoices":
+            raise AuthenticationError("apipay", "GET /invoices", "Unauthenticated.", status=401)
+        return real_land(conn, **kwargs)
+
+    monkeypatch.setattr(extraction, "land", land)
+    run = make_extraction(servers, warehouse_path)
+    yielded = [spec.entity for spec, _ in run.run()]
+
+    assert yielded == []
+    assert run.refused is not None and "APIPAY_API_KEY" in run.refused
+    assert run.failed["refunds"] == "fetched but not landed (the credentials were refused meanwhile)"
+    assert run.failed["catalog_items"] == run.failed["units"] == (
+        "not requested (the credentials were refused)"
+    )
+    message = extraction._extraction_failure("apipay", run.failed, run.refused).description
+    assert "- not requested after the refusal: catalog_items, units" in message
+    assert "- refunds: fetched but not landed" in message
