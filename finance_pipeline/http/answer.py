@@ -96,6 +96,39 @@ class VerbatimRecords(list):  # type: ignore[type-arg]
         return bytes(self.utf8).decode("utf-8", "surrogatepass")
 
 
+class VerbatimRecord(dict):  # type: ignore[type-arg]
+    """One record (an object in an answer) and its JSON text, as the server sent it: an API
+    answering one record a request (SalesMan's invoice/info). `verbatim_batch` joins them."""
+
+    __slots__ = ("utf8",)
+
+    def __init__(self, value: dict[str, Any], utf8: memoryview) -> None:
+        super().__init__(value)
+        self.utf8 = utf8  # "{...}", UTF-8
+
+
+def verbatim_record(body: Any, *path: str) -> Any:
+    """The object at `path` in `body`, carrying its JSON text when the body came from
+    `parse_answer` with spans down to it; else the value as it is."""
+    node: Any = body
+    for key in path[:-1]:
+        node = node[key]
+    value = node[path[-1]]
+    utf8 = node.member_utf8(path[-1]) if isinstance(node, Answer) else None
+    if isinstance(value, dict) and utf8 is not None:
+        return VerbatimRecord(value, utf8)
+    return value
+
+
+def verbatim_batch(records: list[Any]) -> list[Any]:
+    """Records of several answers as one page: with their joined text when every one of them
+    carries its own (`verbatim_record`), else a plain list (the landing encodes those)."""
+    if records and all(isinstance(record, VerbatimRecord) for record in records):
+        text = b"[" + b",".join(record.utf8 for record in records) + b"]"
+        return VerbatimRecords(records, memoryview(text))
+    return list(records)
+
+
 def verbatim_records(body: Any, *path: str) -> list[Any]:
     """The list at `path` in `body` (e.g. ("data",) or ("result", "items")), carrying its JSON
     text when the body came from `parse_answer` with spans down to it; else the list as it is.

@@ -9,8 +9,11 @@ import pytest
 from finance_pipeline.http.answer import (
     Answer,
     AnswerList,
+    VerbatimRecord,
     VerbatimRecords,
     parse_answer,
+    verbatim_batch,
+    verbatim_record,
     verbatim_records,
 )
 
@@ -69,6 +72,21 @@ def test_a_copied_or_plain_list_is_not_verbatim() -> None:
     assert type(verbatim_records({"data": [{"id": 1}]}, "data")) is list
     with pytest.raises(KeyError):
         verbatim_records(body, "missing")
+
+
+def test_records_of_several_answers_join_into_one_verbatim_page() -> None:
+    # SalesMan's invoice/info: one record an answer, landed in batches as the server wrote them.
+    first = verbatim_record(parse_answer('{"data": {"crid": 1, "s": "Ж", "v": 0.10}}'.encode()), "data")
+    second = verbatim_record(parse_answer(b'{"result": "ok", "data": {"crid": 2}}'), "data")
+    assert isinstance(first, VerbatimRecord) and first == {"crid": 1, "s": "Ж", "v": 0.1}
+    page = verbatim_batch([first, second])
+    assert isinstance(page, VerbatimRecords) and page == [first, second]
+    assert page.text == '[{"crid": 1, "s": "Ж", "v": 0.10},{"crid": 2}]'
+    assert json.loads(page.text) == [first, second]
+    # One record without its text (built or changed by us): the page is encoded instead.
+    assert type(verbatim_batch([first, {"crid": 3}])) is list
+    assert type(verbatim_record({"data": {"crid": 1}}, "data")) is dict
+    assert verbatim_batch([]) == []
 
 
 @pytest.mark.parametrize(

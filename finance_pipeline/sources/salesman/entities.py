@@ -55,6 +55,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from finance_pipeline.http.answer import verbatim_batch, verbatim_record, verbatim_records
 from finance_pipeline.http.concurrent import map_concurrently
 from finance_pipeline.http.errors import (
     BadResponseError,
@@ -121,9 +122,9 @@ def _list_answer(answer: Any) -> tuple[Rows, dict[str, Any], int | None]:
         raise BadResponseError(
             SOURCE, "invoice/list", f"expected {{'data': [...], 'params': {{...}}}}, got {shape}"
         )
-    rows = [row for row in answer["data"] if isinstance(row, dict)]
-    if len(rows) != len(answer["data"]):
+    if not all(isinstance(row, dict) for row in answer["data"]):
         raise BadResponseError(SOURCE, "invoice/list", "a record in 'data' is not an object")
+    rows = verbatim_records(answer, "data")  # landed as the server wrote them
     params = answer.get("params") if isinstance(answer.get("params"), dict) else {}
     total = as_int(answer.get("count"))
     if total is None:
@@ -259,7 +260,8 @@ class SeenInvoices:
             if key is not None and key not in self.ids:
                 self.ids.add(key)
                 out.append(row)
-        return out
+        # A page whose records are all new stays the server's page (landed as its text).
+        return rows if len(out) == len(rows) else out
 
 
 def _label(filters: dict[str, Any], what: str) -> str:
@@ -369,6 +371,7 @@ def _invoice_info(
     data = answer.get("data") if isinstance(answer, dict) else None
     if not isinstance(data, dict):
         raise BadResponseError(SOURCE, "invoice/info", "expected {'data': {...}}")
+    data = verbatim_record(answer, "data")  # landed as the server wrote it
     crid = as_int(data.get("crid"))
     if not crid:  # SalesMan 2024.1 answers an unknown id with an all-empty record
         return None
@@ -448,10 +451,10 @@ def fetch_invoice_details(ctx: ExtractContext) -> Iterator[Rows]:
             batch.append(data)
             ctx.report.rows += 1
         if len(batch) >= DETAILS_BATCH:
-            yield batch
+            yield verbatim_batch(batch)
             batch = []
     if batch:
-        yield batch
+        yield verbatim_batch(batch)
     if len(gone) > GONE_TOLERANCE and len(gone) * 10 > len(ids):
         # invoice/list has just listed these invoices as live: a few may have been deleted
         # since, but "not found" for many of them is the endpoint failing, not deletions.
