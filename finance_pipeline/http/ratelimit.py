@@ -32,6 +32,7 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import json
+import math
 import os
 import re
 import struct
@@ -338,6 +339,9 @@ class _ScopeState:
     announced_limit: int | None = None
     announced_window: float | None = None
     announced_rate: float | None = None
+    # The least window bound that holds if the window slides, and whether it was seen to.
+    sliding_window: float | None = None
+    window_slides: bool = False
     # Seconds from admitting a request to taking in its answer, of the last few requests: a
     # request reached the server somewhere in between.
     durations: list[float] = field(default_factory=list)
@@ -507,7 +511,7 @@ class AdaptiveLimiter:
                 if throttled:
                     # A refused request's count says nothing, and a window that took more than
                     # its bound allowed is not that short: learned again from the next answers.
-                    state.announced_used = state.announced_window = None
+                    state.announced_used = state.announced_window = state.sliding_window = None
                     scope_pause = self._on_throttle(state, signals, now)
                 else:
                     if not scope.startswith(_OPERATING):
@@ -570,22 +574,10 @@ class AdaptiveLimiter:
         """Work out the rate an announced window allows (X-RateLimit-Limit L, -Remaining R)
         from our own send times, and go at it at once rather than probing up to it.
 
-        The window. The server counts U = L - R requests in a window of a length it does not
-        say. If only we use the account, those are our last U sends and the one before them has
-        left the window: the window is at most this send minus that one. Another client on the
-        account only adds to U, which makes the bound longer. A count that grew since the
-        previous answer is a window still filling, or a fixed window part-way through: no bound,
-        skipped. A count that stayed, or fell by one, is a sliding window at its level, or a
-        fixed window (Laravel's, which starts at the first request after the last one expired)
-        that just started again: for that one, the request whose window expired is the one the
-        previous count started with, P = U + 1 sends back, so P sends back is what bounds both
-        (a fixed window's reset from a higher count drops it by more and is skipped).
-
-        Send times are not arrival times: a request reaches the server between being admitted
-        and its answer. So the window is at most (send gap) + (this answer's time), kept as the
-        least of all such bounds, also for the next run. Sent evenly at interval T, L + 1
-        requests arrive at least L * T - D apart, D the longest answer time of the last few; at
-        L / (window + D) no window ever holds more than L, however the arrivals fall. The
+        The window's length is bounded from the counts (`_bound_announced_window`). Sent evenly
+        at interval T, L + 1 requests arrive at least L * T - D apart, D the longest answer time
+        of the last few (a request reaches the server between being admitted and its answer):
+        at L / (window + D) no window ever holds more than L, however the arrivals fall. The
         allowance is an absolute time: a few percent of a 1-second window, nothing of a
         minute's. `announced_margin` keeps a little more below it, for a jitter no answer showed.
         The rate follows D both ways: a slower network lowers it before the server refuses."""
@@ -594,12 +586,10 @@ class AdaptiveLimiter:
         used = max(1, signals.limit - signals.remaining)
         previous, state.announced_used = state.announced_used, used
         if state.announced_limit != signals.limit:  # a new limit: what bounded the old window goes
-            state.announced_limit, state.announced_window = signals.limit, None
-        if previous is not None and 0 <= previous - used <= 1:
-            earlier = [stamp for stamp in state.sent if stamp < sent_at]
-            if len(earlier) >= previous:
-                bound = answered - earlier[-previous]
-                state.announced_window = min(state.announced_window or bound, bound)
+            state.announced_limit = signals.limit
+            state.announced_window = state.sliding_window = None
+        if previous is not None:
+            self._bound_announced_window(state, used, previous, sent_at, answered)
         if state.announced_window is None:
             return
         jitter = max(state.durations, default=0.0)
@@ -616,6 +606,41 @@ class AdaptiveLimiter:
         # being refused.
         state.plateau = state.rate
         state.plateau_at = now
+
+    @staticmethod
+    def _bound_announced_window(
+        state: _ScopeState, used: int, previous: int, sent_at: float, answered: float
+    ) -> None:
+        """Narrow the longest the announced window can be, from one answer's count U (and the
+        previous answer's, P).
+
+        The server counts U requests in a window of a length it does not say. If only we use
+        the account, those are our last U sends and the one before them has left the window:
+        the window is at most this request's arrival minus that one's, and a request arrives
+        between being admitted and its answer, so at most (this answer) - (that send). Another
+        client on the account only adds to U, which makes the bound longer. A count that grew
+        is a window still filling, or a fixed window part-way through: no bound. A count that
+        stayed, or fell by one, is a sliding window at its level, or a fixed window (Laravel's,
+        which starts at the first request after the last one expired) that just started again.
+        For that one the request whose window expired is the one P sends back, so P sends back
+        bounds both readings; U sends back only the sliding one, which a count that stayed at 2
+        or more proves (a fixed window's count only grows, or starts again at 1). The bounds
+        are kept as the least of each kind, also for the next run: they only narrow when our
+        sends are spaced wider than the window holds, as at a first run's start.
+        """
+        if not 0 <= previous - used <= 1:
+            return
+        if previous == used >= 2:
+            state.window_slides = True
+        earlier = [stamp for stamp in state.sent if stamp < sent_at]
+        if len(earlier) >= used:
+            sliding = answered - earlier[-used]
+            state.sliding_window = min(state.sliding_window or sliding, sliding)
+        if len(earlier) >= previous:
+            either = answered - earlier[-previous]
+            state.announced_window = min(state.announced_window or either, either)
+        if state.window_slides and state.sliding_window is not None:
+            state.announced_window = min(state.announced_window or math.inf, state.sliding_window)
 
     def _on_answer(
         self, state: _ScopeState, signals: LimitSignals, rate_bound: bool, now: float

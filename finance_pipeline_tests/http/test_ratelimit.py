@@ -412,6 +412,28 @@ def test_a_fixed_window_that_starts_again_is_not_taken_for_the_last_gap(tmp_path
     assert 9.0 <= limiter.learned_rate() <= 10.0
 
 
+def test_a_window_seen_to_slide_is_bounded_by_its_own_count(tmp_path: Path) -> None:
+    # 5 per 0.5 s sliding, starting at 2/s. The first request arrives 10 ms late, so the second
+    # still counts it (2: no bound) and the third counts 1: read as Laravel's window starting
+    # again, that only bounds the window by 1 s. Once a count stays at 3 the window slides,
+    # and the third request's own bound (0.5 s) holds: 10/s less the answers' times, where
+    # the fixed reading alone stopped at 0.53 s (9.35/s), its counts then at the limit.
+    limiter = _limiter(tmp_path, start_rate=2.0)
+    server = _announcing_server(limit=5, window=0.5)
+    for request in range(16):
+        reservation = limiter.acquire()
+        late = 0.01 if request == 0 else 0.0
+        signals = server(reservation.at + late)
+        time.sleep(late + 0.001)  # the answer comes after the arrival
+        limiter.observe(
+            reservation, signals, throttled=False, answered_at=reservation.at + late + 0.001
+        )
+    assert limiter.learned_rate() >= 9.6
+    with limiter._state("") as state:
+        assert state.window_slides
+        assert state.announced_window == pytest.approx(0.503, abs=0.01)
+
+
 class _TruncationSpy:
     """A state file whose truncations are recorded (the rest is the real file)."""
 
