@@ -514,9 +514,12 @@ class AdaptiveLimiter:
                     state.announced_used = state.announced_window = state.sliding_window = None
                     scope_pause = self._on_throttle(state, signals, now)
                 else:
-                    if not scope.startswith(_OPERATING):
-                        self._take_announced_limit(state, signals, reservation.at, answered, now)
-                    scope_pause = self._on_answer(state, signals, reservation.rate_bound, now)
+                    filling = not scope.startswith(_OPERATING) and self._take_announced_limit(
+                        state, signals, reservation.at, answered, now
+                    )
+                    scope_pause = self._on_answer(
+                        state, signals, reservation.rate_bound and not filling, now
+                    )
                 if scope_pause is not None:
                     pause = max(pause or 0.0, scope_pause)
         for load in signals.methods:
@@ -570,7 +573,7 @@ class AdaptiveLimiter:
         sent_at: float,
         answered: float,
         now: float,
-    ) -> None:
+    ) -> bool:
         """Work out the rate an announced window allows (X-RateLimit-Limit L, -Remaining R)
         from our own send times, and go at it at once rather than probing up to it.
 
@@ -580,18 +583,24 @@ class AdaptiveLimiter:
         at L / (window + D) no window ever holds more than L, however the arrivals fall. The
         allowance is an absolute time: a few percent of a 1-second window, nothing of a
         minute's. `announced_margin` keeps a little more below it, for a jitter no answer showed.
-        The rate follows D both ways: a slower network lowers it before the server refuses."""
+        The rate follows D both ways: a slower network lowers it before the server refuses.
+
+        Returns whether the window is still filling (its count grew, or this is the first):
+        no probe upward then. A sliding window fills once and its count levels off; a fixed one
+        (Laravel's) grows until it starts again, and a probe into it only finds its end by
+        being refused (Retry-After: the rest of its minute)."""
         if not self.policy.adaptive or signals.limit is None or signals.remaining is None:
-            return
+            return False
         used = max(1, signals.limit - signals.remaining)
         previous, state.announced_used = state.announced_used, used
+        filling = previous is None or used > previous
         if state.announced_limit != signals.limit:  # a new limit: what bounded the old window goes
             state.announced_limit = signals.limit
             state.announced_window = state.sliding_window = None
         if previous is not None:
             self._bound_announced_window(state, used, previous, sent_at, answered)
         if state.announced_window is None:
-            return
+            return filling
         jitter = max(state.durations, default=0.0)
         allowed = signals.limit / (state.announced_window + jitter)
         allowed *= 1 - self.policy.announced_margin
@@ -606,6 +615,7 @@ class AdaptiveLimiter:
         # being refused.
         state.plateau = state.rate
         state.plateau_at = now
+        return filling
 
     @staticmethod
     def _bound_announced_window(

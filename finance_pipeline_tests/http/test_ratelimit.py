@@ -434,6 +434,30 @@ def test_a_window_seen_to_slide_is_bounded_by_its_own_count(tmp_path: Path) -> N
         assert state.announced_window == pytest.approx(0.503, abs=0.01)
 
 
+def test_no_probe_into_a_fixed_window_while_its_count_grows(tmp_path: Path) -> None:
+    # Laravel's window: 6 per second from the first request after the last window expired,
+    # announced in X-RateLimit-*. At half of it the count grows and starts again at 1, never
+    # levelling off as a sliding window's does: no bound, and probing up would run into its
+    # end (refused, Retry-After the rest of the window). The start rate holds.
+    limiter = _limiter(tmp_path, start_rate=3.0)
+    window_started: float | None = None
+    count = refused = 0
+    started = time.monotonic()
+    while time.monotonic() - started < 7.0:
+        reservation = limiter.acquire()
+        if window_started is None or reservation.at >= window_started + 1.0:
+            window_started, count = reservation.at, 0
+        if count >= 6:
+            refused += 1
+            signals = LimitSignals(retry_after=window_started + 1.0 - reservation.at)
+            limiter.observe(reservation, signals, throttled=True)
+            continue
+        count += 1
+        limiter.observe(reservation, LimitSignals(limit=6, remaining=6 - count), throttled=False)
+    assert refused == 0
+    assert limiter.learned_rate() == 3.0
+
+
 class _TruncationSpy:
     """A state file whose truncations are recorded (the rest is the real file)."""
 
