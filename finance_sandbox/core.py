@@ -110,8 +110,12 @@ class ServerRateLimit:
 
     style "leaky": a leaky bucket of `burst` drained at `rate`/s (Bitrix24 documents X=50,
     Y=2/s for webhooks). style "sliding": at most round(rate * window) requests in any `window`
-    seconds (a sliding log, as nginx-style gateways and Laravel's limiter count), no burst
-    beyond it. `per_method`: one limit per method (path with ids folded), as Adesk's "the method
+    seconds (a sliding log), no burst beyond it: the strictest count of a window. Laravel's
+    limiter (illuminate/cache RateLimiter) counts a window that starts at the first request
+    after the last one expired, whose requests all lie within `window` seconds of the latest:
+    whatever the log admits it admits too. Its announced counts differ (they grow until the
+    window starts again, never levelling off); the client's reading of those is tested in
+    finance_pipeline_tests/http/test_ratelimit.py. `per_method`: one limit per method (path with ids folded), as Adesk's "the method
     gets blocked" implies. `answer` "nginx": over the limit answer nginx's own HTML 429 page
     without Retry-After (limit_req in front of the API) instead of the API's throttle answer.
     `announce`: every answer carries X-RateLimit-Limit/Remaining and a throttled one also
